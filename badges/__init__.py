@@ -1,0 +1,1 @@
+"""Badge values shared by the kiosk and the server (no heavy dependencies here)."""

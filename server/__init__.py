@@ -1,0 +1,50 @@
+"""The Présence server: kiosk API, live board, staff pages and reports."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from presence import __version__
+from server.db import make_engine, make_session_factory
+from server.errors import JsonApi, register_error_handlers
+from server.runtime import Clock, Runtime
+from server.settings import Settings, load_settings, secret_key
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the application; tests pass their own settings and a frozen clock."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        MAX_CONTENT_LENGTH=settings.api.max_body_kib * 1024,
+        API_TITLE="Présence",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Check-in and presence for coworking spaces."},
+            "components": {
+                "securitySchemes": {
+                    "kioskToken": {"type": "http", "scheme": "bearer"},
+                }
+            },
+        },
+    )
+    engine = make_engine(settings.database_url)
+    runtime = Runtime(settings, engine, make_session_factory(engine))
+    if clock is not None:
+        runtime.clock = clock
+    app.extensions["presence"] = runtime
+
+    from server import api, health
+
+    rest = JsonApi(app)
+    rest.register_blueprint(health.blp)
+    rest.register_blueprint(api.blp)
+    register_error_handlers(app)
+    logging.getLogger(__name__).debug("app ready on %s", engine.url.render_as_string())
+    return app

@@ -1,0 +1,153 @@
+"""The kiosk API under /api/v1: thin views that validate, call a service and answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from server import presence
+from server.errors import ApiError
+from server.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
+from server.models import BadgeKind, Kiosk
+from server.runtime import runtime
+from server.schemas import (
+    DirectorySchema,
+    ErrorSchema,
+    HeartbeatResultSchema,
+    HeartbeatSchema,
+    TapUploadResultSchema,
+    TapUploadSchema,
+)
+
+blp = Blueprint(
+    "kiosk-api",
+    __name__,
+    url_prefix="/api/v1",
+    description="What kiosks at the door call: upload taps, heartbeat, offline directory.",
+)
+
+KIOSK_AUTH = [{"kioskToken": []}]
+
+
+@blp.before_request
+def authenticate_kiosk() -> None:
+    """Every kiosk endpoint needs `Authorization: Bearer <kiosk token>`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing_token", "Send the kiosk token as 'Authorization: Bearer'.")
+    with runtime().session() as session:
+        kiosk = find_kiosk(session, token.strip())
+        if kiosk is None:
+            raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
+        session.expunge(kiosk)
+    g.kiosk_id = kiosk.id
+
+
+def _kiosk(session: Any) -> Kiosk:
+    kiosk = session.get(Kiosk, g.kiosk_id)
+    if kiosk is None:  # deleted between authentication and now
+        raise ApiError(401, "invalid_token", "This kiosk no longer exists.")
+    return kiosk
+
+
+@blp.route("/taps")
+class Taps(MethodView):
+    @blp.arguments(TapUploadSchema)
+    @blp.response(200, TapUploadResultSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
+    @blp.alt_response(413, schema=ErrorSchema, description="Body or batch too large")
+    @blp.alt_response(422, schema=ErrorSchema, description="Malformed taps")
+    @blp.doc(security=KIOSK_AUTH)
+    def post(self, upload: dict[str, Any]) -> dict[str, Any]:
+        """Upload taps, oldest first; each gets its own answer.
+
+        A tap id seen before gets its first answer again and changes nothing, so a kiosk
+        may resend a batch whose answer it did not receive.
+        """
+        app = runtime()
+        limit = app.settings.api.max_batch
+        if len(upload["taps"]) > limit:
+            raise ApiError(413, "batch_too_large", f"Send at most {limit} taps per request.")
+        clock = upload["clock"]
+        kiosk_clock = clock and presence.KioskClock(clock["monotonic"], clock["boot_id"])
+        taps = [
+            presence.IncomingTap(
+                tap_id=tap["id"],
+                badge=tap["badge"],
+                badge_kind=BadgeKind(tap["badge_kind"]),
+                read_at=tap["read_at"],
+                monotonic=tap["monotonic"],
+                boot_id=tap["boot_id"],
+            )
+            for tap in upload["taps"]
+        ]
+        # Two copies of the same new tap racing each other: the loser's insert fails on
+        # the unique tap id, and its retry finds the winner's answer.
+        for attempt in range(2):
+            try:
+                return _store_taps(taps, kiosk_clock)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _store_taps(
+    taps: list[presence.IncomingTap], kiosk_clock: presence.KioskClock | None
+) -> dict[str, Any]:
+    app = runtime()
+    now = app.now()
+    with app.transaction() as session:
+        kiosk = _kiosk(session)
+        kiosk.last_seen_at = now
+        results = [
+            presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, app.rules)
+            for tap in taps
+        ]
+        count = presence.head_count(session, kiosk.site_id, now)
+    return {
+        "results": [result.as_dict() for result in results],
+        "head_count": count,
+        "server_time": now,
+    }
+
+
+@blp.route("/heartbeat")
+class HeartbeatView(MethodView):
+    @blp.arguments(HeartbeatSchema)
+    @blp.response(200, HeartbeatResultSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
+    @blp.doc(security=KIOSK_AUTH)
+    def post(self, beat: dict[str, Any]) -> dict[str, Any]:
+        """Tell the server the kiosk is alive, its version and how many taps it holds."""
+        app = runtime()
+        now = app.now()
+        with app.transaction() as session:
+            kiosk = _kiosk(session)
+            wall = beat["clock"]["wall"] if beat["clock"] else None
+            record_heartbeat(kiosk, Heartbeat(beat["version"], beat["pending_taps"], wall), now)
+            site = kiosk.site
+            return {
+                "server_time": now,
+                "kiosk": kiosk.name,
+                "mode": kiosk.mode.value,
+                "site": {"slug": site.slug, "name": site.name, "timezone": site.timezone},
+                "head_count": presence.head_count(session, site.id, now),
+            }
+
+
+@blp.route("/directory")
+class DirectoryView(MethodView):
+    @blp.response(200, DirectorySchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
+    @blp.doc(security=KIOSK_AUTH)
+    def get(self) -> dict[str, Any]:
+        """The member directory for greeting offline: keyed badge hashes -> first names."""
+        app = runtime()
+        with app.session() as session:
+            return directory(session, current_app.secret_key or "", _kiosk(session), app.now())

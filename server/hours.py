@@ -1,0 +1,121 @@
+"""Opening hours: when a site is open and when an open visit ends by itself.
+
+Weekly hours map a weekday (`mon` .. `sun`) to periods `["HH:MM", "HH:MM"]` in the site's
+time zone; a period whose end is not after its start runs past midnight (an evening
+event until 01:00). An exception date replaces that day's periods (`[]`: closed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+Period = tuple[datetime, datetime]
+
+
+class HoursError(ValueError):
+    """Opening hours that cannot be understood; the message says which part."""
+
+
+def parse_hhmm(text: str) -> time:
+    match = _HHMM.match(text)
+    if not match:
+        raise HoursError(f"{text!r} is not a time of day as HH:MM")
+    return time(int(match[1]), int(match[2]))
+
+
+def check_periods(periods: Any, where: str) -> list[list[str]]:
+    """Validate one day's periods and return them in their stored form."""
+    if not isinstance(periods, list):
+        raise HoursError(f"{where}: expected a list of [open, close] pairs")
+    checked = []
+    for period in periods:
+        if not (isinstance(period, list | tuple) and len(period) == 2):
+            raise HoursError(f"{where}: each period is a pair [\"HH:MM\", \"HH:MM\"]")
+        opens, closes = (str(part) for part in period)
+        parse_hhmm(opens)
+        parse_hhmm(closes)
+        checked.append([opens, closes])
+    return checked
+
+
+def check_weekly(hours: Mapping[str, Any]) -> dict[str, list[list[str]]]:
+    unknown = set(hours) - set(WEEKDAYS)
+    if unknown:
+        raise HoursError(f"unknown weekday {sorted(unknown)[0]!r} (use {', '.join(WEEKDAYS)})")
+    return {day: check_periods(hours.get(day, []), day) for day in WEEKDAYS}
+
+
+def parse_weekly(text: str) -> dict[str, list[list[str]]]:
+    """Read the CLI form, e.g. `mon-fri 09:00-19:00, sat 10:00-13:00`."""
+    hours: dict[str, list[list[str]]] = {day: [] for day in WEEKDAYS}
+    for part in filter(None, (chunk.strip() for chunk in text.split(","))):
+        try:
+            days, span = part.split()
+            opens, closes = span.split("-")
+        except ValueError:
+            raise HoursError(f"{part!r}: expected e.g. 'mon-fri 09:00-19:00'") from None
+        first, _, last = days.partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+            raise HoursError(f"{part!r}: days are {', '.join(WEEKDAYS)}")
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        if end < start:
+            raise HoursError(f"{part!r}: the day range runs backwards")
+        parse_hhmm(opens)
+        parse_hhmm(closes)
+        for day in WEEKDAYS[start : end + 1]:
+            hours[day].append([opens, closes])
+    return hours
+
+
+class OpeningHours:
+    """A site's hours in its time zone, with the exception dates that override them."""
+
+    def __init__(
+        self,
+        timezone: str,
+        weekly: Mapping[str, Sequence[Sequence[str]]],
+        exceptions: Mapping[date, Sequence[Sequence[str]]] | None = None,
+    ) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.weekly = weekly
+        self.exceptions = dict(exceptions or {})
+
+    def periods_on(self, day: date) -> list[Period]:
+        """The periods that open on `day`, as aware datetimes in the site's zone."""
+        spec = self.exceptions.get(day, self.weekly.get(WEEKDAYS[day.weekday()], []))
+        periods = []
+        for opens_text, closes_text in spec:
+            opens = datetime.combine(day, parse_hhmm(opens_text), self.zone)
+            closes = datetime.combine(day, parse_hhmm(closes_text), self.zone)
+            if closes <= opens:
+                closes = datetime.combine(day + timedelta(days=1), closes.time(), self.zone)
+            periods.append((opens, closes))
+        return sorted(periods)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def is_open(self, moment: datetime) -> bool:
+        today = self.local_date(moment)
+        candidates = self.periods_on(today - timedelta(days=1)) + self.periods_on(today)
+        return any(opens <= moment < closes for opens, closes in candidates)
+
+    def closing_after(self, moment: datetime) -> datetime:
+        """When a visit that began at `moment` ends if nobody taps out.
+
+        The end of the period under way or, before opening, of the day's next period;
+        after the day's last period (or on a closed day), local midnight.
+        """
+        today = self.local_date(moment)
+        candidates = self.periods_on(today - timedelta(days=1)) + self.periods_on(today)
+        ends = sorted(closes for _opens, closes in candidates if closes > moment)
+        if ends:
+            return ends[0]
+        return datetime.combine(today + timedelta(days=1), time(0), self.zone)

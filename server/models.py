@@ -1,0 +1,343 @@
+"""Persistence: SQLAlchemy 2.0 typed models.
+
+The tap log (`Tap`) is append-only and the source of truth; `Visit` rows are derived from
+it by `server.presence` and can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as naive UTC on every backend and read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a point in time is expected")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as readable strings with a CHECK constraint, the same on SQLite and PostgreSQL.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Visibility(enum.StrEnum):
+    """What a member lets the public side (board, SpaceAPI) show."""
+
+    HIDDEN = "hidden"
+    FIRST_NAME = "first_name"
+    PROFILE = "profile"
+
+
+class Plan(enum.StrEnum):
+    PAYG = "payg"
+    PACK = "pack"
+    MONTHLY = "monthly"
+    FREE = "free"
+
+
+class BadgeKind(enum.StrEnum):
+    NFC = "nfc"
+    QR = "qr"
+
+
+class KioskMode(enum.StrEnum):
+    TOGGLE = "toggle"
+    IN = "in"
+    OUT = "out"
+
+
+class TapKind(enum.StrEnum):
+    BADGE = "badge"
+    STAFF_IN = "staff_in"
+    STAFF_OUT = "staff_out"
+    AUTO_OUT = "auto_out"
+    VOID = "void"
+
+
+class Outcome(enum.StrEnum):
+    """The answer to one tap, as given to the kiosk at the time."""
+
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    DUPLICATE = "duplicate"
+    UNKNOWN_BADGE = "unknown_badge"
+    REVOKED = "revoked"
+    ARCHIVED = "archived"
+    INVALID = "invalid"
+
+
+class VisitEnd(enum.StrEnum):
+    TAP = "tap"
+    AUTO = "auto"
+    STAFF = "staff"
+
+
+class StaffRole(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+
+
+class ClockStatus(enum.StrEnum):
+    """How the server placed a tap in time."""
+
+    CORRECTED = "corrected"  # from the kiosk's monotonic clock, checked against ours
+    UNVERIFIED = "unverified"  # the kiosk's wall clock from an earlier boot, as given
+    IMPLAUSIBLE = "implausible"  # wall clock out of range: the time of receipt is used
+    SERVER = "server"  # entered on the server (staff), our own clock
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Site(Base):
+    """One physical space. Opening hours: weekday name -> list of ["HH:MM", "HH:MM"]."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    exceptions: Mapped[list[OpeningException]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", order_by="OpeningException.day"
+    )
+
+
+class OpeningException(Base):
+    """Hours that replace the weekly ones on one date: a closure ([]) or an evening event."""
+
+    __tablename__ = "opening_exceptions"
+    __table_args__ = (UniqueConstraint("site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    hours: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    site: Mapped[Site] = relationship(back_populates="exceptions")
+
+
+class Member(Base):
+    """A person with a badge. Erasure blanks the person and keeps the row as a tombstone."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    working_on: Mapped[str] = mapped_column(Text, default="")
+    open_to_chat_about: Mapped[str] = mapped_column(Text, default="")
+    photo: Mapped[str | None] = mapped_column(String(300))
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility, "visibility"), default=Visibility.HIDDEN
+    )
+    visibility_consent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+
+    plans: Mapped[list[MemberPlan]] = relationship(
+        back_populates="member", cascade="all, delete-orphan", order_by="MemberPlan.starts_on"
+    )
+    badges: Mapped[list[Badge]] = relationship(back_populates="member")
+
+    @property
+    def greeting_name(self) -> str:
+        return self.display_name or self.given_name
+
+
+class MemberPlan(Base):
+    """A plan from a start date on, so a change mid-month does not rewrite the past."""
+
+    __tablename__ = "member_plans"
+    __table_args__ = (UniqueConstraint("member_id", "starts_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    plan: Mapped[Plan] = mapped_column(_enum(Plan, "plan"))
+    starts_on: Mapped[date] = mapped_column(Date)
+
+    member: Mapped[Member] = relationship(back_populates="plans")
+
+
+class Badge(Base):
+    """What identifies a member at the door: an NFC UID (normalised hex) or a QR token."""
+
+    __tablename__ = "badges"
+    __table_args__ = (Index("ix_badges_lookup", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[BadgeKind] = mapped_column(_enum(BadgeKind, "badge_kind"))
+    value: Mapped[str] = mapped_column(String(512))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    member: Mapped[Member] = relationship(back_populates="badges")
+
+
+class Kiosk(Base):
+    """A reader at a site's door, with its own API token (only its hash is stored)."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    mode: Mapped[KioskMode] = mapped_column(_enum(KioskMode, "kiosk_mode"), default="toggle")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    last_version: Mapped[str | None] = mapped_column(String(40))
+    pending_taps: Mapped[int | None] = mapped_column(Integer)
+    clock_skew_seconds: Mapped[float | None] = mapped_column(Float)
+
+    site: Mapped[Site] = relationship()
+
+
+class StaffUser(Base):
+    """Someone who works in the office: manages members, badges and corrections."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), default="staff")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class Tap(Base):
+    """One entry of the append-only tap log, with the answer given at the time."""
+
+    __tablename__ = "taps"
+    __table_args__ = (
+        Index("ix_taps_member_time", "member_id", "occurred_at", "tap_id"),
+        Index("ix_taps_unknown", "outcome", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tap_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    kind: Mapped[TapKind] = mapped_column(_enum(TapKind, "tap_kind"))
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    # The kiosk's mode when the tap arrived: changing it later does not rewrite the past.
+    mode: Mapped[KioskMode | None] = mapped_column(_enum(KioskMode, "kiosk_mode"))
+    badge_kind: Mapped[BadgeKind | None] = mapped_column(_enum(BadgeKind, "badge_kind"))
+    badge_value: Mapped[str | None] = mapped_column(String(512))
+    # What the badge resolved to when the tap arrived: reassigning or erasing a badge
+    # later never moves an old tap to someone else.
+    badge_id: Mapped[int | None] = mapped_column(ForeignKey("badges.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    actor: Mapped[str | None] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    read_at: Mapped[datetime | None]  # the kiosk's own wall clock, as sent
+    occurred_at: Mapped[datetime]  # our best estimate of when it happened
+    clock: Mapped[ClockStatus] = mapped_column(_enum(ClockStatus, "clock_status"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    @property
+    def order_key(self) -> tuple[datetime, str]:
+        """Where the tap stands in the log: by corrected time, ties broken by tap id."""
+        return (self.occurred_at, str(self.tap_id))
+
+
+class Visit(Base):
+    """One stay, check-in to check-out, derived from the tap log."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_member_start", "member_id", "checked_in_at"),
+        Index("ix_visits_present", "site_id", "checked_out_at", "closes_at"),
+        Index("ix_visits_span", "site_id", "checked_in_at", "checked_out_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    checked_in_at: Mapped[datetime]
+    checked_out_at: Mapped[datetime | None]
+    # When the site's closing time ends this visit if no tap does first.
+    closes_at: Mapped[datetime]
+    ended_by: Mapped[VisitEnd | None] = mapped_column(_enum(VisitEnd, "visit_end"))
+    in_tap_id: Mapped[int] = mapped_column(ForeignKey("taps.id"))
+    out_tap_id: Mapped[int | None] = mapped_column(ForeignKey("taps.id"))
+
+    member: Mapped[Member] = relationship()
+    site: Mapped[Site] = relationship()
+    in_tap: Mapped[Tap] = relationship(foreign_keys=[in_tap_id])
+
+    def is_open_at(self, moment: datetime) -> bool:
+        if self.checked_out_at is not None:
+            return self.checked_out_at > moment
+        return self.closes_at > moment

@@ -1,0 +1,467 @@
+"""The presence rules: the tap log in, visits out.
+
+Every entry of the log that concerns a member is replayed in (corrected time, tap id)
+order from the last point the new entry cannot have changed, so the visits come out the
+same whatever order the taps arrived in. Closing time is a rule of that replay, not only
+of a scheduled job: a late tap and a catch-up job cannot disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
+
+from badges.uid import BadUid, normalise_uid
+from server.hours import OpeningHours
+from server.models import (
+    Badge,
+    BadgeKind,
+    ClockStatus,
+    Kiosk,
+    KioskMode,
+    Member,
+    Outcome,
+    Site,
+    Tap,
+    TapKind,
+    Visit,
+    VisitEnd,
+)
+
+#: Outcomes of taps that never take part in presence.
+REFUSED = frozenset({Outcome.UNKNOWN_BADGE, Outcome.REVOKED, Outcome.ARCHIVED, Outcome.INVALID})
+MAX_BADGE_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The tunable parts of the rules, from the `[presence]` settings."""
+
+    debounce: timedelta = timedelta(seconds=60)
+    grace: timedelta = timedelta(minutes=30)
+    future_tolerance: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KioskClock:
+    """The kiosk's clocks at the moment it sent an upload."""
+
+    monotonic: float
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class IncomingTap:
+    """One badge read as a kiosk reports it (already checked for types by the API)."""
+
+    tap_id: uuid.UUID
+    badge: str
+    badge_kind: BadgeKind
+    read_at: datetime
+    monotonic: float | None = None
+    boot_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TapResult:
+    """The answer to one tap; it is stored with the tap and given again on a replay."""
+
+    tap_id: str
+    outcome: Outcome
+    name: str | None = None
+    head_count: int | None = None
+    reason: str | None = None
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.tap_id,
+            "outcome": self.outcome.value,
+            "name": self.name,
+            "head_count": self.head_count,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> TapResult:
+        return cls(
+            tap_id=data["id"],
+            outcome=Outcome(data["outcome"]),
+            name=data.get("name"),
+            head_count=data.get("head_count"),
+            reason=data.get("reason"),
+            replayed=True,
+        )
+
+
+# -- time ------------------------------------------------------------------------------
+
+
+def place_in_time(
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    earliest: datetime,
+    rules: Rules,
+) -> tuple[datetime, ClockStatus]:
+    """Say when a tap happened, trusting the kiosk's wall clock only when it must.
+
+    A Raspberry Pi has no real-time clock: its wall time is wrong after an offline boot
+    and jumps when NTP syncs. Within one boot its monotonic clock is steady, so a tap
+    from the boot that sends the upload happened `elapsed` seconds before we received it.
+    """
+    same_boot = (
+        clock is not None
+        and tap.boot_id is not None
+        and tap.monotonic is not None
+        and tap.boot_id == clock.boot_id
+    )
+    if same_boot:
+        assert clock is not None and tap.monotonic is not None
+        elapsed = clock.monotonic - tap.monotonic
+        if elapsed < 0:
+            return received_at, ClockStatus.IMPLAUSIBLE
+        return received_at - timedelta(seconds=elapsed), ClockStatus.CORRECTED
+    if earliest <= tap.read_at <= received_at + rules.future_tolerance:
+        return min(tap.read_at, received_at), ClockStatus.UNVERIFIED
+    return received_at, ClockStatus.IMPLAUSIBLE
+
+
+# -- recording taps ---------------------------------------------------------------------
+
+
+def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
+    return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
+
+
+def record_badge_tap(
+    session: Session,
+    kiosk: Kiosk,
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    rules: Rules,
+) -> TapResult:
+    """Store one badge read from a kiosk once, apply it, and say what it did."""
+    existing = find_tap(session, tap.tap_id)
+    if existing is not None:
+        return TapResult.from_stored(existing.response)
+
+    occurred_at, clock_status = place_in_time(
+        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
+    )
+    entry = Tap(
+        tap_id=tap.tap_id,
+        kind=TapKind.BADGE,
+        kiosk_id=kiosk.id,
+        site_id=kiosk.site_id,
+        mode=kiosk.mode,
+        badge_kind=tap.badge_kind,
+        read_at=tap.read_at,
+        occurred_at=occurred_at,
+        clock=clock_status,
+        received_at=received_at,
+    )
+    try:
+        entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
+    except BadUid as error:
+        entry.kind = TapKind.VOID
+        entry.badge_value = tap.badge[:MAX_BADGE_LENGTH]
+        return _finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
+
+    badge = resolve_badge(session, tap.badge_kind, entry.badge_value)
+    if badge is None:
+        return _finish(session, entry, Outcome.UNKNOWN_BADGE)
+    entry.badge_id, entry.member_id = badge.id, badge.member_id
+    member = lock_member(session, badge.member_id)
+    if badge.revoked_at is not None:
+        return _finish(session, entry, Outcome.REVOKED)
+    if member.archived_at is not None or member.erased_at is not None:
+        return _finish(session, entry, Outcome.ARCHIVED)
+
+    entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
+    session.add(entry)
+    session.flush()
+    rebuild_visits(session, member.id, since=entry, rules=rules)
+    outcome = effect_of(session, entry)
+    count = head_count(session, kiosk.site_id, received_at)
+    return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
+
+
+def record_void(
+    session: Session,
+    kiosk: Kiosk,
+    tap_id: uuid.UUID,
+    received_at: datetime,
+    reason: str,
+) -> TapResult:
+    """Keep a tap we cannot use in the log, so the kiosk can let go of it."""
+    existing = find_tap(session, tap_id)
+    if existing is not None:
+        return TapResult.from_stored(existing.response)
+    entry = Tap(
+        tap_id=tap_id,
+        kind=TapKind.VOID,
+        kiosk_id=kiosk.id,
+        site_id=kiosk.site_id,
+        occurred_at=received_at,
+        clock=ClockStatus.SERVER,
+        received_at=received_at,
+    )
+    return _finish(session, entry, Outcome.INVALID, reason=reason)
+
+
+def record_staff_entry(
+    session: Session,
+    member: Member,
+    site: Site,
+    kind: TapKind,
+    at: datetime,
+    actor: str,
+    reason: str,
+    received_at: datetime,
+    rules: Rules,
+) -> TapResult:
+    """Check a member in or out by hand (or record a forgotten check-out), with who and why."""
+    if kind not in (TapKind.STAFF_IN, TapKind.STAFF_OUT, TapKind.AUTO_OUT):
+        raise ValueError(f"{kind} is not a staff entry")
+    lock_member(session, member.id)
+    entry = Tap(
+        tap_id=uuid.uuid4(),
+        kind=kind,
+        site_id=site.id,
+        member_id=member.id,
+        actor=actor,
+        reason=reason,
+        occurred_at=at,
+        clock=ClockStatus.SERVER,
+        received_at=received_at,
+        outcome=Outcome.DUPLICATE,
+    )
+    session.add(entry)
+    session.flush()
+    rebuild_visits(session, member.id, since=entry, rules=rules)
+    outcome = effect_of(session, entry)
+    count = head_count(session, site.id, received_at)
+    return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
+
+
+def normalise_badge(kind: BadgeKind, raw: str) -> str:
+    if kind is BadgeKind.NFC:
+        return normalise_uid(raw)
+    value = raw.strip()
+    if not value or len(value) > MAX_BADGE_LENGTH:
+        raise BadUid("a QR badge holds 1 to 512 characters")
+    return value
+
+
+def resolve_badge(session: Session, kind: BadgeKind, value: str) -> Badge | None:
+    """The badge with that value: the active one if any, else the last revoked one."""
+    return session.scalar(
+        select(Badge)
+        .where(Badge.kind == kind, Badge.value == value)
+        .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
+        .limit(1)
+    )
+
+
+def lock_member(session: Session, member_id: int) -> Member:
+    """Take the member's row lock: their visits are rewritten by one request at a time."""
+    member = session.scalar(
+        select(Member).where(Member.id == member_id).with_for_update()
+    )
+    assert member is not None
+    return member
+
+
+def _finish(
+    session: Session,
+    entry: Tap,
+    outcome: Outcome,
+    *,
+    name: str | None = None,
+    head_count: int | None = None,
+    reason: str | None = None,
+) -> TapResult:
+    result = TapResult(str(entry.tap_id), outcome, name, head_count, reason)
+    entry.outcome = outcome
+    entry.reason = entry.reason or (reason or "")
+    entry.response = result.as_dict()
+    session.add(entry)
+    session.flush()
+    return result
+
+
+def effect_of(session: Session, entry: Tap) -> Outcome:
+    """What the entry did to the visits as they stand after the replay."""
+    opened = session.scalar(select(func.count()).where(Visit.in_tap_id == entry.id))
+    if opened:
+        return Outcome.CHECKED_IN
+    closed = session.scalar(select(func.count()).where(Visit.out_tap_id == entry.id))
+    if closed:
+        return Outcome.CHECKED_OUT
+    return Outcome.DUPLICATE
+
+
+# -- deriving visits --------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    open: Visit | None = None
+    last_change: datetime | None = None
+    hours: dict[int, OpeningHours] = field(default_factory=dict)
+
+
+def opening_hours(site: Site) -> OpeningHours:
+    return OpeningHours(
+        site.timezone, site.opening_hours, {item.day: item.hours for item in site.exceptions}
+    )
+
+
+def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> None:
+    """Replay the member's log from the last visit that began before `since`.
+
+    Entries before that visit's opening entry cannot be changed by `since`; just before
+    that entry the member had no visit that entry could still affect, so the replay can
+    start there with a clean state and reach the same visits as a replay from the start.
+    """
+    checkpoint = None
+    if since is not None:
+        opening = aliased(Tap)
+        checkpoint = session.execute(
+            select(Visit.checked_in_at, opening.tap_id)
+            .join(opening, Visit.in_tap_id == opening.id)
+            .where(
+                Visit.member_id == member_id,
+                tuple_(Visit.checked_in_at, opening.tap_id)
+                < tuple_(since.occurred_at, since.tap_id),
+            )
+            .order_by(Visit.checked_in_at.desc(), opening.tap_id.desc())
+            .limit(1)
+        ).first()
+
+    stale = select(Visit.id).where(Visit.member_id == member_id)
+    entries = select(Tap).where(
+        Tap.member_id == member_id,
+        Tap.kind != TapKind.VOID,
+        Tap.outcome.not_in(REFUSED),
+    )
+    if checkpoint is not None:
+        start = tuple(checkpoint)
+        opening = aliased(Tap)
+        stale = stale.join(opening, Visit.in_tap_id == opening.id).where(
+            tuple_(Visit.checked_in_at, opening.tap_id) >= start
+        )
+        entries = entries.where(tuple_(Tap.occurred_at, Tap.tap_id) >= start)
+    for visit in session.scalars(select(Visit).where(Visit.id.in_(stale.scalar_subquery()))):
+        session.delete(visit)
+    session.flush()
+
+    state = _State()
+    for entry in session.scalars(entries.order_by(Tap.occurred_at, Tap.tap_id)):
+        _apply(session, state, entry, rules)
+    session.flush()
+
+
+def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
+    at = entry.occurred_at
+    current = state.open
+    if current is not None and current.closes_at <= at:
+        _close(current, current.closes_at, VisitEnd.AUTO, None)
+        current = state.open = None
+
+    here = current is not None and current.site_id == entry.site_id
+    if entry.kind is TapKind.BADGE:
+        if state.last_change is not None and at - state.last_change < rules.debounce:
+            return
+        mode = entry.mode or KioskMode.TOGGLE
+        action = {
+            KioskMode.TOGGLE: "out" if here else "in",
+            KioskMode.IN: None if here else "in",
+            KioskMode.OUT: "out" if here else None,
+        }[mode]
+        ends_by = VisitEnd.TAP
+    elif entry.kind is TapKind.STAFF_IN:
+        action, ends_by = (None if here else "in"), VisitEnd.STAFF
+    else:  # staff_out, auto_out: close the visit at that site, if any
+        action = "out" if here else None
+        ends_by = VisitEnd.AUTO if entry.kind is TapKind.AUTO_OUT else VisitEnd.STAFF
+
+    if action == "in":
+        if current is not None:  # a check-in elsewhere ends the visit at the other site
+            _close(current, at, ends_by, entry.id)
+        assert entry.site_id is not None
+        visit = Visit(
+            member_id=entry.member_id,
+            site_id=entry.site_id,
+            checked_in_at=at,
+            closes_at=_closing(session, state, entry.site_id, at, rules),
+            in_tap_id=entry.id,
+        )
+        session.add(visit)
+        state.open, state.last_change = visit, at
+    elif action == "out":
+        assert current is not None
+        _close(current, at, ends_by, entry.id)
+        state.open, state.last_change = None, at
+
+
+def _close(visit: Visit, at: datetime, ended_by: VisitEnd, tap_id: int | None) -> None:
+    visit.checked_out_at, visit.ended_by, visit.out_tap_id = at, ended_by, tap_id
+
+
+def _closing(
+    session: Session, state: _State, site_id: int, at: datetime, rules: Rules
+) -> datetime:
+    if site_id not in state.hours:
+        site = session.get(Site, site_id)
+        assert site is not None
+        state.hours[site_id] = opening_hours(site)
+    return state.hours[site_id].closing_after(at) + rules.grace
+
+
+# -- reading presence -------------------------------------------------------------------
+
+
+def present_visits(session: Session, site_id: int, now: datetime) -> Sequence[Visit]:
+    """The visits under way at a site now, earliest arrival first."""
+    return session.scalars(
+        select(Visit)
+        .where(Visit.site_id == site_id, Visit.checked_out_at.is_(None), Visit.closes_at > now)
+        .order_by(Visit.checked_in_at)
+    ).all()
+
+
+def head_count(session: Session, site_id: int, now: datetime) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Visit)
+        .where(Visit.site_id == site_id, Visit.checked_out_at.is_(None), Visit.closes_at > now)
+    )
+    return int(count or 0)
+
+
+def close_expired_visits(session: Session, now: datetime) -> int:
+    """End, at their site's closing time, the visits nobody tapped out of."""
+    result = session.execute(
+        update(Visit)
+        .where(Visit.checked_out_at.is_(None), Visit.closes_at <= now)
+        .values(checked_out_at=Visit.closes_at, ended_by=VisitEnd.AUTO)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def member_visits(session: Session, member_ids: Iterable[int]) -> Sequence[Visit]:
+    return session.scalars(
+        select(Visit)
+        .where(Visit.member_id.in_(list(member_ids)))
+        .order_by(Visit.member_id, Visit.checked_in_at)
+    ).all()

@@ -1,0 +1,124 @@
+"""Fixtures: settings in a temporary folder, a frozen clock, the app, a database per test.
+
+Tests that need PostgreSQL, Redis or the browser read their URLs from the environment
+and skip with the reason when it is not set; PRESENCE_REQUIRE_ALL=1 (CI) makes those
+skips failures, so CI can never be green with a suite silently left out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from server import create_app
+from server.models import Base
+from server.runtime import Runtime
+from server.settings import ServerSection, Settings
+
+POSTGRES_ENV = "PRESENCE_TEST_POSTGRES_URL"
+REDIS_ENV = "PRESENCE_TEST_REDIS_URL"
+
+
+def require_env(name: str, what: str) -> str:
+    """The value of `name`, else skip (or fail under PRESENCE_REQUIRE_ALL=1)."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    reason = f"{what} tests need {name} (e.g. postgresql+psycopg://127.0.0.1/test)"
+    if os.environ.get("PRESENCE_REQUIRE_ALL") == "1":
+        pytest.fail(f"PRESENCE_REQUIRE_ALL=1 but {name} is not set: {reason}")
+    pytest.skip(reason)
+
+
+class FrozenClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    # A Tuesday, 10:00 in Paris: the site is open.
+    return FrozenClock(at(10))
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each test using the database runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'presence.db'}"
+    url = require_env(POSTGRES_ENV, "PostgreSQL")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Any, database_url: str) -> Settings:
+    return Settings(
+        server=ServerSection(
+            data_dir=str(tmp_path), database_url=database_url, secret_key="test-secret"
+        )
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
+    application = create_app(settings, clock=clock)
+    runtime: Runtime = application.extensions["presence"]
+    Base.metadata.create_all(runtime.engine)
+    yield application
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    found: Runtime = app.extensions["presence"]
+    return found
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(runtime: Runtime) -> Iterator[Session]:
+    """A session for arranging data; call `session.commit()` before using the API."""
+    with runtime.sessions() as db_session:
+        yield db_session
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def at(hour: int, minute: int = 0, second: int = 0, day: int = 24) -> datetime:
+    """A moment in November 2026 (the 24th is a Tuesday), given in Paris time."""
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=PARIS).astimezone(UTC)

@@ -1,0 +1,89 @@
+"""Small factories with believable defaults: `make_member(session, given_name="Zoé")`."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.kiosks import add_kiosk
+from server.models import (
+    Badge,
+    BadgeKind,
+    Kiosk,
+    KioskMode,
+    Member,
+    MemberPlan,
+    Plan,
+    Site,
+)
+
+_serial = itertools.count(1)
+WEEKDAYS_9_TO_19 = {day: [["09:00", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def make_site(session: Session, **overrides: Any) -> Site:
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "slug": f"cantine-{n}",
+        "name": f"La Cantine {n}",
+        "timezone": "Europe/Paris",
+        "capacity": 40,
+        "opening_hours": WEEKDAYS_9_TO_19,
+    }
+    values.update(overrides)
+    site = Site(**values)
+    session.add(site)
+    session.flush()
+    return site
+
+
+def make_member(session: Session, **overrides: Any) -> Member:
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "given_name": "Alice",
+        "family_name": f"Martin{n}",
+        "display_name": overrides.get("given_name", "Alice"),
+        "email": f"member{n}@example.org",
+    }
+    values.update(overrides)
+    member = Member(**values)
+    member.plans.append(MemberPlan(plan=Plan.PAYG, starts_on=date(2026, 1, 1)))
+    session.add(member)
+    session.flush()
+    return member
+
+
+def make_badge(session: Session, member: Member, **overrides: Any) -> Badge:
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "member_id": member.id,
+        "kind": BadgeKind.NFC,
+        "value": f"04{n:012X}",
+        "label": f"badge {n}",
+        "issued_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    values.update(overrides)
+    badge = Badge(**values)
+    session.add(badge)
+    session.flush()
+    return badge
+
+
+def make_kiosk(
+    session: Session, site: Site, *, mode: KioskMode = KioskMode.TOGGLE, **overrides: Any
+) -> tuple[Kiosk, str]:
+    n = next(_serial)
+    created = overrides.pop("created_at", datetime(2026, 1, 1, tzinfo=UTC))
+    kiosk, token = add_kiosk(session, overrides.pop("name", f"door-{n}"), site, mode, created)
+    return kiosk, token
+
+
+def tap_json(badge: str, read_at: datetime, **overrides: Any) -> dict[str, Any]:
+    """One tap as a kiosk sends it."""
+    body: dict[str, Any] = {"id": str(uuid.uuid4()), "badge": badge, "read_at": read_at.isoformat()}
+    body.update(overrides)
+    return body
