@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         MAX_CONTENT_LENGTH=settings.api.max_body_kib * 1024,
         API_TITLE="Présence",
         API_VERSION=__version__,
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
@@ -40,11 +40,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, health
+    from server import api, health, home
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
     rest.register_blueprint(api.blp)
+    app.register_blueprint(home.blp)
     register_error_handlers(app)
     logging.getLogger(__name__).debug("app ready on %s", engine.url.render_as_string())
     return app

@@ -172,7 +172,7 @@ def record_badge_tap(
         entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
     except BadUid as error:
         entry.kind = TapKind.VOID
-        entry.badge_value = tap.badge[:MAX_BADGE_LENGTH]
+        entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
         return _finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
 
     badge = resolve_badge(session, tap.badge_kind, entry.badge_value)
@@ -258,7 +258,14 @@ def normalise_badge(kind: BadgeKind, raw: str) -> str:
     value = raw.strip()
     if not value or len(value) > MAX_BADGE_LENGTH:
         raise BadUid("a QR badge holds 1 to 512 characters")
+    if not value.isprintable():
+        raise BadUid("a QR badge holds printable characters only")
     return value
+
+
+def printable(text: str) -> str:
+    """Escape what no database should store as text (NUL, control characters, surrogates)."""
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
 
 
 def resolve_badge(session: Session, kind: BadgeKind, value: str) -> Badge | None:

@@ -7,9 +7,39 @@ kiosk keeps working against an older server.
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from server.models import BadgeKind, KioskMode, Outcome, Visibility
+
+
+#: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
+BOOT_ID = validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$", error="Letters, digits and ._:- only.")
+VERSION = validate.Regexp(r"^[ -~]{0,40}$", error="Up to 40 printable ASCII characters.")
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time with its UTC offset, returned in UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Not a time we can place (out of range).") from None
+
+
+class Count(fields.Integer):
+    """A JSON integer: `3` and `3.0` are the same number; `"3"`, `true` and `3.5` are not."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return int(value)
 
 
 class _Schema(Schema):
@@ -25,10 +55,10 @@ class KioskClockSchema(_Schema):
     )
     boot_id = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=BOOT_ID,
         metadata={"description": "Identifies the kiosk's current boot (Linux boot_id)."},
     )
-    wall = fields.AwareDateTime(
+    wall = Instant(
         load_default=None,
         metadata={"description": "The kiosk's wall clock, ISO 8601 with offset."},
     )
@@ -45,7 +75,7 @@ class TapSchema(_Schema):
         load_default=BadgeKind.NFC.value,
         validate=validate.OneOf([kind.value for kind in BadgeKind]),
     )
-    read_at = fields.AwareDateTime(
+    read_at = Instant(
         required=True, metadata={"description": "The kiosk's wall time of the read."}
     )
     monotonic = fields.Float(
@@ -55,7 +85,7 @@ class TapSchema(_Schema):
         metadata={"description": "The kiosk's monotonic clock at the read."},
     )
     boot_id = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=1, max=64)
+        load_default=None, allow_none=True, validate=BOOT_ID
     )
 
 
@@ -80,13 +110,15 @@ class TapResultSchema(_Schema):
 class TapUploadResultSchema(_Schema):
     results = fields.List(fields.Nested(TapResultSchema), required=True)
     head_count = fields.Integer(required=True)
-    server_time = fields.AwareDateTime(required=True)
+    server_time = Instant(required=True)
 
 
 class HeartbeatSchema(_Schema):
-    version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
-    pending_taps = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0)
+    version = fields.String(
+        load_default=None, allow_none=True, validate=VERSION
+    )
+    pending_taps = Count(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000)
     )
     clock = fields.Nested(KioskClockSchema, load_default=None, allow_none=True)
 
@@ -98,7 +130,7 @@ class SiteSchema(_Schema):
 
 
 class HeartbeatResultSchema(_Schema):
-    server_time = fields.AwareDateTime(required=True)
+    server_time = Instant(required=True)
     kiosk = fields.String(required=True)
     mode = fields.String(required=True, validate=validate.OneOf([m.value for m in KioskMode]))
     site = fields.Nested(SiteSchema, required=True)
@@ -114,7 +146,7 @@ class DirectoryEntrySchema(_Schema):
 
 
 class DirectorySchema(_Schema):
-    generated_at = fields.AwareDateTime(required=True)
+    generated_at = Instant(required=True)
     key = fields.String(
         required=True, metadata={"description": "Hex HMAC-SHA256 key for badge lookups"}
     )

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Set up and run Présence with nothing installed but Python 3.11.
+
+    python3 dev.py serve   # the server on http://127.0.0.1:5000 (SQLite in ./data)
+    python3 dev.py demo    # fill the embedded database with a demo Cantine
+    python3 dev.py test    # format check, lint, types and the whole test suite
+
+The first run creates .venv and installs the project into it; later runs reinstall
+only when pyproject.toml changed. Extra arguments go to the command (`test -k api`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def ensure_environment(extra: str) -> None:
+    """Create .venv and install the project with `extra` unless already done."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Présence needs Python 3.11 or newer (this is {sys.version.split()[0]}).")
+    if not PYTHON.exists():
+        print("Creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{extra}-{digest}"
+    if stamp.exists():
+        return
+    print(f"Installing Présence [{extra}] into .venv ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[{extra}]"], check=True)
+    for old in VENV.glob(f".installed-{extra}-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def run(*command: str) -> int:
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    action, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if action == "serve":
+        ensure_environment("server")
+        return run(str(BIN / "presence"), "serve", *rest)
+    if action == "demo":
+        ensure_environment("server")
+        return run(str(BIN / "presence"), "demo", *rest)
+    if action == "test":
+        ensure_environment("dev")
+        checks = [
+            ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+            ("ruff check", [str(BIN / "ruff"), "check", "."]),
+            ("mypy", [str(BIN / "mypy")]),
+            ("pytest", [str(PYTHON), "-m", "pytest", *rest]),
+        ]
+        for name, command in checks:
+            print(f"== {name}", flush=True)
+            code = run(*command)
+            if code:
+                print(f"== {name} failed (exit {code})", flush=True)
+                return code
+        return 0
+    print(__doc__)
+    return 0 if action in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

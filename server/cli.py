@@ -1,0 +1,388 @@
+"""Server subcommands of `presence` (loaded lazily by presence.cli)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from presence.config import ConfigError
+from server.db import make_engine, make_session_factory, transaction
+from server.runtime import Runtime
+from server.settings import Settings, load_settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings((ctx.find_root().obj or {}).get("config"))
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def open_runtime(ctx: click.Context) -> Runtime:
+    """Settings and database for a command; the embedded SQLite is brought up to date."""
+    from server import migrate
+
+    settings = _settings(ctx)
+    engine = make_engine(settings.database_url)
+    if not migrate.is_up_to_date(engine):
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            migrate.upgrade(engine)
+        else:
+            raise click.ClickException(
+                "the database schema is not up to date: run 'presence db upgrade' first"
+            )
+    return Runtime(settings, engine, make_session_factory(engine))
+
+
+@contextmanager
+def writing(ctx: click.Context) -> Iterator[tuple[Runtime, Session]]:
+    runtime = open_runtime(ctx)
+    try:
+        with transaction(runtime.sessions) as session:
+            yield runtime, session
+    finally:
+        runtime.engine.dispose()
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: [server] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [server] port).")
+@click.option("--threads", type=click.IntRange(1, 1000), default=32, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) -> None:
+    """Run the server (creating the embedded database on first run)."""
+    from server import create_app
+    from server.serving import run
+
+    runtime = open_runtime(ctx)
+    runtime.engine.dispose()
+    settings = runtime.settings
+    app = create_app(settings)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    click.echo(f"Présence is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
+    run(app, host, port, threads=threads)
+
+
+# -- db ---------------------------------------------------------------------------------
+
+
+@click.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create the database, or bring it to the current schema."""
+    from server import migrate
+
+    settings = _settings(ctx)
+    engine = make_engine(settings.database_url)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    engine.dispose()
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"{url}: {before or 'empty'} -> {after}")
+
+
+@db.command("schema")
+def db_schema() -> None:
+    """Print the readable DDL of the current schema (what schema.sql holds)."""
+    from server import migrate
+
+    click.echo(migrate.schema_sql(), nl=False)
+
+
+# -- sites ------------------------------------------------------------------------------
+
+
+@click.group()
+def sites() -> None:
+    """Physical spaces, with their time zone and opening hours."""
+
+
+@sites.command("add")
+@click.argument("name")
+@click.option("--slug", help="Short name used in URLs (default: from the name).")
+@click.option("--timezone", default="Europe/Paris", show_default=True)
+@click.option("--capacity", type=int)
+@click.option(
+    "--hours",
+    default="mon-fri 09:00-19:00",
+    show_default=True,
+    help="Weekly hours, e.g. 'mon-fri 09:00-19:00, sat 10:00-13:00'.",
+)
+@click.pass_context
+def sites_add(
+    ctx: click.Context,
+    name: str,
+    slug: str | None,
+    timezone: str,
+    capacity: int | None,
+    hours: str,
+) -> None:
+    """Add a site."""
+    from server.hours import HoursError, parse_weekly
+    from server.sites import SiteError, add_site
+
+    try:
+        weekly = parse_weekly(hours)
+    except HoursError as error:
+        raise click.BadParameter(str(error), param_hint="--hours") from None
+    with writing(ctx) as (_runtime, session):
+        try:
+            site = add_site(
+                session, name, slug=slug, timezone=timezone, capacity=capacity, hours=weekly
+            )
+        except SiteError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"site {site.slug}: {site.name} ({site.timezone})")
+
+
+@sites.command("list")
+@click.pass_context
+def sites_list(ctx: click.Context) -> None:
+    """List the sites."""
+    from server.models import Site
+
+    with writing(ctx) as (_runtime, session):
+        for site in session.scalars(select(Site).order_by(Site.id)):
+            click.echo(f"{site.slug}\t{site.name}\t{site.timezone}\tcapacity {site.capacity}")
+
+
+# -- members ----------------------------------------------------------------------------
+
+
+@click.group()
+def members() -> None:
+    """People with a badge."""
+
+
+@members.command("add")
+@click.option("--given-name", required=True)
+@click.option("--family-name", default="")
+@click.option("--display-name", default="", help="Name on the board (default: given name).")
+@click.option("--email")
+@click.option("--language", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option(
+    "--plan",
+    type=click.Choice(["payg", "pack", "monthly", "free"]),
+    default="payg",
+    show_default=True,
+)
+@click.pass_context
+def members_add(ctx: click.Context, **options: Any) -> None:
+    """Add a member."""
+    from marshmallow import ValidationError
+
+    from server.members import MemberError, MemberSchema, add_member
+
+    raw = {key: value for key, value in options.items() if value not in (None, "")}
+    try:
+        data = MemberSchema().load(raw)
+    except ValidationError as error:
+        name, messages = next(iter(error.normalized_messages().items()))
+        raise click.BadParameter(" ".join(map(str, messages)), param_hint=f"--{name}") from None
+    with writing(ctx) as (runtime, session):
+        try:
+            member = add_member(session, data, runtime.now().date())
+        except MemberError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"member {member.id}: {member.given_name} {member.family_name}".rstrip())
+
+
+@members.command("list")
+@click.pass_context
+def members_list(ctx: click.Context) -> None:
+    """List members with their badges."""
+    from server.members import active_members
+
+    with writing(ctx) as (_runtime, session):
+        for member in active_members(session):
+            badges = ", ".join(b.value for b in member.badges if b.revoked_at is None) or "-"
+            state = " (archived)" if member.archived_at else ""
+            click.echo(
+                f"{member.id}\t{member.given_name} {member.family_name}\t"
+                f"{member.email or '-'}\t{member.visibility.value}\t{badges}{state}"
+            )
+
+
+@members.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.pass_context
+def members_import(ctx: click.Context, csv_file: Any) -> None:
+    """Create members from a CSV file; nothing is imported if a line is wrong."""
+    from server.members import import_csv
+
+    text = csv_file.read()
+    with writing(ctx) as (runtime, session):
+        report = import_csv(session, text, runtime.now().date())
+        if report.errors:
+            for message in report.errors:
+                click.echo(f"{csv_file.name}: {message}", err=True)
+            session.rollback()
+            raise click.ClickException(f"nothing imported: {len(report.errors)} line(s) to fix")
+        click.echo(f"imported {len(report.created)} member(s)")
+
+
+# -- badges -----------------------------------------------------------------------------
+
+
+@click.group()
+def badges() -> None:
+    """Badges: NFC tags and QR codes."""
+
+
+@badges.command("assign")
+@click.argument("member")
+@click.argument("value")
+@click.option("--kind", type=click.Choice(["nfc", "qr"]), default="nfc", show_default=True)
+@click.option("--label", default="")
+@click.pass_context
+def badges_assign(ctx: click.Context, member: str, value: str, kind: str, label: str) -> None:
+    """Give MEMBER (id or e-mail) the badge VALUE (an NFC UID such as 04:A2:24:B2)."""
+    from badges.uid import BadUid
+    from server.members import MemberError, assign_badge, find_member
+    from server.models import BadgeKind
+
+    with writing(ctx) as (runtime, session):
+        found = find_member(session, member)
+        if found is None or found.erased_at is not None:
+            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        try:
+            badge = assign_badge(session, found, BadgeKind(kind), value, label, runtime.now())
+        except (BadUid, MemberError) as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"badge {badge.value} -> member {found.id} ({found.given_name})")
+
+
+# -- kiosks -----------------------------------------------------------------------------
+
+
+@click.group()
+def kiosks() -> None:
+    """Readers at the door and their API tokens."""
+
+
+@kiosks.command("add")
+@click.argument("name")
+@click.option("--site", "site_slug", required=True, help="The site's slug.")
+@click.option(
+    "--mode", type=click.Choice(["toggle", "in", "out"]), default="toggle", show_default=True
+)
+@click.pass_context
+def kiosks_add(ctx: click.Context, name: str, site_slug: str, mode: str) -> None:
+    """Add a kiosk and print its token (shown once: put it in the kiosk's config)."""
+    from server.kiosks import add_kiosk
+    from server.models import Kiosk, KioskMode
+    from server.sites import find_site
+
+    with writing(ctx) as (runtime, session):
+        site = find_site(session, site_slug)
+        if site is None:
+            raise click.ClickException(f"no site {site_slug!r} (see 'presence sites list')")
+        if session.scalar(select(func.count()).where(Kiosk.name == name)):
+            raise click.ClickException(f"a kiosk named {name!r} already exists")
+        kiosk, token = add_kiosk(session, name, site, KioskMode(mode), runtime.now())
+        click.echo(f"kiosk {kiosk.name} at {site.slug} ({kiosk.mode.value})", err=True)
+        click.echo("token (shown once, keep it in the kiosk's config):", err=True)
+        click.echo(token)
+
+
+@kiosks.command("rotate-token")
+@click.argument("name")
+@click.pass_context
+def kiosks_rotate(ctx: click.Context, name: str) -> None:
+    """Give a kiosk a new token; the old one stops working at once."""
+    from server.kiosks import rotate_token
+    from server.models import Kiosk
+
+    with writing(ctx) as (runtime, session):
+        kiosk = session.scalar(select(Kiosk).where(Kiosk.name == name))
+        if kiosk is None:
+            raise click.ClickException(f"no kiosk {name!r} (see 'presence kiosks list')")
+        click.echo(rotate_token(kiosk, runtime.now()))
+
+
+@kiosks.command("list")
+@click.pass_context
+def kiosks_list(ctx: click.Context) -> None:
+    """List kiosks with when they were last seen."""
+    from server.models import Kiosk
+
+    with writing(ctx) as (_runtime, session):
+        for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name)):
+            seen = kiosk.last_seen_at.isoformat(timespec="seconds") if kiosk.last_seen_at else "never"
+            click.echo(
+                f"{kiosk.name}\t{kiosk.site.slug}\t{kiosk.mode.value}\tlast seen {seen}\t"
+                f"pending {kiosk.pending_taps if kiosk.pending_taps is not None else '?'}"
+            )
+
+
+# -- staff ------------------------------------------------------------------------------
+
+
+@click.group()
+def staff() -> None:
+    """Staff accounts for the office pages."""
+
+
+@staff.command("add")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input."
+)
+@click.pass_context
+def staff_add(ctx: click.Context, email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Add a staff account (the password is asked for, never given on the command line)."""
+    from server.models import StaffRole
+    from server.staff import StaffError, add_staff
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with writing(ctx) as (runtime, session):
+        try:
+            user = add_staff(session, email, name, StaffRole(role), password, runtime.now())
+        except StaffError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"staff {user.email} ({user.role.value})")
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, seed: int) -> None:
+    """Fill the database with a believable Cantine: members, a week of visits, people in."""
+    from server.demo import DemoError, build_demo
+
+    with writing(ctx) as (runtime, session):
+        try:
+            summary = build_demo(session, runtime.now(), runtime.rules, seed=seed)
+        except DemoError as error:
+            raise click.ClickException(str(error)) from None
+        for line in summary:
+            click.echo(line)

@@ -1,0 +1,159 @@
+"""Members: create, import from CSV, find; plans are kept with their start dates."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Badge, BadgeKind, Member, MemberPlan, Plan, Visibility
+from server.presence import normalise_badge
+
+
+class MemberError(ValueError):
+    """A member that cannot be created as asked; the message says why."""
+
+
+class MemberSchema(Schema):
+    """What is needed to create a member (the CLI, CSV import and staff pages share it)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    given_name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    family_name = fields.String(load_default="", validate=validate.Length(max=100))
+    display_name = fields.String(load_default="", validate=validate.Length(max=100))
+    email = fields.Email(load_default=None, allow_none=True)
+    language = fields.String(load_default="fr", validate=validate.OneOf(["fr", "en"]))
+    plan = fields.String(load_default=Plan.PAYG.value, validate=validate.OneOf(list(Plan)))
+    plan_starts_on = fields.Date(load_default=None, allow_none=True)
+    skills = fields.List(fields.String(validate=validate.Length(max=60)), load_default=list)
+    working_on = fields.String(load_default="", validate=validate.Length(max=500))
+    open_to_chat_about = fields.String(load_default="", validate=validate.Length(max=500))
+    visibility = fields.String(
+        load_default=Visibility.HIDDEN.value, validate=validate.OneOf(list(Visibility))
+    )
+
+
+def add_member(session: Session, data: dict[str, Any], today: date) -> Member:
+    """Create a member from already-validated data (see MemberSchema)."""
+    if data.get("email") and find_member(session, data["email"]) is not None:
+        raise MemberError(f"a member with e-mail {data['email']} already exists")
+    member = Member(
+        given_name=data["given_name"].strip(),
+        family_name=data.get("family_name", "").strip(),
+        display_name=(data.get("display_name") or data["given_name"]).strip(),
+        email=data.get("email") or None,
+        language=data.get("language", "fr"),
+        skills=list(data.get("skills") or []),
+        working_on=data.get("working_on", ""),
+        open_to_chat_about=data.get("open_to_chat_about", ""),
+        visibility=Visibility(data.get("visibility", Visibility.HIDDEN)),
+    )
+    member.plans.append(
+        MemberPlan(plan=Plan(data.get("plan", Plan.PAYG)), starts_on=data.get("plan_starts_on") or today)
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def find_member(session: Session, key: str) -> Member | None:
+    """A member by id (`42`) or e-mail address."""
+    if key.isdigit():
+        return session.get(Member, int(key))
+    return session.scalar(select(Member).where(Member.email == key.strip().lower()))
+
+
+@dataclass
+class ImportReport:
+    created: list[Member] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+CSV_COLUMNS = (
+    "given_name",
+    "family_name",
+    "display_name",
+    "email",
+    "language",
+    "plan",
+    "plan_starts_on",
+    "skills",
+    "working_on",
+    "open_to_chat_about",
+)
+
+
+def import_csv(session: Session, text: str, today: date) -> ImportReport:
+    """Create members from CSV (`,` or `;`); nothing is created if any line is wrong.
+
+    `skills` holds several skills separated by `|`. Empty cells take the defaults.
+    """
+    report = ImportReport()
+    sample = text[:2048]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), dialect=dialect)
+    if not reader.fieldnames or "given_name" not in reader.fieldnames:
+        report.errors.append(f"line 1: the header must name at least given_name ({', '.join(CSV_COLUMNS)})")
+        return report
+    unknown = [name for name in reader.fieldnames if name not in CSV_COLUMNS]
+    if unknown:
+        report.errors.append(f"line 1: unknown column {unknown[0]!r}")
+        return report
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        cleaned = {key: (value or "").strip() for key, value in row.items() if key}
+        raw: dict[str, Any] = {key: value for key, value in cleaned.items() if value}
+        if "skills" in raw:
+            raw["skills"] = [skill.strip() for skill in raw["skills"].split("|") if skill.strip()]
+        if "email" in raw:
+            raw["email"] = raw["email"].lower()
+        try:
+            data = MemberSchema().load(raw)
+        except ValidationError as error:
+            name, messages = next(iter(error.normalized_messages().items()))
+            report.errors.append(f"line {line}: {name}: {' '.join(map(str, messages))}")
+            continue
+        email = data.get("email")
+        if email and (email in seen or find_member(session, email) is not None):
+            report.errors.append(f"line {line}: email: {email} is already a member")
+            continue
+        if email:
+            seen.add(email)
+        report.created.append(add_member(session, data, today))
+    if report.errors:
+        report.created.clear()
+    return report
+
+
+def assign_badge(
+    session: Session, member: Member, kind: BadgeKind, raw_value: str, label: str, now: Any
+) -> Badge:
+    """Give a member a badge; a badge value already active for someone is refused."""
+    value = normalise_badge(kind, raw_value)
+    taken = session.scalar(
+        select(Badge).where(Badge.kind == kind, Badge.value == value, Badge.revoked_at.is_(None))
+    )
+    if taken is not None:
+        raise MemberError(f"badge {value} already belongs to member {taken.member_id}")
+    badge = Badge(member_id=member.id, kind=kind, value=value, label=label, issued_at=now)
+    session.add(badge)
+    session.flush()
+    return badge
+
+
+def active_members(session: Session) -> Iterable[Member]:
+    return session.scalars(
+        select(Member).where(Member.erased_at.is_(None)).order_by(Member.family_name, Member.id)
+    )

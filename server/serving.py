@@ -1,0 +1,40 @@
+"""Run the application in a production-grade server (gunicorn, threaded worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
+    """Serve `app` on host:port in one process with `threads` threads, until stopped."""
+    # One worker: several processes need the Redis message queue and sticky sessions
+    # (see docs/scaling.md); threads serve concurrent kiosks and boards.
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+    }
+    _Gunicorn(app, options).run()

@@ -1,0 +1,57 @@
+"""Sites: create and find; opening hours are checked before they are stored."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.hours import check_weekly
+from server.models import Site
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class SiteError(ValueError):
+    """A site that cannot be created as asked."""
+
+
+def slugify(name: str) -> str:
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64] or "site"
+
+
+def add_site(
+    session: Session,
+    name: str,
+    *,
+    slug: str | None,
+    timezone: str,
+    capacity: int | None,
+    hours: dict[str, list[list[str]]],
+) -> Site:
+    slug = slug or slugify(name)
+    if not _SLUG.match(slug):
+        raise SiteError(f"{slug!r}: a slug is lower-case letters, digits and dashes")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SiteError(f"{timezone!r} is not a time zone (e.g. Europe/Paris)") from None
+    if capacity is not None and capacity < 1:
+        raise SiteError("capacity is a positive number of people")
+    if find_site(session, slug) is not None:
+        raise SiteError(f"a site {slug!r} already exists")
+    site = Site(
+        name=name, slug=slug, timezone=timezone, capacity=capacity, opening_hours=check_weekly(hours)
+    )
+    session.add(site)
+    session.flush()
+    return site
+
+
+def find_site(session: Session, slug: str) -> Site | None:
+    return session.scalar(select(Site).where(Site.slug == slug))
