@@ -52,7 +52,7 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS)
+@click.group(name="presence", cls=LazyGroup, lazy=COMMANDS)
 @click.option(
     "--config",
     "config",

@@ -61,8 +61,8 @@ def parse_weekly(text: str) -> dict[str, list[list[str]]]:
             opens, closes = span.split("-")
         except ValueError:
             raise HoursError(f"{part!r}: expected e.g. 'mon-fri 09:00-19:00'") from None
-        first, _, last = days.partition("-")
-        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+        first, dash, last = days.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
             raise HoursError(f"{part!r}: days are {', '.join(WEEKDAYS)}")
         start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
         if end < start:

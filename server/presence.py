@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
@@ -347,8 +347,9 @@ def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: R
             .join(opening, Visit.in_tap_id == opening.id)
             .where(
                 Visit.member_id == member_id,
-                tuple_(Visit.checked_in_at, opening.tap_id)
-                < tuple_(since.occurred_at, since.tap_id),
+                # A plain tuple takes the columns' types: the time is bound as naive UTC
+                # like the stored ones (tuple_() would bind it as given, with its offset).
+                tuple_(Visit.checked_in_at, opening.tap_id) < (since.occurred_at, since.tap_id),
             )
             .order_by(Visit.checked_in_at.desc(), opening.tap_id.desc())
             .limit(1)
@@ -431,7 +432,8 @@ def _closing(
         site = session.get(Site, site_id)
         assert site is not None
         state.hours[site_id] = opening_hours(site)
-    return state.hours[site_id].closing_after(at) + rules.grace
+    # In UTC: the grace is elapsed time, also on a night the clocks change.
+    return state.hours[site_id].closing_after(at).astimezone(UTC) + rules.grace
 
 
 # -- reading presence -------------------------------------------------------------------

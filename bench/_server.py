@@ -1,0 +1,121 @@
+"""Benchmark server: the real app in gunicorn, plus a bare Flask route to compare against.
+
+Started by bench/bench_taps.py as `python bench/_server.py --data-dir DIR --port PORT ...`.
+It builds the app with `create_app`, adds `POST /bench/bare`, creates the schema, puts
+a site, members with NFC badges and one toggle kiosk in the database, prints one line
+`BENCH_READY {json}` (the kiosk token and what was arranged) and serves with
+`server.serving.run` until it receives SIGTERM. Not for production use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask import Flask, jsonify, request  # noqa: E402
+
+from server import create_app  # noqa: E402
+from server.kiosks import add_kiosk  # noqa: E402
+from server.models import Badge, BadgeKind, Base, KioskMode, Member, Site  # noqa: E402
+from server.runtime import Runtime  # noqa: E402
+from server.serving import run  # noqa: E402
+from server.settings import ServerSection, Settings  # noqa: E402
+
+READY = "BENCH_READY"
+EVERY_DAY = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def badge_value(index: int) -> str:
+    """The normalised UID of member `index`'s badge (7 bytes, like a MIFARE tag)."""
+    return f"04{index:012X}"
+
+
+def add_bare_route(app: Flask) -> None:
+    """A route with no auth, validation or database: what Flask + gunicorn cost alone."""
+
+    @app.post("/bench/bare")
+    def bare() -> Any:
+        body = request.get_json()
+        if not isinstance(body, dict):
+            return jsonify({"status": "error"}), 400
+        return jsonify({"status": "ok"})
+
+
+def arrange(runtime: Runtime, members: int) -> dict[str, Any]:
+    """A site open every day, `members` members with one NFC badge each, a toggle kiosk."""
+    now = datetime.now(UTC)
+    with runtime.transaction() as session:
+        site = Site(
+            slug="bench",
+            name="Bench",
+            timezone="Europe/Paris",
+            capacity=None,
+            opening_hours=EVERY_DAY,
+        )
+        session.add(site)
+        session.flush()
+        people = [
+            Member(given_name=f"Member{i}", family_name="Bench", email=f"m{i}@bench.invalid")
+            for i in range(members)
+        ]
+        session.add_all(people)
+        session.flush()
+        session.add_all(
+            Badge(
+                member_id=person.id,
+                kind=BadgeKind.NFC,
+                value=badge_value(i),
+                label=f"bench {i}",
+                issued_at=now - timedelta(days=30),
+            )
+            for i, person in enumerate(people)
+        )
+        # Created a day ago: taps may then carry read_at values up to two days back.
+        kiosk, token = add_kiosk(
+            session, "bench-door", site, KioskMode.TOGGLE, now - timedelta(days=1)
+        )
+        kiosk_id = kiosk.id
+    return {"token": token, "kiosk_id": kiosk_id, "members": members}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=32, help="gunicorn gthread threads")
+    args = parser.parse_args()
+
+    data = Path(args.data_dir)
+    settings = Settings(
+        server=ServerSection(
+            data_dir=str(data),
+            database_url=f"sqlite:///{(data / 'presence.db').resolve()}",
+            secret_key="bench-secret",
+        )
+    )
+    started = time.perf_counter()
+    app = create_app(settings)
+    add_bare_route(app)
+    runtime: Runtime = app.extensions["presence"]
+    Base.metadata.create_all(runtime.engine)
+    info = arrange(runtime, args.members)
+    # No pooled SQLite connection may cross gunicorn's fork into the worker.
+    runtime.engine.dispose()
+    info["arrange_seconds"] = round(time.perf_counter() - started, 2)
+    info["database"] = str((data / "presence.db").resolve())
+    print(f"{READY} {json.dumps(info)}", flush=True)
+    run(app, args.host, args.port, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
