@@ -26,7 +26,7 @@ PYTHON = BIN / "python"
 
 def ensure_environment(extra: str) -> None:
     """Create .venv and install the project with `extra` unless already done."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be run by an older python3)
         sys.exit(f"Présence needs Python 3.11 or newer (this is {sys.version.split()[0]}).")
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)

@@ -8,6 +8,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from server import presence
 from server.errors import ApiError
@@ -30,7 +31,7 @@ blp = Blueprint(
     description="What kiosks at the door call: upload taps, heartbeat, offline directory.",
 )
 
-KIOSK_AUTH = [{"kioskToken": []}]
+KIOSK_AUTH: list[dict[str, list[str]]] = [{"kioskToken": []}]
 
 
 @blp.before_request
@@ -48,7 +49,7 @@ def authenticate_kiosk() -> None:
     g.kiosk_id = kiosk.id
 
 
-def _kiosk(session: Any) -> Kiosk:
+def _kiosk(session: Session) -> Kiosk:
     kiosk = session.get(Kiosk, g.kiosk_id)
     if kiosk is None:  # deleted between authentication and now
         raise ApiError(401, "invalid_token", "This kiosk no longer exists.")
@@ -150,4 +151,5 @@ class DirectoryView(MethodView):
         """The member directory for greeting offline: keyed badge hashes -> first names."""
         app = runtime()
         with app.session() as session:
-            return directory(session, current_app.secret_key or "", _kiosk(session), app.now())
+            secret = str(current_app.config["SECRET_KEY"])
+            return directory(session, secret, _kiosk(session), app.now())

@@ -188,7 +188,7 @@ def members() -> None:
     show_default=True,
 )
 @click.pass_context
-def members_add(ctx: click.Context, **options: Any) -> None:
+def members_add(ctx: click.Context, /, **options: Any) -> None:
     """Add a member."""
     from marshmallow import ValidationError
 
@@ -329,7 +329,9 @@ def kiosks_list(ctx: click.Context) -> None:
 
     with writing(ctx) as (_runtime, session):
         for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name)):
-            seen = kiosk.last_seen_at.isoformat(timespec="seconds") if kiosk.last_seen_at else "never"
+            seen = (
+                kiosk.last_seen_at.isoformat(timespec="seconds") if kiosk.last_seen_at else "never"
+            )
             click.echo(
                 f"{kiosk.name}\t{kiosk.site.slug}\t{kiosk.mode.value}\tlast seen {seen}\t"
                 f"pending {kiosk.pending_taps if kiosk.pending_taps is not None else '?'}"
@@ -348,9 +350,7 @@ def staff() -> None:
 @click.argument("email")
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
-@click.option(
-    "--password-stdin", is_flag=True, help="Read the password from standard input."
-)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.pass_context
 def staff_add(ctx: click.Context, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff account (the password is asked for, never given on the command line)."""

@@ -11,6 +11,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Execution option marking a session that only reads.
+READ_ONLY = "presence_read_only"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
 
 def make_engine(url: str) -> Engine:
     """Create the engine; for SQLite, create the folder and set the pragmas we rely on."""
@@ -36,8 +43,12 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: a request that reads a member's visits
-        # and then rewrites them cannot interleave with another doing the same.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # and then rewrites them cannot interleave with another doing the same. Readers
+        # (READ_ONLY) begin deferred: in WAL mode they never wait for a writer.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -37,7 +37,7 @@ def check_periods(periods: Any, where: str) -> list[list[str]]:
     checked = []
     for period in periods:
         if not (isinstance(period, list | tuple) and len(period) == 2):
-            raise HoursError(f"{where}: each period is a pair [\"HH:MM\", \"HH:MM\"]")
+            raise HoursError(f'{where}: each period is a pair ["HH:MM", "HH:MM"]')
         opens, closes = (str(part) for part in period)
         parse_hhmm(opens)
         parse_hhmm(closes)

@@ -58,7 +58,9 @@ def add_member(session: Session, data: dict[str, Any], today: date) -> Member:
         visibility=Visibility(data.get("visibility", Visibility.HIDDEN)),
     )
     member.plans.append(
-        MemberPlan(plan=Plan(data.get("plan", Plan.PAYG)), starts_on=data.get("plan_starts_on") or today)
+        MemberPlan(
+            plan=Plan(data.get("plan", Plan.PAYG)), starts_on=data.get("plan_starts_on") or today
+        )
     )
     session.add(member)
     session.flush()
@@ -105,7 +107,9 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), dialect=dialect)
     if not reader.fieldnames or "given_name" not in reader.fieldnames:
-        report.errors.append(f"line 1: the header must name at least given_name ({', '.join(CSV_COLUMNS)})")
+        report.errors.append(
+            f"line 1: the header must name at least given_name ({', '.join(CSV_COLUMNS)})"
+        )
         return report
     unknown = [name for name in reader.fieldnames if name not in CSV_COLUMNS]
     if unknown:

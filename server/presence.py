@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from badges.uid import BadUid, normalise_uid
@@ -188,8 +188,7 @@ def record_badge_tap(
     entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
     session.add(entry)
     session.flush()
-    rebuild_visits(session, member.id, since=entry, rules=rules)
-    outcome = effect_of(session, entry)
+    outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
     count = head_count(session, kiosk.site_id, received_at)
     return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
 
@@ -239,15 +238,14 @@ def record_staff_entry(
         member_id=member.id,
         actor=actor,
         reason=reason,
-        occurred_at=at,
+        occurred_at=at.astimezone(UTC),
         clock=ClockStatus.SERVER,
         received_at=received_at,
         outcome=Outcome.DUPLICATE,
     )
     session.add(entry)
     session.flush()
-    rebuild_visits(session, member.id, since=entry, rules=rules)
-    outcome = effect_of(session, entry)
+    outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
     count = head_count(session, site.id, received_at)
     return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
 
@@ -280,9 +278,7 @@ def resolve_badge(session: Session, kind: BadgeKind, value: str) -> Badge | None
 
 def lock_member(session: Session, member_id: int) -> Member:
     """Take the member's row lock: their visits are rewritten by one request at a time."""
-    member = session.scalar(
-        select(Member).where(Member.id == member_id).with_for_update()
-    )
+    member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
     assert member is not None
     return member
 
@@ -305,25 +301,19 @@ def _finish(
     return result
 
 
-def effect_of(session: Session, entry: Tap) -> Outcome:
-    """What the entry did to the visits as they stand after the replay."""
-    opened = session.scalar(select(func.count()).where(Visit.in_tap_id == entry.id))
-    if opened:
-        return Outcome.CHECKED_IN
-    closed = session.scalar(select(func.count()).where(Visit.out_tap_id == entry.id))
-    if closed:
-        return Outcome.CHECKED_OUT
-    return Outcome.DUPLICATE
-
-
 # -- deriving visits --------------------------------------------------------------------
+
+#: The tap that opened a visit, for ordering visits the way the log is ordered.
+_OPENING = aliased(Tap, name="opening_tap")
+_EFFECTS = {"in": Outcome.CHECKED_IN, "out": Outcome.CHECKED_OUT}
 
 
 @dataclass
 class _State:
     open: Visit | None = None
     last_change: datetime | None = None
-    hours: dict[int, OpeningHours] = field(default_factory=dict)
+    #: What each replayed entry did: "in" or "out" (absent: nothing, a duplicate).
+    effects: dict[int, str] = field(default_factory=dict)
 
 
 def opening_hours(site: Site) -> OpeningHours:
@@ -332,43 +322,54 @@ def opening_hours(site: Site) -> OpeningHours:
     )
 
 
-def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> None:
-    """Replay the member's log from the last visit that began before `since`.
-
-    Entries before that visit's opening entry cannot be changed by `since`; just before
-    that entry the member had no visit that entry could still affect, so the replay can
-    start there with a clean state and reach the same visits as a replay from the start.
-    """
-    checkpoint = None
-    if since is not None:
-        opening = aliased(Tap)
-        checkpoint = session.execute(
-            select(Visit.checked_in_at, opening.tap_id)
-            .join(opening, Visit.in_tap_id == opening.id)
-            .where(
-                Visit.member_id == member_id,
-                # A plain tuple takes the columns' types: the time is bound as naive UTC
-                # like the stored ones (tuple_() would bind it as given, with its offset).
-                tuple_(Visit.checked_in_at, opening.tap_id) < (since.occurred_at, since.tap_id),
-            )
-            .order_by(Visit.checked_in_at.desc(), opening.tap_id.desc())
-            .limit(1)
-        ).first()
-
-    stale = select(Visit.id).where(Visit.member_id == member_id)
-    entries = select(Tap).where(
+def _participating(member_id: int) -> Select[Tap]:
+    return select(Tap).where(
         Tap.member_id == member_id,
         Tap.kind != TapKind.VOID,
         Tap.outcome.not_in(REFUSED),
     )
+
+
+def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> Outcome:
+    """Bring the member's visits up to date with the log; say what `since` did.
+
+    The usual case is a tap newer than everything the member has in the log: it is
+    applied to the state the latest visit describes. Otherwise the log is replayed from
+    the last visit that began before `since`: entries before that visit's opening entry
+    cannot be changed by `since`, and just before that entry the member had no visit the
+    entry could still affect, so the replay starts there with a clean state and reaches
+    the same visits as a replay from the very beginning.
+    """
+    if since is not None and _is_newest(session, member_id, since):
+        state = _state_after_latest_visit(session, member_id)
+        _apply(session, state, since, rules)
+        session.flush()
+        return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+
+    checkpoint = None
+    if since is not None:
+        checkpoint = session.execute(
+            select(Visit.checked_in_at, _OPENING.tap_id)
+            .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+            .where(
+                Visit.member_id == member_id,
+                # A plain tuple takes the columns' types: the time is bound as naive UTC
+                # like the stored ones (tuple_() would bind it as given, with its offset).
+                tuple_(Visit.checked_in_at, _OPENING.tap_id) < (since.occurred_at, since.tap_id),
+            )
+            .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+            .limit(1)
+        ).first()
+
+    stale = select(Visit).where(Visit.member_id == member_id)
+    entries = _participating(member_id)
     if checkpoint is not None:
         start = tuple(checkpoint)
-        opening = aliased(Tap)
-        stale = stale.join(opening, Visit.in_tap_id == opening.id).where(
-            tuple_(Visit.checked_in_at, opening.tap_id) >= start
+        stale = stale.join(_OPENING, Visit.in_tap_id == _OPENING.id).where(
+            tuple_(Visit.checked_in_at, _OPENING.tap_id) >= start
         )
         entries = entries.where(tuple_(Tap.occurred_at, Tap.tap_id) >= start)
-    for visit in session.scalars(select(Visit).where(Visit.id.in_(stale.scalar_subquery()))):
+    for visit in session.scalars(stale):
         session.delete(visit)
     session.flush()
 
@@ -376,6 +377,48 @@ def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: R
     for entry in session.scalars(entries.order_by(Tap.occurred_at, Tap.tap_id)):
         _apply(session, state, entry, rules)
     session.flush()
+    if since is None:
+        return Outcome.DUPLICATE
+    return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+
+
+def _is_newest(session: Session, member_id: int, entry: Tap) -> bool:
+    later = session.scalar(
+        _participating(member_id)
+        .with_only_columns(Tap.id)
+        .where(
+            Tap.id != entry.id,
+            tuple_(Tap.occurred_at, Tap.tap_id) > (entry.occurred_at, entry.tap_id),
+        )
+        .limit(1)
+    )
+    return later is None
+
+
+def _state_after_latest_visit(session: Session, member_id: int) -> _State:
+    """The replay's state after the member's whole log, read from their latest visit.
+
+    Every change of state opens or closes a visit, and any earlier visit was closed at
+    the latest one's opening at the latest, so the latest visit holds the last change.
+    """
+    latest = session.scalar(
+        select(Visit)
+        .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+        .where(Visit.member_id == member_id)
+        .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+        .limit(1)
+    )
+    state = _State()
+    if latest is None:
+        return state
+    state.last_change = latest.checked_in_at
+    if latest.out_tap_id is None:
+        # Open, or ended by closing time (which the replay applies again if it has come):
+        # an entry from before closing still finds the member in.
+        state.open = latest
+    else:
+        state.last_change = latest.checked_out_at
+    return state
 
 
 def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
@@ -402,6 +445,8 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
         action = "out" if here else None
         ends_by = VisitEnd.AUTO if entry.kind is TapKind.AUTO_OUT else VisitEnd.STAFF
 
+    if action is not None:
+        state.effects[entry.id] = action
     if action == "in":
         if current is not None:  # a check-in elsewhere ends the visit at the other site
             _close(current, at, ends_by, entry.id)
@@ -425,15 +470,14 @@ def _close(visit: Visit, at: datetime, ended_by: VisitEnd, tap_id: int | None) -
     visit.checked_out_at, visit.ended_by, visit.out_tap_id = at, ended_by, tap_id
 
 
-def _closing(
-    session: Session, state: _State, site_id: int, at: datetime, rules: Rules
-) -> datetime:
-    if site_id not in state.hours:
+def _closing(session: Session, state: _State, site_id: int, at: datetime, rules: Rules) -> datetime:
+    # Kept for the session: a batch of taps at one site reads its hours once.
+    cache: dict[int, OpeningHours] = session.info.setdefault("opening_hours", {})
+    if site_id not in cache:
         site = session.get(Site, site_id)
         assert site is not None
-        state.hours[site_id] = opening_hours(site)
-    # In UTC: the grace is elapsed time, also on a night the clocks change.
-    return state.hours[site_id].closing_after(at).astimezone(UTC) + rules.grace
+        cache[site_id] = opening_hours(site)
+    return cache[site_id].closing_after(at).astimezone(UTC) + rules.grace
 
 
 # -- reading presence -------------------------------------------------------------------

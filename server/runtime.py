@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db import transaction
+from server.db import READ_ONLY, is_sqlite, transaction
 from server.models import utcnow
 from server.presence import Rules
 from server.settings import Settings
@@ -25,6 +26,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
+    _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
 
     @property
     def rules(self) -> Rules:
@@ -38,13 +40,22 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
-    def transaction(self) -> contextmanager[Session]:  # type: ignore[valid-type]
-        return transaction(self.sessions)
+    def __post_init__(self) -> None:
+        # SQLite has one writer at a time. Queueing our own threads on a lock hands the
+        # database over at once, where SQLite's busy handler would sleep and retry.
+        self._write_lock = threading.RLock() if is_sqlite(self.engine) else nullcontext()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        with self._write_lock, transaction(self.sessions) as session:
+            yield session
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session for reading: nothing it does is committed."""
         with self.sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
             yield session
 
 

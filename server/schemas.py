@@ -14,7 +14,6 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from server.models import BadgeKind, KioskMode, Outcome, Visibility
 
-
 #: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
 BOOT_ID = validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$", error="Letters, digits and ._:- only.")
 VERSION = validate.Regexp(r"^[ -~]{0,40}$", error="Up to 40 printable ASCII characters.")
@@ -75,18 +74,14 @@ class TapSchema(_Schema):
         load_default=BadgeKind.NFC.value,
         validate=validate.OneOf([kind.value for kind in BadgeKind]),
     )
-    read_at = Instant(
-        required=True, metadata={"description": "The kiosk's wall time of the read."}
-    )
+    read_at = Instant(required=True, metadata={"description": "The kiosk's wall time of the read."})
     monotonic = fields.Float(
         load_default=None,
         allow_none=True,
         validate=validate.Range(min=0),
         metadata={"description": "The kiosk's monotonic clock at the read."},
     )
-    boot_id = fields.String(
-        load_default=None, allow_none=True, validate=BOOT_ID
-    )
+    boot_id = fields.String(load_default=None, allow_none=True, validate=BOOT_ID)
 
 
 class TapUploadSchema(_Schema):
@@ -114,9 +109,7 @@ class TapUploadResultSchema(_Schema):
 
 
 class HeartbeatSchema(_Schema):
-    version = fields.String(
-        load_default=None, allow_none=True, validate=VERSION
-    )
+    version = fields.String(load_default=None, allow_none=True, validate=VERSION)
     pending_taps = Count(
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000)
     )

@@ -46,7 +46,11 @@ def add_site(
     if find_site(session, slug) is not None:
         raise SiteError(f"a site {slug!r} already exists")
     site = Site(
-        name=name, slug=slug, timezone=timezone, capacity=capacity, opening_hours=check_weekly(hours)
+        name=name,
+        slug=slug,
+        timezone=timezone,
+        capacity=capacity,
+        opening_hours=check_weekly(hours),
     )
     session.add(site)
     session.flush()

@@ -98,7 +98,9 @@ def test_unknown_route_and_wrong_method_keep_the_shape(client, token) -> None:
 
 def test_huge_numbers_and_odd_unicode_are_refused_cleanly(client, token, clock) -> None:
     tap = tap_json("04A224B2C35A80", clock(), monotonic=1e309)
-    assert post(client, token, json.dumps({"taps": [tap]}).replace("Infinity", "1e999")).status_code in (
+    assert post(
+        client, token, json.dumps({"taps": [tap]}).replace("Infinity", "1e999")
+    ).status_code in (
         400,
         422,
     )

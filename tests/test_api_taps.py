@@ -134,9 +134,7 @@ def test_time_comes_from_the_kiosk_monotonic_clock(client, session, clock) -> No
     """A Pi whose wall clock stepped by an hour (NTP) still places taps right."""
     *_, token = arrange(session)
     wrong_wall = at(9)  # the kiosk believed it was 9:00; it was really 9:58
-    tap = tap_json(
-        "04A224B2C35A80", wrong_wall, monotonic=1000.0, boot_id="boot-a"
-    )
+    tap = tap_json("04A224B2C35A80", wrong_wall, monotonic=1000.0, boot_id="boot-a")
     body = {"monotonic": 1120.0, "boot_id": "boot-a", "wall": at(11).isoformat()}
 
     upload(client, token, tap, clock=body)

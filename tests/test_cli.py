@@ -91,7 +91,10 @@ def test_members_import_is_all_or_nothing(presence, tmp_path: Path) -> None:  # 
         (("badges", "assign", "nobody@example.org", "04A224B2"), "no member 'nobody@example.org'"),
         (("kiosks", "add", "door", "--site", "nowhere"), "no site 'nowhere'"),
         (("kiosks", "rotate-token", "ghost"), "no kiosk 'ghost'"),
-        (("kiosks", "add", "door", "--site", "x", "--mode", "sideways"), "'sideways' is not one of"),
+        (
+            ("kiosks", "add", "door", "--site", "x", "--mode", "sideways"),
+            "'sideways' is not one of",
+        ),
     ],
 )
 def test_bad_arguments_get_a_clear_error(presence, args, message) -> None:  # type: ignore[no-untyped-def]
@@ -118,12 +121,21 @@ def test_badge_already_given_to_someone_else_is_refused(presence) -> None:  # ty
 def test_staff_account_with_password_from_stdin(presence) -> None:  # type: ignore[no-untyped-def]
     out = ok(
         presence(
-            "staff", "add", "Nadine@Example.org", "--name", "Nadine", "--role", "admin",
-            "--password-stdin", input="correct horse battery staple\n",
+            "staff",
+            "add",
+            "Nadine@Example.org",
+            "--name",
+            "Nadine",
+            "--role",
+            "admin",
+            "--password-stdin",
+            input="correct horse battery staple\n",
         )
     )
     assert "nadine@example.org (admin)" in out
-    short = presence("staff", "add", "x@example.org", "--name", "X", "--password-stdin", input="short\n")
+    short = presence(
+        "staff", "add", "x@example.org", "--name", "X", "--password-stdin", input="short\n"
+    )
     assert short.exit_code == 1 and "at least 12 characters" in short.output
 
 

@@ -76,10 +76,10 @@ def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def tap(base: str, token: str, tap_id: str, badge: str = "04:A2:24:B2:C3:5A:80") -> requests.Response:
-    body = {
-        "taps": [{"id": tap_id, "badge": badge, "read_at": datetime.now(UTC).isoformat()}]
-    }
+def tap(
+    base: str, token: str, tap_id: str, badge: str = "04:A2:24:B2:C3:5A:80"
+) -> requests.Response:
+    body = {"taps": [{"id": tap_id, "badge": badge, "read_at": datetime.now(UTC).isoformat()}]}
     return requests.post(
         f"{base}/api/v1/taps", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
