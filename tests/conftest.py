@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,6 +88,18 @@ def settings(tmp_path: Any, database_url: str) -> Settings:
             data_dir=str(tmp_path), database_url=database_url, secret_key="test-secret"
         )
     )
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, database_url: str) -> Path:
+    """A config.toml for the `presence` command, on this test's database."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{tmp_path}"\ndatabase_url = "{database_url}"\n'
+        'secret_key = "test-secret"\n',
+        encoding="utf-8",
+    )
+    return path
 
 
 @pytest.fixture

@@ -13,24 +13,13 @@ from presence.cli import main
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[server]\ndata_dir = "{tmp_path}"\ndatabase_url = "{database_url}"\n'
-        'secret_key = "test-secret"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
-@pytest.fixture
-def presence(config: Path, database_url: str):  # type: ignore[no-untyped-def]
+def presence(config_file: Path, database_url: str):  # type: ignore[no-untyped-def]
     runner = CliRunner()
     if not database_url.startswith("sqlite"):
-        assert runner.invoke(main, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+        assert runner.invoke(main, ["--config", str(config_file), "db", "upgrade"]).exit_code == 0
 
     def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, ["--config", str(config), *args], input=input)
+        return runner.invoke(main, ["--config", str(config_file), *args], input=input)
 
     return invoke
 

@@ -207,13 +207,8 @@ def test_the_printed_curl_command_taps_a_demo_badge(
     assert result["name"]
 
 
-def test_presence_demo_from_the_command_line(tmp_path: Path, database_url: str) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[server]\ndata_dir = "{tmp_path}"\ndatabase_url = "{database_url}"\n'
-        'secret_key = "test-secret"\n',
-        encoding="utf-8",
-    )
+def test_presence_demo_from_the_command_line(config_file: Path, database_url: str) -> None:
+    config = config_file
     runner = CliRunner()
     if not database_url.startswith("sqlite"):
         upgrade = runner.invoke(main, ["--config", str(config), "db", "upgrade"])
