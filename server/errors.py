@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from server.schemas import ErrorSchema
@@ -111,6 +112,16 @@ class JsonApi(Api):  # type: ignore[misc]
 
 def register_error_handlers(app: Flask) -> None:
     """Catch what no view expected: log it, answer without a traceback."""
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(error: OperationalError) -> tuple[Response, int] | tuple[str, int]:
+        # The database is busy, restarting or unreachable: nothing was stored, and a
+        # kiosk keeps the taps and retries. Not a bug in the request, so not a 500.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+        message = "The database is unavailable for a moment; nothing was stored, try again."
+        if _wants_json():
+            return jsonify(error_body("database_unavailable", message)), 503
+        return message, 503
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> tuple[Response, int] | tuple[str, int]:

@@ -6,14 +6,14 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.models import Badge, BadgeKind, Member, MemberPlan, Plan, Visibility
+from server.models import Badge, BadgeKind, Member, MemberPlan, Plan, Tap, Visibility
 from server.presence import normalise_badge
 
 
@@ -161,3 +161,31 @@ def active_members(session: Session) -> Iterable[Member]:
     return session.scalars(
         select(Member).where(Member.erased_at.is_(None)).order_by(Member.family_name, Member.id)
     )
+
+
+def erase_member(session: Session, member: Member, now: datetime) -> None:
+    """Erase a person (GDPR): keep an anonymous tombstone so past counts do not change.
+
+    Names, e-mail, profile and photo are blanked; badges are revoked and their values
+    dropped, also from the member's taps (the one rewrite the tap log allows: a badge
+    UID identifies a person). Visits and taps stay, pointing at the tombstone.
+    """
+    member.given_name = member.family_name = member.display_name = ""
+    member.email = member.photo = None
+    member.skills = []
+    member.working_on = member.open_to_chat_about = ""
+    member.visibility = Visibility.HIDDEN
+    member.visibility_consent_at = None
+    member.archived_at = member.archived_at or now
+    member.erased_at = now
+    for badge in member.badges:
+        badge.revoked_at = badge.revoked_at or now
+        badge.value = f"erased-{badge.id}"
+        badge.label = ""
+    session.execute(
+        update(Tap)
+        .where(Tap.member_id == member.id)
+        .values(badge_value=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()

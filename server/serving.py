@@ -16,7 +16,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # newer gunicorn settings are skipped on older ones
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application
@@ -36,5 +37,8 @@ def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
+        # gunicorn 24+ opens a control socket in $HOME; we have no use for it, and a
+        # sandboxed unit (ProtectHome=yes) has no home to write it in.
+        "control_socket_disable": True,
     }
     _Gunicorn(app, options).run()

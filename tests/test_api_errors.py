@@ -117,3 +117,24 @@ def test_nul_and_lone_surrogates_become_a_void_tap(client, token, clock, kind) -
     response = post(client, token, {"taps": [tap]})
     assert response.status_code == 200
     assert response.json["results"][0]["outcome"] == "invalid"
+
+
+def test_database_down_is_503_not_500(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A kiosk must see 'try again', not a server error, when the database is away."""
+    from server import create_app
+    from server.settings import ServerSection, Settings
+
+    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    app = create_app(
+        Settings(
+            server=ServerSection(data_dir=str(tmp_path), database_url=unreachable, secret_key="x")
+        )
+    )
+    client = app.test_client()
+    body = {"taps": [{"id": "0b9c8f3e-6a39-4c5e-9d0e-3f1c2b7a8d01", "badge": "04A224B2"}]}
+
+    taps = client.post("/api/v1/taps", json=body, headers={"Authorization": "Bearer pk_x"})
+    health = client.get("/healthz")
+
+    assert_error(taps, 503, "database_unavailable")
+    assert_error(health, 503, "database_unreachable")
