@@ -168,3 +168,23 @@ def test_late_tap_from_offline_kiosk_lands_where_it_belongs(client, session, clo
 
     [visit] = visits(session)
     assert (visit.checked_in_at, visit.checked_out_at) == (at(9), at(12))
+
+
+def test_same_tap_sent_concurrently_is_stored_once(app, session, clock) -> None:
+    """A kiosk retrying while its first upload is still in flight: one tap, one answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    *_, token = arrange(session)
+    session.close()
+    tap = tap_json("04A224B2C35A80", clock())
+
+    def send(_: int) -> dict:
+        return upload(app.test_client(), token, tap).json
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(send, range(8)))
+
+    assert all(answer["results"] == answers[0]["results"] for answer in answers)
+    assert answers[0]["results"][0]["outcome"] == "checked_in"
+    assert session.scalar(select(func.count()).select_from(Tap)) == 1
+    assert len(visits(session)) == 1
