@@ -110,7 +110,9 @@ def _store_taps(
             presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, app.rules)
             for tap in taps
         ]
-        count = presence.head_count(session, kiosk.site_id, now)
+        # Every counted tap already says the head-count after it; ask only if none did.
+        counted = [result.head_count for result in results if result.head_count is not None]
+        count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
     return {
         "results": [result.as_dict() for result in results],
         "head_count": count,
