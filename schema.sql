@@ -31,6 +31,12 @@ CREATE TABLE sites (
     capacity INTEGER,
     opening_hours JSON NOT NULL,
     created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    url VARCHAR(300),
+    logo_url VARCHAR(300),
+    contact_email VARCHAR(254),
+    address VARCHAR(300),
+    lat FLOAT,
+    lon FLOAT,
     CONSTRAINT pk_sites PRIMARY KEY (id),
     CONSTRAINT uq_sites_slug UNIQUE (slug)
 );

@@ -129,14 +129,22 @@ def sites() -> None:
     show_default=True,
     help="Weekly hours, e.g. 'mon-fri 09:00-19:00, sat 10:00-13:00'.",
 )
+@click.option("--url", help="The space's website (SpaceAPI).")
+@click.option("--logo-url", help="Logo address (SpaceAPI; default: Présence's logo).")
+@click.option("--contact-email", help="Public contact address (SpaceAPI).")
+@click.option("--address", help="Postal address (SpaceAPI).")
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude (SpaceAPI).")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude (SpaceAPI).")
 @click.pass_context
 def sites_add(
     ctx: click.Context,
+    /,
     name: str,
     slug: str | None,
     timezone: str,
     capacity: int | None,
     hours: str,
+    **public: str | float | None,
 ) -> None:
     """Add a site."""
     from server.hours import HoursError, parse_weekly
@@ -149,7 +157,13 @@ def sites_add(
     with writing(ctx) as (_runtime, session):
         try:
             site = add_site(
-                session, name, slug=slug, timezone=timezone, capacity=capacity, hours=weekly
+                session,
+                name,
+                slug=slug,
+                timezone=timezone,
+                capacity=capacity,
+                hours=weekly,
+                **public,
             )
         except SiteError as error:
             raise click.ClickException(str(error)) from None

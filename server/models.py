@@ -156,6 +156,13 @@ class Site(Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     opening_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the public side (SpaceAPI) says about the space; all optional.
+    url: Mapped[str | None] = mapped_column(String(300))
+    logo_url: Mapped[str | None] = mapped_column(String(300))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    address: Mapped[str | None] = mapped_column(String(300))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
     exceptions: Mapped[list[OpeningException]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="OpeningException.day"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from server.hours import check_weekly
 from server.models import Site
 
+PUBLIC_FIELDS = frozenset({"url", "logo_url", "contact_email", "address", "lat", "lon"})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -33,7 +34,10 @@ def add_site(
     timezone: str,
     capacity: int | None,
     hours: dict[str, list[list[str]]],
+    **public: str | float | None,
 ) -> Site:
+    """Create a site; `public` holds what SpaceAPI shows (url, logo_url, contact_email,
+    address, lat, lon)."""
     slug = slug or slugify(name)
     if not _SLUG.match(slug):
         raise SiteError(f"{slug!r}: a slug is lower-case letters, digits and dashes")
@@ -45,12 +49,18 @@ def add_site(
         raise SiteError("capacity is a positive number of people")
     if find_site(session, slug) is not None:
         raise SiteError(f"a site {slug!r} already exists")
+    unknown = set(public) - PUBLIC_FIELDS
+    if unknown:
+        raise SiteError(f"unknown site detail {sorted(unknown)[0]!r}")
+    if (public.get("lat") is None) != (public.get("lon") is None):
+        raise SiteError("give both latitude and longitude, or neither")
     site = Site(
         name=name,
         slug=slug,
         timezone=timezone,
         capacity=capacity,
         opening_hours=check_weekly(hours),
+        **{key: value for key, value in public.items() if value is not None},
     )
     session.add(site)
     session.flush()

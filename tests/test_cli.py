@@ -30,7 +30,23 @@ def ok(result: Result) -> str:
 
 
 def test_setting_up_a_space_from_the_command_line(presence) -> None:  # type: ignore[no-untyped-def]
-    ok(presence("sites", "add", "La Cantine", "--capacity", "40", "--hours", "mon-sat 09:00-19:00"))
+    ok(
+        presence(
+            "sites",
+            "add",
+            "La Cantine",
+            "--capacity",
+            "40",
+            "--hours",
+            "mon-sat 09:00-19:00",
+            "--lat",
+            "48.39",
+            "--lon",
+            "-4.49",
+            "--contact-email",
+            "bonjour@example.org",
+        )
+    )
     ok(presence("members", "add", "--given-name", "Alice", "--email", "alice@example.org"))
     ok(presence("badges", "assign", "alice@example.org", "04:a2:24:b2:c3:5a:80"))
     token = ok(presence("kiosks", "add", "porte", "--site", "la-cantine")).strip().splitlines()[-1]
@@ -80,6 +96,7 @@ def test_members_import_is_all_or_nothing(presence, tmp_path: Path) -> None:  # 
         (("badges", "assign", "nobody@example.org", "04A224B2"), "no member 'nobody@example.org'"),
         (("kiosks", "add", "door", "--site", "nowhere"), "no site 'nowhere'"),
         (("kiosks", "rotate-token", "ghost"), "no kiosk 'ghost'"),
+        (("sites", "add", "X", "--lat", "48.4"), "give both latitude and longitude"),
         (
             ("kiosks", "add", "door", "--site", "x", "--mode", "sideways"),
             "'sideways' is not one of",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
 
 from server import migrate
 from server.db import make_engine
@@ -80,13 +81,16 @@ def test_schema_sql_is_deterministic_and_readable() -> None:
     assert order == [table.name for table in Base.metadata.sorted_tables]
 
 
+HEAD = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
+
+
 def test_upgrade_brings_a_fresh_database_to_head(engine: Engine) -> None:
     assert migrate.current_revision(engine) is None
     assert not migrate.is_up_to_date(engine)
 
     migrate.upgrade(engine)
 
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == HEAD
     assert migrate.is_up_to_date(engine)
     # The equivalent of `alembic check`: the migrations produce exactly the models.
     assert migrate.pending_changes(engine) == []
@@ -98,7 +102,7 @@ def test_upgrade_twice_is_harmless(engine: Engine) -> None:
     migrate.upgrade(engine)
     migrate.upgrade(engine)
 
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == HEAD
     assert migrate.is_up_to_date(engine)
     assert migrate.pending_changes(engine) == []
 
@@ -152,3 +156,22 @@ def test_schema_sql_creates_the_models_on_postgresql(engine: Engine) -> None:
 
     assert migrate.pending_changes(engine) == []
     assert constraint_names(engine) == model_constraint_names()
+
+
+def test_a_deployed_database_keeps_its_data_through_upgrades(engine: Engine) -> None:
+    """A site created under the first schema is still there, untouched, at head."""
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sites (slug, name, timezone, opening_hours, created_at) "
+                "VALUES ('cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00')"
+            )
+        )
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT slug, name, url, lat FROM sites")).one()
+    assert tuple(row) == ("cantine", "La Cantine", None, None)
+    assert migrate.is_up_to_date(engine)

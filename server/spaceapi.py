@@ -1,0 +1,69 @@
+"""SpaceAPI (v15): the space's public status, for maps, bots and dashboards.
+
+Public by design, so it says only what anyone at the door could see: open or not, and
+how many people are in. No names: presence data belongs to the people of the space
+(CNIL), and the board, not the internet, is where members choose to be seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy import ColumnElement, select, true
+
+from server import presence
+from server.errors import error_body
+from server.models import Site
+from server.runtime import runtime
+
+blp = Blueprint("spaceapi", __name__)
+
+
+def spaceapi_document(site: Site, head_count: int, is_open: bool, base_url: str) -> dict[str, Any]:
+    """The SpaceAPI v15 document of a site."""
+    document: dict[str, Any] = {
+        "api_compatibility": ["15"],
+        "space": site.name,
+        "logo": site.logo_url or base_url.rstrip("/") + url_for("static", filename="logo.svg"),
+        "url": site.url or base_url,
+        "contact": {"email": site.contact_email} if site.contact_email else {},
+        "state": {"open": is_open},
+        "sensors": {"people_now_present": [{"value": head_count, "location": site.name}]},
+    }
+    if site.lat is not None and site.lon is not None:
+        location: dict[str, Any] = {"lat": site.lat, "lon": site.lon, "timezone": site.timezone}
+        if site.address:
+            location["address"] = site.address
+        document["location"] = location
+    return document
+
+
+def _answer(where: ColumnElement[bool]) -> Response:
+    app = runtime()
+    now = app.now()
+    with app.session() as session:
+        site = session.scalar(select(Site).where(where).order_by(Site.id).limit(1))
+        if site is None:
+            response = jsonify(error_body("not_found", "No such site."))
+            response.status_code = 404
+            return response
+        count = presence.head_count(session, site.id, now)
+        # Open during opening hours, and also when people are in after hours.
+        is_open = presence.opening_hours(site).is_open(now) or count > 0
+        document = spaceapi_document(site, count, is_open, request.host_url)
+    response = jsonify(document)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public, read-only, no cookies
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@blp.get("/spaceapi.json")
+def main_site() -> Response:
+    """The installation's first site (each site also has its own address)."""
+    return _answer(true())
+
+
+@blp.get("/sites/<slug>/spaceapi.json")
+def one_site(slug: str) -> Response:
+    return _answer(Site.slug == slug)
