@@ -40,13 +40,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, health, home, spaceapi
+    from server import api, health, home, me, spaceapi
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
     rest.register_blueprint(api.blp)
     app.register_blueprint(home.blp)
     app.register_blueprint(spaceapi.blp)
+    app.register_blueprint(me.blp)
     register_error_handlers(app)
     logging.getLogger(__name__).debug("app ready on %s", engine.url.render_as_string())
     return app

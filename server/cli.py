@@ -238,6 +238,30 @@ def members_list(ctx: click.Context) -> None:
             )
 
 
+@members.command("link")
+@click.argument("member")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where members reach the server.",
+)
+@click.pass_context
+def members_link(ctx: click.Context, member: str, base_url: str) -> None:
+    """Print the signed link with which MEMBER chooses what the board shows of them."""
+    from server.links import LINK_DAYS, make_member_token
+    from server.members import find_member
+    from server.settings import secret_key
+
+    with writing(ctx) as (runtime, session):
+        found = find_member(session, member)
+        if found is None or found.erased_at is not None:
+            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        token = make_member_token(secret_key(runtime.settings), found.id)
+        click.echo(f"{base_url.rstrip('/')}/me/{token}")
+        click.echo(f"(valid {LINK_DAYS} days; send it to {found.given_name} only)", err=True)
+
+
 @members.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @click.pass_context

@@ -105,3 +105,11 @@ def _tidy(statement: str) -> str:
     """Indent with spaces and drop the trailing blanks SQLAlchemy leaves after commas."""
     lines = statement.strip().replace("\t", "    ").splitlines()
     return "\n".join(line.rstrip() for line in lines)
+
+
+def stamp_head(engine: Engine) -> None:
+    """Mark a database made from the models (create_all) as being at the head revision."""
+    config = _config_for(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.stamp(config, "head")

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from server import create_app
+from server import create_app, migrate
 from server.models import Base
 from server.runtime import Runtime
 from server.settings import ServerSection, Settings
@@ -107,6 +107,7 @@ def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
     application = create_app(settings, clock=clock)
     runtime: Runtime = application.extensions["presence"]
     Base.metadata.create_all(runtime.engine)
+    migrate.stamp_head(runtime.engine)  # so `presence` commands accept this database
     yield application
     runtime.engine.dispose()
 
