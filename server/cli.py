@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from presence.config import ConfigError
-from server.db import make_engine, make_session_factory, transaction
+from server.db import is_sqlite, make_engine, make_session_factory, transaction
 from server.runtime import Runtime
 from server.settings import Settings, load_settings
 
@@ -32,7 +32,7 @@ def open_runtime(ctx: click.Context) -> Runtime:
     settings = _settings(ctx)
     engine = make_engine(settings.database_url)
     if not migrate.is_up_to_date(engine):
-        if make_url(settings.database_url).get_backend_name() == "sqlite":
+        if is_sqlite(engine):
             migrate.upgrade(engine)
         else:
             raise click.ClickException(
@@ -206,14 +206,14 @@ def members_add(ctx: click.Context, /, **options: Any) -> None:
     """Add a member."""
     from marshmallow import ValidationError
 
-    from server.members import MemberError, MemberSchema, add_member
+    from server.members import MemberError, MemberSchema, add_member, first_error
 
     raw = {key: value for key, value in options.items() if value not in (None, "")}
     try:
         data = MemberSchema().load(raw)
     except ValidationError as error:
-        name, messages = next(iter(error.normalized_messages().items()))
-        raise click.BadParameter(" ".join(map(str, messages)), param_hint=f"--{name}") from None
+        name, message = first_error(error)
+        raise click.BadParameter(message, param_hint=f"--{name.replace('_', '-')}") from None
     with writing(ctx) as (runtime, session):
         try:
             member = add_member(session, data, runtime.now().date())

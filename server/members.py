@@ -42,6 +42,13 @@ class MemberSchema(Schema):
     )
 
 
+def first_error(error: ValidationError) -> tuple[str, str]:
+    """The first field a member's data got wrong, and what is wrong with it."""
+    name, messages = next(iter(error.normalized_messages().items()))
+    texts = messages if isinstance(messages, list) else [messages]
+    return str(name), " ".join(map(str, texts))
+
+
 def add_member(session: Session, data: dict[str, Any], today: date) -> Member:
     """Create a member from already-validated data (see MemberSchema)."""
     if data.get("email") and find_member(session, data["email"]) is not None:
@@ -126,8 +133,8 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
         try:
             data = MemberSchema().load(raw)
         except ValidationError as error:
-            name, messages = next(iter(error.normalized_messages().items()))
-            report.errors.append(f"line {line}: {name}: {' '.join(map(str, messages))}")
+            name, message = first_error(error)
+            report.errors.append(f"line {line}: {name}: {message}")
             continue
         email = data.get("email")
         if email and (email in seen or find_member(session, email) is not None):
@@ -142,7 +149,7 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
 
 
 def assign_badge(
-    session: Session, member: Member, kind: BadgeKind, raw_value: str, label: str, now: Any
+    session: Session, member: Member, kind: BadgeKind, raw_value: str, label: str, now: datetime
 ) -> Badge:
     """Give a member a badge; a badge value already active for someone is refused."""
     value = normalise_badge(kind, raw_value)

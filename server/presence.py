@@ -9,7 +9,7 @@ of a scheduled job: a late tap and a catch-up job cannot disagree.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -185,35 +185,7 @@ def record_badge_tap(
     if member.archived_at is not None or member.erased_at is not None:
         return _finish(session, entry, Outcome.ARCHIVED)
 
-    entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
-    session.add(entry)
-    session.flush()
-    outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
-    count = head_count(session, kiosk.site_id, received_at)
-    return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
-
-
-def record_void(
-    session: Session,
-    kiosk: Kiosk,
-    tap_id: uuid.UUID,
-    received_at: datetime,
-    reason: str,
-) -> TapResult:
-    """Keep a tap we cannot use in the log, so the kiosk can let go of it."""
-    existing = find_tap(session, tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
-    entry = Tap(
-        tap_id=tap_id,
-        kind=TapKind.VOID,
-        kiosk_id=kiosk.id,
-        site_id=kiosk.site_id,
-        occurred_at=received_at,
-        clock=ClockStatus.SERVER,
-        received_at=received_at,
-    )
-    return _finish(session, entry, Outcome.INVALID, reason=reason)
+    return _apply_entry(session, entry, member, rules)
 
 
 def record_staff_entry(
@@ -241,12 +213,18 @@ def record_staff_entry(
         occurred_at=at.astimezone(UTC),
         clock=ClockStatus.SERVER,
         received_at=received_at,
-        outcome=Outcome.DUPLICATE,
     )
+    return _apply_entry(session, entry, member, rules)
+
+
+def _apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> TapResult:
+    """Add an entry that concerns a member (already locked) and bring their visits along."""
+    assert entry.site_id is not None
+    entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
     session.add(entry)
     session.flush()
     outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
-    count = head_count(session, site.id, received_at)
+    count = head_count(session, entry.site_id, entry.received_at)
     return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
 
 
@@ -510,11 +488,3 @@ def close_expired_visits(session: Session, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def member_visits(session: Session, member_ids: Iterable[int]) -> Sequence[Visit]:
-    return session.scalars(
-        select(Visit)
-        .where(Visit.member_id.in_(list(member_ids)))
-        .order_by(Visit.member_id, Visit.checked_in_at)
-    ).all()
