@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from server.models import BadgeKind, KioskMode, Outcome, Visibility
 
@@ -27,7 +27,10 @@ class Instant(fields.AwareDateTime):
         try:
             return moment.astimezone(UTC)
         except OverflowError:
-            raise ValidationError("Not a time we can place (out of range).") from None
+            # Valid ISO 8601 at the edge of year 1 or 9999: keep it, clamped, for the
+            # presence rules to judge (a kiosk clock that far off is simply implausible).
+            edge = datetime.min if moment.year == 1 else datetime.max
+            return edge.replace(tzinfo=UTC)
 
 
 class Count(fields.Integer):

@@ -138,3 +138,14 @@ def test_database_down_is_503_not_500(tmp_path) -> None:  # type: ignore[no-unty
 
     assert_error(taps, 503, "database_unavailable")
     assert_error(health, 503, "database_unreachable")
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_valid_time_at_the_edge_of_the_calendar_is_placed_not_refused(
+    client, token, clock, moment
+) -> None:
+    """Schema-valid input is accepted: the tap is kept, its time judged implausible."""
+    tap = {**tap_json("04A224B2C35A80", clock()), "read_at": moment}
+    response = post(client, token, {"taps": [tap]})
+    assert response.status_code == 200
+    assert response.json["results"][0]["outcome"] == "unknown_badge"
