@@ -15,6 +15,7 @@ CREATE TABLE members (
     photo VARCHAR(300),
     visibility VARCHAR(16) NOT NULL,
     visibility_consent_at TIMESTAMP WITHOUT TIME ZONE,
+    internet_consent_at TIMESTAMP WITHOUT TIME ZONE,
     created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     archived_at TIMESTAMP WITHOUT TIME ZONE,
     erased_at TIMESTAMP WITHOUT TIME ZONE,
@@ -37,8 +38,11 @@ CREATE TABLE sites (
     address VARCHAR(300),
     lat FLOAT,
     lon FLOAT,
+    display_token_hash VARCHAR(64),
+    board_seq BIGINT DEFAULT '0' NOT NULL,
     CONSTRAINT pk_sites PRIMARY KEY (id),
-    CONSTRAINT uq_sites_slug UNIQUE (slug)
+    CONSTRAINT uq_sites_slug UNIQUE (slug),
+    CONSTRAINT uq_sites_display_token_hash UNIQUE (display_token_hash)
 );
 
 CREATE TABLE staff_users (

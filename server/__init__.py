@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from presence import __version__
 from server.db import make_engine, make_session_factory
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, health, home, me, spaceapi
+    from server import api, board_page, health, home, me, spaceapi
+    from server.live import init_live
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
@@ -48,6 +50,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(home.blp)
     app.register_blueprint(spaceapi.blp)
     app.register_blueprint(me.blp)
+    app.register_blueprint(board_page.blp)
     register_error_handlers(app)
+    init_live(app, settings.server.redis_url)
+    hops = settings.server.proxy_hops
+    if hops:
+        # Wrapped last, so Socket.IO connections see the real client address too.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     logging.getLogger(__name__).debug("app ready on %s", engine.url.render_as_string())
     return app

@@ -61,9 +61,11 @@ def fail(message: str) -> None:
 @click.command()
 @click.option("--host", help="Address to listen on (default: [server] host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [server] port).")
-@click.option("--threads", type=click.IntRange(1, 1000), default=32, show_default=True)
+@click.option(
+    "--threads", type=click.IntRange(4, 2000), help="Threads (default: [server] threads, 64)."
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
     """Run the server (creating the embedded database on first run)."""
     from server import create_app
     from server.serving import run
@@ -75,7 +77,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int) 
     host = host or settings.server.host
     port = port or settings.server.port
     click.echo(f"Présence is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
-    run(app, host, port, threads=threads)
+    run(app, host, port, threads=threads or settings.server.threads)
 
 
 # -- db ---------------------------------------------------------------------------------
@@ -168,6 +170,35 @@ def sites_add(
         except SiteError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"site {site.slug}: {site.name} ({site.timezone})")
+
+
+@sites.command("board-link")
+@click.argument("slug")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where the screens reach the server.",
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), help="The board's language.")
+@click.pass_context
+def sites_board_link(ctx: click.Context, slug: str, base_url: str, lang: str | None) -> None:
+    """Issue the link a wall screen opens to show SLUG's board.
+
+    Only a hash of its key is kept, so each call makes a new link and the previous one
+    stops working: screens left on the old link show that they must be given the new one.
+    """
+    from urllib.parse import urlencode
+
+    from server.sites import find_site, issue_display_token
+
+    with writing(ctx) as (_runtime, session):
+        site = find_site(session, slug)
+        if site is None:
+            raise click.ClickException(f"no site {slug!r} (see 'presence sites list')")
+        query = {"token": issue_display_token(site)} | ({"lang": lang} if lang else {})
+        click.echo(f"{base_url.rstrip('/')}/board/{site.slug}?{urlencode(query)}")
+        click.echo("(any earlier link for this site no longer works)", err=True)
 
 
 @sites.command("list")

@@ -45,7 +45,7 @@ from server.presence import (
     opening_hours,
     record_badge_tap,
 )
-from server.sites import add_site
+from server.sites import add_site, issue_display_token
 
 SITE_NAME = "La Cantine"
 SITE_SLUG = "cantine"
@@ -58,7 +58,8 @@ ENTRANCE, EXIT = "porte-entree", "porte-sortie"
 MEMBER_COUNT = 30
 PRESENT_NOW = 6
 HISTORY_DAYS = 7
-API_URL = "http://127.0.0.1:5000/api/v1/taps"
+BASE_URL = "http://127.0.0.1:5000"
+API_URL = f"{BASE_URL}/api/v1/taps"
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 #: (given name, family name, display name, language)
@@ -291,6 +292,7 @@ def build_demo(session: Session, now: datetime, rules: Rules, *, seed: int = 202
         people=people,
         present=present,
         kiosks=[(entrance, entrance_token), (exit_, exit_token)],
+        board_token=issue_display_token(site),
         tap_count=len(taps),
         outcomes=outcomes,
         demo_person=next(p for p in people if p not in present),
@@ -491,6 +493,7 @@ def _summary(
     people: list[_Person],
     present: list[_Person],
     kiosks: list[tuple[Kiosk, str]],
+    board_token: str,
     tap_count: int,
     outcomes: Counter[Outcome],
     demo_person: _Person,
@@ -530,6 +533,8 @@ def _summary(
             f"  {site.name} is closed now ({DAY_NAMES[local_now.weekday()]} "
             f"{local_now:%H:%M} {site.timezone}): nobody is present"
         )
+    lines.append("The wall board (this link holds the display key; keep it for the screens):")
+    lines.append(f"  {BASE_URL}/board/{site.slug}?token={board_token}")
     lines.append("Kiosk tokens (shown once, put them in each kiosk's config):")
     for kiosk, token in kiosks:
         lines.append(f"  {kiosk.name}: {token}")

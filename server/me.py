@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, current_app, render_template, request
 
 from server.links import LinkError, read_member_token
@@ -20,6 +22,22 @@ CHOICES = [
         "aimeriez parler : pour que les autres viennent vous dire bonjour.",
     ),
 ]
+
+
+def _record_choice(member: Member, level: Visibility, internet: bool, now: datetime) -> None:
+    """Store what the member chose; each consent is dated, and kept while it holds.
+
+    Being named on the internet (SpaceAPI) is a consent of its own, and needs being
+    named in the space first: a hidden member is named nowhere.
+    """
+    if level is not member.visibility or member.visibility_consent_at is None:
+        member.visibility_consent_at = None if level is Visibility.HIDDEN else now
+    member.visibility = level
+    internet = internet and level is not Visibility.HIDDEN
+    if not internet:
+        member.internet_consent_at = None
+    elif member.internet_consent_at is None:
+        member.internet_consent_at = now
 
 
 def _refusal(error: LinkError) -> tuple[str, int]:
@@ -48,11 +66,7 @@ def visibility(token: str) -> tuple[str, int]:
             if choice not in {level.value for level in Visibility}:
                 problem, status = "Choisissez l'une des trois possibilités.", 400
             else:
-                member.visibility = Visibility(choice)
-                # Consent is dated, and only a visible choice is a consent.
-                member.visibility_consent_at = (
-                    None if member.visibility is Visibility.HIDDEN else app.now()
-                )
+                _record_choice(member, Visibility(choice), "internet" in request.form, app.now())
                 saved = True
         page = render_template(
             "me.html", member=member, choices=CHOICES, saved=saved, problem=problem

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Dialect,
@@ -163,6 +164,10 @@ class Site(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # The wall board: the hash of its display token, and the number of the last change
+    # sent to boards (taken in the transaction that made the change).
+    display_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    board_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     exceptions: Mapped[list[OpeningException]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="OpeningException.day"
@@ -203,6 +208,8 @@ class Member(Base):
         _enum(Visibility, "visibility"), default=Visibility.HIDDEN
     )
     visibility_consent_at: Mapped[datetime | None]
+    # A separate consent to be named on the internet (SpaceAPI), not only in the space.
+    internet_consent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     archived_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]

@@ -12,10 +12,11 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.board import BoardTracker
 from server.db import READ_ONLY, is_sqlite, transaction
 from server.models import utcnow
 from server.presence import Rules
-from server.settings import Settings
+from server.settings import Settings, secret_key
 
 Clock = Callable[[], datetime]
 
@@ -26,6 +27,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
+    board: BoardTracker = field(init=False, repr=False)
     _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
 
     @property
@@ -44,6 +46,10 @@ class Runtime:
         # SQLite has one writer at a time. Queueing our own threads on a lock hands the
         # database over at once, where SQLite's busy handler would sleep and retry.
         self._write_lock = threading.RLock() if is_sqlite(self.engine) else nullcontext()
+        # Every write transaction numbers and hands on the changes boards must see; the
+        # server sets `board.publish`, a command-line process leaves it to Redis or none.
+        self.board = BoardTracker(self.now, secret_key(self.settings))
+        self.board.install(self.sessions)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -53,9 +59,12 @@ class Runtime:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for reading: nothing it does is committed."""
+        """A session for reading one consistent snapshot: nothing it does is committed."""
+        options: dict[str, object] = {READ_ONLY: True}
+        if not is_sqlite(self.engine):  # SQLite's read transactions are snapshots already
+            options["isolation_level"] = "REPEATABLE READ"
         with self.sessions() as session:
-            session.connection(execution_options={READ_ONLY: True})
+            session.connection(execution_options=options)
             yield session
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from presence.config import Section, config_path, load_sections, read_toml
 
@@ -25,6 +27,10 @@ class ServerSection(Section):
     redis_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
+    # Each connected board holds one thread: allow for boards, kiosks and staff pages.
+    threads: int = Field(default=64, ge=4, le=2000)
+    # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
 
 
 class PresenceSection(Section):
@@ -38,10 +44,37 @@ class ApiSection(Section):
     max_batch: int = Field(default=200, ge=1, le=10_000)
 
 
+class BoardSection(Section):
+    language: Literal["fr", "en"] = "fr"
+    # Client networks that may open a board without its display token (the space's LAN).
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not a network like '192.168.1.0/24' (host bits set?)"
+                ) from None
+        return value
+
+    def allows(self, address: str | None) -> bool:
+        """Whether a client address lies in one of the allowed networks."""
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(network) for network in self.allowed_networks)
+
+
 class Settings(BaseModel):
     server: ServerSection = ServerSection()
     presence: PresenceSection = PresenceSection()
     api: ApiSection = ApiSection()
+    board: BoardSection = BoardSection()
 
     @property
     def data_path(self) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.hours import check_weekly
+from server.kiosks import hash_token
 from server.models import Site
 
 PUBLIC_FIELDS = frozenset({"url", "logo_url", "contact_email", "address", "lat", "lon"})
@@ -68,3 +71,20 @@ def add_site(
 
 def find_site(session: Session, slug: str) -> Site | None:
     return session.scalar(select(Site).where(Site.slug == slug))
+
+
+def issue_display_token(site: Site) -> str:
+    """Give the site's boards a new display token; the old link stops working at once.
+
+    Only its hash is kept, like a kiosk's: the link is shown once, when it is issued.
+    """
+    token = secrets.token_urlsafe(16)
+    site.display_token_hash = hash_token(token)
+    return token
+
+
+def may_display(site: Site, token: str | None) -> bool:
+    """Whether `token` is the site's current display token."""
+    if not token or site.display_token_hash is None:
+        return False
+    return hmac.compare_digest(site.display_token_hash, hash_token(token))

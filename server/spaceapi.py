@@ -1,18 +1,21 @@
 """SpaceAPI (v15): the space's public status, for maps, bots and dashboards.
 
 Public by design, so it says only what anyone at the door could see: open or not, and
-how many people are in. No names: presence data belongs to the people of the space
-(CNIL), and the board, not the internet, is where members choose to be seen.
+how many people are in. Presence data belongs to the people of the space (CNIL): a name
+appears only for a member who gave a separate consent to be named on the internet, on
+top of letting the board name them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import ColumnElement, select, true
 
 from server import presence
+from server.board import board_name, is_named
 from server.errors import error_body
 from server.models import Site
 from server.runtime import runtime
@@ -20,8 +23,13 @@ from server.runtime import runtime
 blp = Blueprint("spaceapi", __name__)
 
 
-def spaceapi_document(site: Site, head_count: int, is_open: bool, base_url: str) -> dict[str, Any]:
-    """The SpaceAPI v15 document of a site."""
+def spaceapi_document(
+    site: Site, head_count: int, is_open: bool, base_url: str, names: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The SpaceAPI v15 document of a site; `names` of present members who consented."""
+    people: dict[str, Any] = {"value": head_count, "location": site.name}
+    if names:
+        people["names"] = list(names)
     document: dict[str, Any] = {
         "api_compatibility": ["15"],
         "space": site.name,
@@ -29,7 +37,7 @@ def spaceapi_document(site: Site, head_count: int, is_open: bool, base_url: str)
         "url": site.url or base_url,
         "contact": {"email": site.contact_email} if site.contact_email else {},
         "state": {"open": is_open},
-        "sensors": {"people_now_present": [{"value": head_count, "location": site.name}]},
+        "sensors": {"people_now_present": [people]},
     }
     if site.lat is not None and site.lon is not None:
         location: dict[str, Any] = {"lat": site.lat, "lon": site.lon, "timezone": site.timezone}
@@ -48,10 +56,15 @@ def _answer(where: ColumnElement[bool]) -> Response:
             response = jsonify(error_body("not_found", "No such site."))
             response.status_code = 404
             return response
-        count = presence.head_count(session, site.id, now)
+        visits = presence.present_visits(session, site.id, now)
+        names = [
+            board_name(visit.member)
+            for visit in visits
+            if is_named(visit.member) and visit.member.internet_consent_at is not None
+        ]
         # Open during opening hours, and also when people are in after hours.
-        is_open = presence.opening_hours(site).is_open(now) or count > 0
-        document = spaceapi_document(site, count, is_open, request.host_url)
+        is_open = presence.opening_hours(site).is_open(now) or bool(visits)
+        document = spaceapi_document(site, len(visits), is_open, request.host_url, names)
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"  # public, read-only, no cookies
     response.headers["Cache-Control"] = "public, max-age=60"

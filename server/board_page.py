@@ -1,0 +1,159 @@
+"""The wall board page (`/board/<site>`), and who may open it.
+
+Presence data is for the people of the space, not the internet (CNIL): a board needs
+the site's display token in its URL, or a client address inside `[board]
+allowed_networks` (the space's own LAN). The page itself is a shell: it draws the state
+embedded in it, then follows the live changes over Socket.IO (`server.live`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from server.board import board_state
+from server.models import Site
+from server.runtime import runtime
+from server.sites import find_site, may_display
+
+blp = Blueprint("board", __name__)
+
+
+class BoardAccess(enum.Enum):
+    GRANTED = "granted"
+    NO_SUCH_SITE = "no_such_site"
+    TOKEN_REQUIRED = "display_token_required"
+    TOKEN_INVALID = "display_token_invalid"
+
+
+def find_board_site(
+    session: Session, slug: str, token: str | None, address: str | None
+) -> tuple[BoardAccess, Site | None]:
+    """The site whose board is asked for, if this client may see it."""
+    site = find_site(session, slug)
+    if site is None:
+        return BoardAccess.NO_SUCH_SITE, None
+    if may_display(site, token) or runtime().settings.board.allows(address):
+        return BoardAccess.GRANTED, site
+    return (BoardAccess.TOKEN_INVALID if token else BoardAccess.TOKEN_REQUIRED), None
+
+
+#: What the board says, per language. Counts use the plural forms of Intl.PluralRules.
+STRINGS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "here_since": "ici depuis {time}",
+        "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
+        "others": {"one": "+{n} autre", "other": "+{n} autres"},
+        "only_hidden": {
+            "one": "{n} personne est là, en toute discrétion",
+            "other": "{n} personnes sont là, en toute discrétion",
+        },
+        "empty": "Personne pour l'instant.",
+        "empty_hint": "Badgez à l'entrée : vous serez la première personne de la journée !",
+        "capacity": "{n} / {capacity} places",
+        "open": "Ouvert",
+        "closed": "Fermé",
+        "hours": "Aujourd'hui : {hours}",
+        "no_hours": "Fermé aujourd'hui",
+        "working_on": "Travaille sur",
+        "chat_about": "Envie de parler de",
+        "skills_line": {
+            "one": "{n} personne ici s'y connaît en {skill}",
+            "other": "{n} personnes ici s'y connaissent en {skill}",
+        },
+        "skills_more": "et aussi : {skills}",
+        "tap_hint": "Badgez à l'entrée pour apparaître ici",
+        "offline": "Connexion perdue, reconnexion…",
+        "refused": "Cet écran n'a plus accès au tableau : demandez un nouveau lien à l'accueil.",
+    },
+    "en": {
+        "here_since": "here since {time}",
+        "people_here": {"one": "{n} person here", "other": "{n} people here"},
+        "others": {"one": "+{n} other", "other": "+{n} others"},
+        "only_hidden": {
+            "one": "{n} person is here, keeping a low profile",
+            "other": "{n} people are here, keeping a low profile",
+        },
+        "empty": "Nobody here yet.",
+        "empty_hint": "Tap your badge at the door: be the first one today!",
+        "capacity": "{n} of {capacity} seats",
+        "open": "Open",
+        "closed": "Closed",
+        "hours": "Today: {hours}",
+        "no_hours": "Closed today",
+        "working_on": "Working on",
+        "chat_about": "Happy to chat about",
+        "skills_line": {
+            "one": "{n} person here knows about {skill}",
+            "other": "{n} people here know about {skill}",
+        },
+        "skills_more": "and also: {skills}",
+        "tap_hint": "Tap your badge at the door to show up here",
+        "offline": "Connection lost, reconnecting…",
+        "refused": "This screen can no longer show the board: ask the front desk for a new link.",
+    },
+}
+
+REFUSALS = {
+    "fr": {
+        BoardAccess.NO_SUCH_SITE: "Il n'y a pas de lieu à cette adresse.",
+        BoardAccess.TOKEN_REQUIRED: (
+            "Le tableau des présences est réservé aux écrans du lieu. "
+            "Ouvrez le lien d'écran donné par l'accueil (il contient une clé)."
+        ),
+        BoardAccess.TOKEN_INVALID: (
+            "Ce lien d'écran n'est plus valide : l'accueil en a peut-être créé un nouveau."
+        ),
+    },
+    "en": {
+        BoardAccess.NO_SUCH_SITE: "There is no space at this address.",
+        BoardAccess.TOKEN_REQUIRED: (
+            "The presence board is for the space's own screens. "
+            "Open the screen link from the front desk (it holds a key)."
+        ),
+        BoardAccess.TOKEN_INVALID: (
+            "This screen link is no longer valid: the front desk may have made a new one."
+        ),
+    },
+}
+
+
+def _language() -> str:
+    asked = request.args.get("lang", "")
+    return asked if asked in STRINGS else runtime().settings.board.language
+
+
+@blp.get("/board")
+def first_site() -> Response | tuple[str, int]:
+    """The board of the installation's first site (each site has its own address)."""
+    with runtime().session() as session:
+        slug = session.scalar(select(Site.slug).order_by(Site.id).limit(1))
+    if slug is None:
+        language = _language()
+        message = REFUSALS[language][BoardAccess.NO_SUCH_SITE]
+        return render_template("board_refused.html", message=message, lang=language), 404
+    query: dict[str, Any] = request.args.to_dict()
+    return redirect(url_for("board.page", slug=slug, **query))
+
+
+@blp.get("/board/<slug>")
+def page(slug: str) -> tuple[str, int, dict[str, str]]:
+    app = runtime()
+    language = _language()
+    token = request.args.get("token") or None
+    headers = {"Cache-Control": "no-store"}
+    with app.session() as session:
+        access, site = find_board_site(session, slug, token, request.remote_addr)
+        if site is None:
+            status = 404 if access is BoardAccess.NO_SUCH_SITE else 403
+            message = REFUSALS[language][access]
+            page = render_template("board_refused.html", message=message, lang=language)
+            return page, status, headers
+        state = board_state(session, site, app.now(), app.board.secret)
+    setup = {"site": slug, "token": token, "lang": language, "strings": STRINGS[language]}
+    return render_template("board.html", state=state, setup=setup, lang=language), 200, headers
