@@ -232,6 +232,16 @@ def members() -> None:
     default="payg",
     show_default=True,
 )
+@click.option(
+    "--visibility",
+    type=click.Choice(["hidden", "first_name", "profile"]),
+    default="hidden",
+    show_default=True,
+    help="What the board shows; only as the member chose (they can change it by link).",
+)
+@click.option("--skills", default="", help="Comma-separated, e.g. 'Python, accessibilité'.")
+@click.option("--working-on", default="", help="What they work on (shown at 'profile').")
+@click.option("--open-to-chat-about", default="", help="Shown at 'profile'.")
 @click.pass_context
 def members_add(ctx: click.Context, /, **options: Any) -> None:
     """Add a member."""
@@ -239,6 +249,7 @@ def members_add(ctx: click.Context, /, **options: Any) -> None:
 
     from server.members import MemberError, MemberSchema, add_member, first_error
 
+    options["skills"] = [skill.strip() for skill in options["skills"].split(",") if skill.strip()]
     raw = {key: value for key, value in options.items() if value not in (None, "")}
     try:
         data = MemberSchema().load(raw)

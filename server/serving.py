@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from types import FrameType
 from typing import Any
 
 from flask import Flask
@@ -40,5 +43,24 @@ def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
         # gunicorn 24+ opens a control socket in $HOME; we have no use for it, and a
         # sandboxed unit (ProtectHome=yes) has no home to write it in.
         "control_socket_disable": True,
+        "post_worker_init": lambda worker: _close_boards_on_stop(app),
     }
     _Gunicorn(app, options).run()
+
+
+def _close_boards_on_stop(app: Flask) -> None:
+    """On SIGTERM, close the boards' websockets so the worker stops at once.
+
+    Each open websocket is a request under way, which gunicorn would otherwise wait for
+    until its graceful timeout. Boards reconnect to the next server by themselves.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        socketio = app.extensions["socketio"]
+        # Not in the signal handler itself: closing takes locks the interrupted code may hold.
+        threading.Thread(target=socketio.server.eio.disconnect, daemon=True).start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

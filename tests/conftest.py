@@ -27,6 +27,12 @@ from server.settings import ServerSection, Settings
 
 POSTGRES_ENV = "PRESENCE_TEST_POSTGRES_URL"
 REDIS_ENV = "PRESENCE_TEST_REDIS_URL"
+CHROMIUM_ENV = "PRESENCE_TEST_CHROMIUM"
+EXAMPLES = {
+    POSTGRES_ENV: "postgresql+psycopg://127.0.0.1/test",
+    REDIS_ENV: "redis://127.0.0.1:6379/0",
+    CHROMIUM_ENV: "/usr/bin/chromium, from Debian's chromium package",
+}
 
 
 def require_env(name: str, what: str) -> str:
@@ -34,7 +40,7 @@ def require_env(name: str, what: str) -> str:
     value = os.environ.get(name)
     if value:
         return value
-    reason = f"{what} tests need {name} (e.g. postgresql+psycopg://127.0.0.1/test)"
+    reason = f"{what} tests need {name} (e.g. {EXAMPLES[name]})"
     if os.environ.get("PRESENCE_REQUIRE_ALL") == "1":
         pytest.fail(f"PRESENCE_REQUIRE_ALL=1 but {name} is not set: {reason}")
     pytest.skip(reason)

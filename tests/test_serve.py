@@ -7,9 +7,6 @@ the visit, and a wrong token gets 401.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,60 +17,24 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
+from tests.servers import ServerProcess, free_port, presence, write_config
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def presence(config: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "presence", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, Path]]:
     port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[server]\ndata_dir = "{tmp_path / "data"}"\ndatabase_url = "{database_url}"\n'
-        f"port = {port}\n[presence]\ndebounce_seconds = 1\n",
-        encoding="utf-8",
+    config = write_config(
+        tmp_path, database_url, port=port, extra="[presence]\ndebounce_seconds = 1\n"
     )
     if not database_url.startswith("sqlite"):
         presence(config, "db", "upgrade")
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "presence", "--config", str(config), "serve"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process = ServerProcess(config, port).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "server did not answer /healthz in 60 s"
-            time.sleep(0.2)
-        yield base, config
+        yield process.base, config
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        process.stop()
 
 
 def tap(

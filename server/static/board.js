@@ -273,7 +273,10 @@
     showBanner("");
   });
   socket.on("change", onChange);
-  socket.on("disconnect", () => showBanner(strings.offline));
+  socket.on("disconnect", (reason) => {
+    showBanner(strings.offline);
+    if (reason === "io server disconnect") socket.connect(); // the client would wait for us
+  });
   socket.on("connect_error", (error) => {
     if (socket.active) {
       showBanner(strings.offline); // the client retries by itself

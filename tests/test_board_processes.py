@@ -1,0 +1,149 @@
+"""Boards across real server processes: Redis carries a tap from one process to the
+boards of another, and a board comes back by itself after its server restarts."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio
+
+from tests.conftest import REDIS_ENV, require_env
+from tests.servers import ServerProcess, free_port, presence, write_config
+
+pytestmark = pytest.mark.slow
+
+EVERY_DAY = "mon-sun 00:00-23:59"
+
+
+class Board:
+    """A board as a program: a real Socket.IO client on the websocket transport."""
+
+    def __init__(self, base: str, site: str, token: str) -> None:
+        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        for name in ("state", "change"):
+            self.client.on(name, self._keep(name), namespace="/board")
+        self.client.connect(
+            base,
+            namespaces=["/board"],
+            auth={"site": site, "token": token},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+
+    def _keep(self, name: str) -> Any:
+        return lambda data: self.events.put((name, data))
+
+    def next(self, name: str, timeout: float = 15) -> dict[str, Any]:
+        while True:
+            event, data = self.events.get(timeout=timeout)
+            if event == name:
+                return data
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def arrange(config: Path) -> tuple[str, str]:
+    """A site open all day, Bruno (first name shown) with a badge; kiosk and board keys."""
+    presence(config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", EVERY_DAY)
+    presence(
+        config,
+        "members",
+        "add",
+        "--given-name",
+        "Bruno",
+        "--email",
+        "bruno@example.org",
+        "--visibility",
+        "first_name",
+    )
+    presence(config, "badges", "assign", "bruno@example.org", "04A224B2C35A80")
+    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
+    link = presence(config, "sites", "board-link", "cantine").strip()
+    return kiosk, link.split("token=")[1]
+
+
+def tap(base: str, kiosk_token: str) -> dict[str, Any]:
+    body = {
+        "taps": [
+            {
+                "id": str(uuid.uuid4()),
+                "badge": "04A224B2C35A80",
+                "read_at": datetime.now(UTC).isoformat(),
+            }
+        ]
+    }
+    response = requests.post(
+        f"{base}/api/v1/taps",
+        json=body,
+        headers={"Authorization": f"Bearer {kiosk_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["results"][0]
+    return result
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path, database_url: str) -> Iterator[tuple[ServerProcess, ...]]:
+    redis_url = require_env(REDIS_ENV, "Redis")
+    servers = []
+    for _ in range(2):
+        port = free_port()
+        config = write_config(tmp_path, database_url, port=port, redis_url=redis_url)
+        servers.append(ServerProcess(config, port))
+    presence(servers[0].config, "db", "upgrade")
+    try:
+        for server in servers:
+            server.start()
+        yield tuple(servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_tap_stored_by_one_process_reaches_a_board_on_the_other(two_servers) -> None:  # type: ignore[no-untyped-def]
+    first, second = two_servers
+    kiosk_token, display_token = arrange(first.config)
+    board = Board(first.base, "cantine", display_token)
+    try:
+        state = board.next("state")
+        assert state["head_count"] == 0
+
+        assert tap(second.base, kiosk_token)["outcome"] == "checked_in"
+
+        change = board.next("change")
+        assert change["put"]["name"] == "Bruno"
+        assert change["seq"] == state["seq"] + 1 and change["head_count"] == 1
+    finally:
+        board.close()
+
+
+def test_a_board_finds_the_same_numbers_after_a_restart(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    config = write_config(tmp_path, database_url, port=port)
+    presence(config, "db", "upgrade")
+    kiosk_token, display_token = arrange(config)
+    server = ServerProcess(config, port).start()
+    try:
+        tap(server.base, kiosk_token)
+        before = Board(server.base, "cantine", display_token)
+        seq = before.next("state")["seq"]
+        before.close()
+        server.stop(kill=True)  # a crash: nothing is flushed on the way out
+        server.start()
+        after = Board(server.base, "cantine", display_token)
+        state = after.next("state")
+        after.close()
+        assert state["seq"] == seq == 1
+        assert [card["name"] for card in state["people"]] == ["Bruno"]
+    finally:
+        server.stop()
