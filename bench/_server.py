@@ -4,7 +4,9 @@ Started by bench/bench_taps.py as `python bench/_server.py --data-dir DIR --port
 It builds the app with `create_app`, adds `POST /bench/bare`, creates the schema, puts
 a site, members with NFC badges and one toggle kiosk in the database, prints one line
 `BENCH_READY {json}` (the kiosk token and what was arranged) and serves with
-`server.serving.run` until it receives SIGTERM. Not for production use.
+`server.serving.run` until it receives SIGTERM. `POST /bench/bare-emit` sends its body
+to the site's boards with a bare Socket.IO emit (for bench/bench_board.py). Not for
+production use.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from flask import Flask, jsonify, request  # noqa: E402
 
 from server import create_app  # noqa: E402
+from server.board import room  # noqa: E402
 from server.kiosks import add_kiosk  # noqa: E402
-from server.models import Badge, BadgeKind, Base, KioskMode, Member, Site  # noqa: E402
+from server.live import NAMESPACE  # noqa: E402
+from server.models import Badge, BadgeKind, Base, KioskMode, Member, Site, Visibility  # noqa: E402
 from server.runtime import Runtime  # noqa: E402
 from server.serving import run  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
+from server.sites import issue_display_token  # noqa: E402
 
 READY = "BENCH_READY"
 EVERY_DAY = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -49,7 +54,17 @@ def add_bare_route(app: Flask) -> None:
         return jsonify({"status": "ok"})
 
 
-def arrange(runtime: Runtime, members: int) -> dict[str, Any]:
+def add_bare_emit_route(app: Flask, site_id: int) -> None:
+    """A route that hands its body to the site's boards: Socket.IO's own cost alone."""
+    socketio = app.extensions["socketio"]
+
+    @app.post("/bench/bare-emit")
+    def bare_emit() -> Any:
+        socketio.emit("change", request.get_json(), to=room(site_id), namespace=NAMESPACE)
+        return jsonify({"status": "ok"})
+
+
+def arrange(runtime: Runtime, members: int, visibility: Visibility) -> dict[str, Any]:
     """A site open every day, `members` members with one NFC badge each, a toggle kiosk."""
     now = datetime.now(UTC)
     with runtime.transaction() as session:
@@ -63,7 +78,12 @@ def arrange(runtime: Runtime, members: int) -> dict[str, Any]:
         session.add(site)
         session.flush()
         people = [
-            Member(given_name=f"Member{i}", family_name="Bench", email=f"m{i}@bench.invalid")
+            Member(
+                given_name=f"Member{i}",
+                family_name="Bench",
+                email=f"m{i}@bench.invalid",
+                visibility=visibility,
+            )
             for i in range(members)
         ]
         session.add_all(people)
@@ -83,7 +103,16 @@ def arrange(runtime: Runtime, members: int) -> dict[str, Any]:
             session, "bench-door", site, KioskMode.TOGGLE, now - timedelta(days=1)
         )
         kiosk_id = kiosk.id
-    return {"token": token, "kiosk_id": kiosk_id, "members": members}
+        display_token = issue_display_token(site)
+        site_id = site.id
+    return {
+        "token": token,
+        "kiosk_id": kiosk_id,
+        "members": members,
+        "site": "bench",
+        "site_id": site_id,
+        "display_token": display_token,
+    }
 
 
 def main() -> None:
@@ -93,6 +122,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=32, help="gunicorn gthread threads")
+    parser.add_argument(
+        "--visibility", choices=[level.value for level in Visibility], default="hidden"
+    )
     args = parser.parse_args()
 
     data = Path(args.data_dir)
@@ -108,7 +140,8 @@ def main() -> None:
     add_bare_route(app)
     runtime: Runtime = app.extensions["presence"]
     Base.metadata.create_all(runtime.engine)
-    info = arrange(runtime, args.members)
+    info = arrange(runtime, args.members, Visibility(args.visibility))
+    add_bare_emit_route(app, info["site_id"])
     # No pooled SQLite connection may cross gunicorn's fork into the worker.
     runtime.engine.dispose()
     info["arrange_seconds"] = round(time.perf_counter() - started, 2)

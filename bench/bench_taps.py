@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -281,7 +282,7 @@ def free_port() -> int:
 
 
 def start_server(
-    folder: Path, port: int, members: int, threads: int
+    folder: Path, port: int, members: int, threads: int, extra: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log = folder / "server.log"
     command = [
@@ -296,6 +297,7 @@ def start_server(
         str(members),
         "--threads",
         str(threads),
+        *extra,
     ]
     with log.open("wb") as out:
         # Its own session: Ctrl+C reaches only us, and we stop it in order.

@@ -216,10 +216,8 @@ class BoardTracker:
 
     def messages(self, session: Session, pending: _Pending) -> list[Message]:
         now = self.clock()
-        members = {
-            member.id: member
-            for member in session.scalars(select(Member).where(Member.id.in_(pending.members)))
-        }
+        # Usually already in the session (the tap locked them): no query.
+        members = {member_id: session.get(Member, member_id) for member_id in pending.members}
         here = {
             visit.member_id: visit
             for visit in session.scalars(
@@ -235,7 +233,9 @@ class BoardTracker:
             visit = here.get(member_id)
             for site_id in sites | ({visit.site_id} if visit else set()):
                 at_site = visit if visit is not None and visit.site_id == site_id else None
-                change = self._change(members[member_id], at_site, member_id in pending.veiled)
+                member = members[member_id]
+                assert member is not None
+                change = self._change(member, at_site, member_id in pending.veiled)
                 changes.setdefault(site_id, []).append(change)
         messages: list[Message] = []
         # Sites in a fixed order: two transactions never wait on each other's sites.

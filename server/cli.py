@@ -38,7 +38,13 @@ def open_runtime(ctx: click.Context) -> Runtime:
             raise click.ClickException(
                 "the database schema is not up to date: run 'presence db upgrade' first"
             )
-    return Runtime(settings, engine, make_session_factory(engine))
+    runtime = Runtime(settings, engine, make_session_factory(engine))
+    if settings.server.redis_url:
+        # Changes made here reach the boards through the servers' message queue.
+        from server.live import external_publisher
+
+        runtime.board.publish = external_publisher(settings.server.redis_url)
+    return runtime
 
 
 @contextmanager

@@ -74,7 +74,11 @@
       avatar.textContent = person.initials;
     }
     item.append(avatar, element("span", "name", person.name));
-    item.append(element("span", "since", fill(strings.here_since, { time: timeOfDay(person.since) })));
+    // "ici depuis 9h12": the words go when cards are small, the time stays.
+    const [before, after] = strings.here_since.split("{time}");
+    const since = element("span", "since");
+    since.append(element("span", "since-label", before), timeOfDay(person.since), after);
+    item.append(since);
     const details = element("div", "details");
     if (person.working_on) {
       const line = element("p");
@@ -176,6 +180,7 @@
     const hours = state.hours_today.map(([from, to]) => `${from}–${to}`).join(", ");
     document.getElementById("hours").textContent = hours ? fill(strings.hours, { hours: hours }) : strings.no_hours;
     document.getElementById("head-count").textContent = counted(strings.people_here, state.head_count);
+    document.querySelector(".count").hidden = state.head_count === 0; // the empty page says it
     const capacity = document.getElementById("capacity");
     capacity.textContent = state.site.capacity
       ? fill(strings.capacity, { n: state.head_count, capacity: state.site.capacity })
