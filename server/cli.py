@@ -57,6 +57,15 @@ def writing(ctx: click.Context) -> Iterator[tuple[Runtime, Session]]:
         runtime.engine.dispose()
 
 
+#: The address people and screens reach the server at, for the links commands print.
+base_url_option = click.option(
+    "--base-url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where people and screens reach the server.",
+)
+
+
 def fail(message: str) -> None:
     raise click.ClickException(message)
 
@@ -180,12 +189,7 @@ def sites_add(
 
 @sites.command("board-link")
 @click.argument("slug")
-@click.option(
-    "--base-url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="Where the screens reach the server.",
-)
+@base_url_option
 @click.option("--lang", type=click.Choice(["fr", "en"]), help="The board's language.")
 @click.pass_context
 def sites_board_link(ctx: click.Context, slug: str, base_url: str, lang: str | None) -> None:
@@ -288,12 +292,7 @@ def members_list(ctx: click.Context) -> None:
 
 @members.command("link")
 @click.argument("member")
-@click.option(
-    "--base-url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="Where members reach the server.",
-)
+@base_url_option
 @click.pass_context
 def members_link(ctx: click.Context, member: str, base_url: str) -> None:
     """Print the signed link with which MEMBER chooses what the board shows of them."""

@@ -11,7 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -93,3 +96,17 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
+    """Tap `badge` now through the kiosk API; the tap's answer (outcome, name, ...)."""
+    tap = {"id": str(uuid.uuid4()), "badge": badge, "read_at": datetime.now(UTC).isoformat()}
+    response = requests.post(
+        f"{base}/api/v1/taps",
+        json={"taps": [tap]},
+        headers={"Authorization": f"Bearer {kiosk_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["results"][0]
+    return result

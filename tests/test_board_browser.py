@@ -11,12 +11,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
@@ -27,7 +25,7 @@ from server.models import Member, Visibility
 from server.runtime import Runtime
 from server.settings import load_settings
 from tests.conftest import CHROMIUM_ENV, require_env
-from tests.servers import ServerProcess, free_port, presence, write_config
+from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -94,23 +92,7 @@ class Cantine:
         self.badges[name] = badge
 
     def tap(self, name: str) -> str:
-        body = {
-            "taps": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "badge": self.badges[name],
-                    "read_at": datetime.now(UTC).isoformat(),
-                }
-            ]
-        }
-        response = requests.post(
-            f"{self.server.base}/api/v1/taps",
-            json=body,
-            headers={"Authorization": f"Bearer {self.kiosk}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        outcome: str = response.json()["results"][0]["outcome"]
+        outcome: str = post_tap(self.server.base, self.kiosk, self.badges[name])["outcome"]
         return outcome
 
 

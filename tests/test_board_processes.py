@@ -4,18 +4,15 @@ boards of another, and a board comes back by itself after its server restarts.""
 from __future__ import annotations
 
 import queue
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import socketio
 
 from tests.conftest import REDIS_ENV, require_env
-from tests.servers import ServerProcess, free_port, presence, write_config
+from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -72,24 +69,7 @@ def arrange(config: Path) -> tuple[str, str]:
 
 
 def tap(base: str, kiosk_token: str) -> dict[str, Any]:
-    body = {
-        "taps": [
-            {
-                "id": str(uuid.uuid4()),
-                "badge": "04A224B2C35A80",
-                "read_at": datetime.now(UTC).isoformat(),
-            }
-        ]
-    }
-    response = requests.post(
-        f"{base}/api/v1/taps",
-        json=body,
-        headers={"Authorization": f"Bearer {kiosk_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["results"][0]
-    return result
+    return post_tap(base, kiosk_token, "04A224B2C35A80")
 
 
 @pytest.fixture
