@@ -24,3 +24,22 @@ def normalise_uid(raw: str) -> str:
     if len(value) % 2 or len(value) // 2 not in UID_LENGTHS:
         raise BadUid("an NFC UID is 4, 7, 8 or 10 bytes long")
     return value
+
+
+#: The longest QR badge value a kiosk sends and the server keeps.
+MAX_QR_LENGTH = 512
+
+
+def normalise_qr(raw: str) -> str:
+    """Return a QR badge's value without surrounding blanks, or raise BadUid."""
+    value = raw.strip()
+    if not value or len(value) > MAX_QR_LENGTH:
+        raise BadUid(f"a QR badge holds 1 to {MAX_QR_LENGTH} characters")
+    if not value.isprintable():
+        raise BadUid("a QR badge holds printable characters only")
+    return value
+
+
+def normalise_badge(kind: str, raw: str) -> str:
+    """The normal form of a badge value of `kind` ("nfc" or "qr"), or raise BadUid."""
+    return normalise_uid(raw) if kind == "nfc" else normalise_qr(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,7 +14,31 @@ class KioskSection(Section):
     server_url: str = Field(pattern=r"^https?://")
     token: str = Field(min_length=1)
     spool_path: str = "data/kiosk-spool.db"
+    # Repeat reads of a badge still held on the reader within this many seconds of its
+    # last read are one tap (the server's 60 s rule is a different thing).
     repeat_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Where badges come from: an NFC reader through nfcpy, a USB QR scanner through its
+    # input device, lines on standard input, or a simulated device on a local socket.
+    reader: Literal["nfc", "qr", "stdin", "simulated"] = "nfc"
+    # nfcpy's device path: "usb" (ACR122U, PN533), "tty:AMA0:pn532" (PN532 on the Pi's
+    # UART), "tty:USB0:pn532" (PN532 on a USB serial adapter), "udp:localhost:8888".
+    nfc_device: str = "tty:AMA0:pn532"
+    # Technologies polled: "106A" covers MIFARE and NTAG badges. Each one more costs time.
+    nfc_targets: list[str] = Field(default_factory=lambda: ["106A"], min_length=1)
+    nfc_interval: float = Field(default=0.05, gt=0, le=1)
+    # The scanner's input device, best by id: /dev/input/by-id/usb-...-event-kbd
+    qr_device: str = ""
+    # "host:port" of the simulated reader (development and tests).
+    simulated_device: str = "127.0.0.1:7600"
+    # The page the kiosk's full-screen browser shows.
+    feedback_host: str = "127.0.0.1"
+    feedback_port: int = Field(default=8080, ge=1, le=65535)
+    language: Literal["fr", "en"] = "fr"
+    # A command run for each greeting where a speaker exists, e.g. "aplay -q ok.wav".
+    sound_command: str = ""
+    upload_batch: int = Field(default=50, ge=1, le=200)
+    heartbeat_seconds: float = Field(default=60, ge=5, le=3600)
+    directory_minutes: float = Field(default=10, ge=1, le=24 * 60)
 
 
 class KioskSettings(BaseModel):

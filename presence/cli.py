@@ -23,6 +23,7 @@ COMMANDS = {
     "kiosks": "server.cli:kiosks",
     "staff": "server.cli:staff",
     "demo": "server.cli:demo",
+    "kiosk": "kiosk.cli:main",
 }
 
 

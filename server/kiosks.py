@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from badges.lookup import badge_hash
 from server.models import Badge, Kiosk, KioskMode, Member, Site
 
 TOKEN_PREFIX = "pk_"
@@ -75,11 +76,6 @@ def record_heartbeat(kiosk: Kiosk, beat: Heartbeat, now: datetime) -> None:
 def directory_key(secret: str, kiosk: Kiosk) -> bytes:
     """The kiosk's lookup key; it changes with the kiosk's token."""
     return hmac.new(secret.encode(), f"directory:{kiosk.token_hash}".encode(), "sha256").digest()
-
-
-def badge_hash(key: bytes, kind: str, value: str) -> str:
-    """What the kiosk computes from a read to find it in its cached directory."""
-    return hmac.new(key, f"{kind}:{value}".encode(), "sha256").hexdigest()[:32]
 
 
 def directory(session: Session, secret: str, kiosk: Kiosk, now: datetime) -> dict[str, Any]:

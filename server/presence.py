@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from badges.uid import BadUid, normalise_uid
+from badges.uid import BadUid
+from badges.uid import normalise_badge as badge_normal_form
 from server.hours import OpeningHours
 from server.models import (
     Badge,
@@ -229,14 +230,7 @@ def _apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> 
 
 
 def normalise_badge(kind: BadgeKind, raw: str) -> str:
-    if kind is BadgeKind.NFC:
-        return normalise_uid(raw)
-    value = raw.strip()
-    if not value or len(value) > MAX_BADGE_LENGTH:
-        raise BadUid("a QR badge holds 1 to 512 characters")
-    if not value.isprintable():
-        raise BadUid("a QR badge holds printable characters only")
-    return value
+    return badge_normal_form(kind.value, raw)
 
 
 def printable(text: str) -> str:

@@ -110,3 +110,91 @@ def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()["results"][0]
     return result
+
+
+class KioskProcess:
+    """`presence kiosk` in its own process, its page on a free port."""
+
+    def __init__(self, config: Path, page_port: int) -> None:
+        self.config, self.page = config, f"http://127.0.0.1:{page_port}"
+        self.log_path = config.with_suffix(".kiosk.log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> KioskProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "presence", "--config", str(self.config), "kiosk"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.page}/state", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            assert self.process.poll() is None, self.log_path.read_text()
+            assert time.monotonic() < deadline, f"kiosk page not up in {timeout} s"
+            time.sleep(0.1)
+
+    def state(self) -> dict[str, Any]:
+        found: dict[str, Any] = requests.get(f"{self.page}/state", timeout=5).json()["state"]
+        return found
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.terminate()
+        self.process.wait(timeout=30)
+        self.process = None
+
+
+class SimulatedDevice:
+    """The device end of the kiosk's simulated reader: presents badges on a local socket
+    and hears what became of each; closing the socket is unplugging the reader."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+        self.connection: socket.socket | None = None
+        self.replug()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def replug(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+
+    def unplug(self) -> None:
+        if self.connection is not None:
+            self.reader.close()  # the file object holds the socket open too
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+        if self.listener is not None:
+            self.listener.close()
+        self.connection = self.listener = None
+
+    def connected(self, timeout: float = 30) -> socket.socket:
+        if self.connection is None:
+            assert self.listener is not None, "the device is unplugged"
+            self.listener.settimeout(timeout)
+            self.connection, _ = self.listener.accept()
+            self.connection.settimeout(timeout)
+            self.reader = self.connection.makefile("r", encoding="utf-8")
+        return self.connection
+
+    def present(self, badge: str, kind: str = "nfc", timeout: float = 30) -> str:
+        """Present a badge; the kiosk's reply: `ok <tap id>`, `repeat` or `error ...`."""
+        connection = self.connected(timeout)
+        connection.sendall(f"{kind}:{badge}\n".encode())
+        reply = self.reader.readline()
+        if not reply:
+            self.connection = None
+            raise ConnectionError("the kiosk closed the reader")
+        return reply.strip()

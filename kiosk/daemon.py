@@ -1,0 +1,132 @@
+"""The kiosk's main loop: read, drop repeat reads, spool, greet, hand over to the uploader.
+
+    read -> repeat read of a badge still held? -> spool (on disk) -> greeting -> upload
+
+The loop feeds systemd's watchdog on every turn, so a reader that hangs gets the daemon
+restarted; a reader that is unplugged is closed and opened again until it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from badges.lookup import badge_hash
+from kiosk import systemd
+from kiosk.readers import Read, Reader, ReaderGone
+from kiosk.screen import Screen
+from kiosk.settings import KioskSection
+from kiosk.spool import Spool, SpooledTap, SpoolError
+from kiosk.uploader import Uploader
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT = 0.5  # seconds a read waits before the loop turns (and feeds the watchdog)
+REOPEN_MAX = 5.0
+
+
+def read_boot_id() -> str:
+    """Linux's id of this boot: monotonic times compare only within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # not Linux: one id per run is the safe approximation
+        import uuid
+
+        return str(uuid.uuid4())
+
+
+class Kiosk:
+    def __init__(
+        self,
+        settings: KioskSection,
+        reader: Reader,
+        spool: Spool,
+        screen: Screen,
+        uploader: Uploader,
+        boot_id: str,
+        *,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings, self.reader, self.spool = settings, reader, spool
+        self.screen, self.uploader, self.boot_id = screen, uploader, boot_id
+        self.wall, self.monotonic = wall, monotonic
+        self._last_read: dict[Read, float] = {}
+
+    def handle(self, read: Read) -> SpooledTap | None:
+        """One badge presented: spool it (unless it is a repeat) and greet."""
+        now = self.monotonic()
+        last = self._last_read.get(read)
+        self._last_read[read] = now  # a badge held on the reader stays one tap
+        if last is not None and now - last < self.settings.repeat_seconds:
+            self.reader.confirm("repeat")
+            return None
+        self._forget_old_reads(now)
+        read_at = datetime.fromtimestamp(self.wall(), UTC).astimezone().isoformat()
+        tap = SpooledTap.new(read.kind, read.value, read_at, now, self.boot_id)
+        try:
+            self.spool.add(tap)
+        except SpoolError as error:
+            log.error("tap NOT recorded (%s): %s %s", error, read.kind, read.value)
+            self.screen.failed("spool_failed")
+            self.reader.confirm(f"error {error}")
+            return None
+        self.screen.greet(tap.id, self._name(read))
+        self.reader.confirm(f"ok {tap.id}")
+        self.uploader.wake()
+        self.screen.status(pending=self.spool.pending())
+        self._sound()
+        return tap
+
+    def _name(self, read: Read) -> str | None:
+        key = self.spool.directory_key()
+        return None if key is None else self.spool.name_for(badge_hash(key, read.kind, read.value))
+
+    def _forget_old_reads(self, now: float) -> None:
+        if len(self._last_read) > 256:
+            horizon = now - self.settings.repeat_seconds
+            self._last_read = {r: t for r, t in self._last_read.items() if t >= horizon}
+
+    def _sound(self) -> None:
+        if self.settings.sound_command:
+            try:
+                subprocess.Popen(
+                    shlex.split(self.settings.sound_command),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError as error:
+                log.warning("sound command failed: %s", error)
+
+    def run(self, stop: threading.Event) -> None:
+        """Read until `stop` is set, reopening the reader whenever it goes away."""
+        opened, delay = False, 0.5
+        systemd.notify("READY=1")
+        while not stop.is_set():
+            systemd.notify("WATCHDOG=1")
+            try:
+                if not opened:
+                    self.reader.open()
+                    opened, delay = True, 0.5
+                    self.screen.status(reader=True)
+                    log.info("reader open")
+                read = self.reader.read(READ_TIMEOUT)
+            except ReaderGone as error:
+                if opened:
+                    log.warning("reader gone: %s", error)
+                    self.reader.close()
+                    opened = False
+                self.screen.status(reader=False)
+                stop.wait(delay)
+                delay = min(REOPEN_MAX, delay * 2)
+                continue
+            if read is not None:
+                self.handle(read)
+        if opened:
+            self.reader.close()

@@ -1,0 +1,219 @@
+"""What the kiosk's full-screen browser shows, served by the kiosk itself.
+
+A small HTTP server from the standard library (no web framework on the Pi) serves the
+page and pushes every change of the screen to it as Server-Sent Events, so a greeting
+reaches the browser within milliseconds of the read. The screen's state is one JSON
+object: what to show now, and the kiosk's status (online, taps waiting, token refused).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: How each server answer is shown: screen kind and message key.
+OUTCOMES = {
+    "checked_in": ("greeting", "checked_in"),
+    "checked_out": ("greeting", "checked_out"),
+    "duplicate": ("greeting", "duplicate"),
+    "unknown_badge": ("error", "unknown_badge"),
+    "revoked": ("error", "revoked"),
+    "archived": ("error", "archived"),
+    "invalid": ("error", "invalid"),
+}
+
+STRINGS = {
+    "fr": {
+        "idle": "Badgez ici",
+        "hello": "Bonjour {name}",
+        "hello_anonymous": "Bonjour",
+        "bye": "Au revoir {name}",
+        "checked_in": "Entrée enregistrée",
+        "checked_out": "Sortie enregistrée",
+        "duplicate": "C'est déjà enregistré",
+        "saved": "Badge enregistré",
+        "unknown_badge": "Badge inconnu — passez à l'accueil",
+        "revoked": "Badge désactivé — passez à l'accueil",
+        "archived": "Compte inactif — passez à l'accueil",
+        "invalid": "Badge illisible — réessayez",
+        "spool_failed": "Ce badge n'a pas pu être enregistré — prévenez l'accueil",
+        "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
+        "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
+        "token_refused": "kiosque refusé par le serveur : {n} badges gardés en attente",
+        "reader_gone": "Lecteur de badges débranché — un instant…",
+    },
+    "en": {
+        "idle": "Tap your badge here",
+        "hello": "Hello {name}",
+        "hello_anonymous": "Hello",
+        "bye": "Goodbye {name}",
+        "checked_in": "Checked in",
+        "checked_out": "Checked out",
+        "duplicate": "Already recorded",
+        "saved": "Badge recorded",
+        "unknown_badge": "Unknown badge — please see the front desk",
+        "revoked": "Badge disabled — please see the front desk",
+        "archived": "Inactive account — please see the front desk",
+        "invalid": "Badge unreadable — try again",
+        "spool_failed": "This badge could not be recorded — please tell the front desk",
+        "people_here": {"one": "{n} person here", "other": "{n} people here"},
+        "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
+        "token_refused": "kiosk refused by the server: {n} taps kept waiting",
+        "reader_gone": "Badge reader unplugged — one moment…",
+    },
+}
+
+
+class Screen:
+    """The screen's state; every change wakes the pages that follow it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.version = 0
+        self.state: dict[str, Any] = {
+            "show": {"kind": "idle"},
+            "status": {"online": None, "pending": 0, "token_refused": False, "reader": True},
+            "head_count": None,
+        }
+
+    def _update(self, **changes: Any) -> None:
+        with self._changed:
+            for key, value in changes.items():
+                if key == "status":
+                    self.state["status"] = {**self.state["status"], **value}
+                else:
+                    self.state[key] = value
+            self.state["at"] = time.time()
+            self.version += 1
+            self._changed.notify_all()
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        with self._changed:
+            return self.version, json.loads(json.dumps(self.state))
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Wait until the version passes `seen`; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.version > seen, timeout)
+
+    # -- what happens -------------------------------------------------------------------
+
+    def greet(self, tap_id: str, name: str | None) -> None:
+        """A read was spooled: greet now, from the cached directory if the name is known."""
+        show = {"kind": "greeting", "tap": tap_id, "name": name, "message": "saved"}
+        self._update(show=show)
+
+    def answer(self, result: dict[str, Any], head_count: int | None) -> None:
+        """The server's answer for a tap: correct the screen if it still shows that tap."""
+        kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
+        show = self.state["show"]
+        changes: dict[str, Any] = {"head_count": head_count}
+        if show.get("tap") == result.get("id"):
+            changes["show"] = {
+                "kind": kind,
+                "tap": result.get("id"),
+                "name": result.get("name") or show.get("name"),
+                "message": message,
+                "outcome": result.get("outcome"),
+            }
+        self._update(**changes)
+
+    def count(self, head_count: int | None) -> None:
+        if head_count is not None and head_count != self.state["head_count"]:
+            self._update(head_count=head_count)
+
+    def failed(self, message: str) -> None:
+        self._update(show={"kind": "error", "message": message})
+
+    def status(self, **status: Any) -> None:
+        if any(self.state["status"].get(key) != value for key, value in status.items()):
+            self._update(status=status)
+
+
+# -- the page server ---------------------------------------------------------------------
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("kiosk") / "static" / name).read_bytes()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ScreenServer
+    TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("screen: " + format, *args)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?")[0]
+        if path == "/events":
+            self._events()
+            return
+        if path == "/state":
+            self._send(HTTPStatus.OK, "application/json", json.dumps(self._initial()).encode())
+            return
+        name = {"/": "kiosk.html", "/kiosk.js": "kiosk.js", "/kiosk.css": "kiosk.css"}.get(path)
+        if name is None:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found")
+            return
+        self._send(HTTPStatus.OK, self.TYPES["." + name.rsplit(".", 1)[1]], _static(name))
+
+    def _initial(self) -> dict[str, Any]:
+        _version, state = self.server.screen.snapshot()
+        language = self.server.language
+        return {"state": state, "strings": STRINGS[language], "lang": language}
+
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _events(self) -> None:
+        """Server-Sent Events: the state now, then each change, until the page goes."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        screen = self.server.screen
+        seen = -1
+        try:
+            while not self.server.stopping.is_set():
+                if seen >= 0 and not screen.wait(seen, timeout=15):
+                    self.wfile.write(b": keep-alive\n\n")  # also finds a page that left
+                    self.wfile.flush()
+                    continue
+                seen, state = screen.snapshot()
+                self.wfile.write(b"data: " + json.dumps(state).encode() + b"\n\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class ScreenServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, screen: Screen, host: str, port: int, language: str) -> None:
+        self.screen, self.language = screen, language
+        self.stopping = threading.Event()
+        super().__init__((host, port), _Handler)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="screen", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()

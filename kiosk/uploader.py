@@ -1,0 +1,187 @@
+"""The kiosk's network side: uploads the spool, sends heartbeats, refreshes the directory.
+
+One background thread. Taps go up oldest first in batches; a tap leaves the spool only
+when the server's answer names it. Failures back off (1 s doubling to 30 s) and never
+lose anything: a network cut or a server restart only delays taps, a rotated token (401)
+keeps them and says so on the screen, and a tap the server calls malformed (422, which
+the kiosk's own checks should make impossible) is set aside rather than block the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from kiosk.screen import Screen
+from kiosk.settings import KioskSection
+from kiosk.spool import Spool, SpooledTap
+from presence import __version__
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = (3.05, 15)  # connect, read: a slow server is waited for, a dead one is not
+MAX_BACKOFF = 30.0
+
+
+class Uploader(threading.Thread):
+    def __init__(
+        self,
+        settings: KioskSection,
+        spool: Spool,
+        screen: Screen,
+        boot_id: str,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name="uploader", daemon=True)
+        self.settings, self.spool, self.screen, self.boot_id = settings, spool, screen, boot_id
+        self.monotonic, self.wall = monotonic, wall
+        self.base = settings.server_url.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {settings.token}"
+        self.http.headers["User-Agent"] = f"presence-kiosk/{__version__}"
+        self.batch = settings.upload_batch
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._next_heartbeat = 0.0
+        self._next_directory = 0.0
+        self._refused_logged = False
+
+    def wake(self) -> None:
+        """A tap was spooled: send it now rather than at the next retry."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            self._maintain()
+            batch = self.spool.oldest(self.batch)
+            if not batch:
+                self._sleep(min(self._next_heartbeat, self._next_directory) - self.monotonic())
+                continue
+            if self._send(batch):
+                backoff = 0.0
+                continue
+            backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
+            self._sleep(backoff, wake_early_after=1.0)
+        self.http.close()
+
+    def _sleep(self, seconds: float, wake_early_after: float | None = None) -> None:
+        """Sleep until woken or `seconds` pass; a wake counts only after
+        `wake_early_after` seconds (a member tapping must not hammer a dead server)."""
+        if seconds <= 0:
+            return
+        started = self.monotonic()
+        self._wake.clear()
+        if wake_early_after is not None:
+            self._stopping.wait(min(seconds, wake_early_after))
+            seconds -= self.monotonic() - started
+        if seconds > 0 and not self._stopping.is_set():
+            self._wake.wait(seconds)
+        self._wake.clear()
+
+    # -- taps -------------------------------------------------------------------------------
+
+    def _clock(self) -> dict[str, Any]:
+        return {
+            "monotonic": self.monotonic(),
+            "boot_id": self.boot_id,
+            "wall": datetime.fromtimestamp(self.wall(), UTC).isoformat(),
+        }
+
+    def _send(self, batch: list[SpooledTap]) -> bool:
+        """Upload a batch; True if the spool moved on (so the next one may go at once)."""
+        body: dict[str, Any] = {"clock": self._clock(), "taps": [t.as_json() for t in batch]}
+        try:
+            response = self.http.post(f"{self.base}/api/v1/taps", json=body, timeout=TIMEOUT)
+        except requests.RequestException as error:
+            log.info("server unreachable, %d taps wait: %s", self.spool.pending(), error)
+            self._offline()
+            return False
+        if response.status_code == 200:
+            answer = response.json()
+            results = answer.get("results", [])
+            self.spool.remove(result["id"] for result in results)
+            for result in results:
+                self.screen.answer(result, answer.get("head_count"))
+            self._refused_logged = False
+            self.batch = self.settings.upload_batch
+            self.screen.status(online=True, token_refused=False, pending=self.spool.pending())
+            return True
+        if response.status_code == 401:
+            if not self._refused_logged:
+                log.error(
+                    "the server refuses this kiosk's token (rotated?); %d taps kept in %s",
+                    self.spool.pending(),
+                    self.settings.spool_path,
+                )
+                self._refused_logged = True
+            self.screen.status(online=True, token_refused=True, pending=self.spool.pending())
+            return False
+        if response.status_code == 413 and self.batch > 1:
+            self.batch = max(1, self.batch // 2)
+            return True
+        if response.status_code == 422:
+            if len(batch) > 1:
+                self.batch = 1  # find which tap it is, one at a time
+                return True
+            log.error("server refused tap %s as malformed: %s", batch[0].id, response.text[:500])
+            self.spool.reject(batch[0], response.text[:2000])
+            return True
+        log.warning("server answered %s; %d taps wait", response.status_code, self.spool.pending())
+        self._offline()
+        return False
+
+    def _offline(self) -> None:
+        self.screen.status(online=False, pending=self.spool.pending())
+
+    # -- heartbeat and directory -------------------------------------------------------------
+
+    def _maintain(self) -> None:
+        now = self.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.settings.heartbeat_seconds
+            self._heartbeat()
+        if now >= self._next_directory:
+            self._next_directory = now + self.settings.directory_minutes * 60
+            self._refresh_directory()
+
+    def _heartbeat(self) -> None:
+        body: dict[str, Any] = {
+            "version": __version__,
+            "pending_taps": self.spool.pending(),
+            "clock": self._clock(),
+        }
+        try:
+            response = self.http.post(f"{self.base}/api/v1/heartbeat", json=body, timeout=TIMEOUT)
+        except requests.RequestException:
+            self._offline()
+            return
+        if response.status_code == 200:
+            self.screen.status(online=True, token_refused=False)
+            self.screen.count(response.json().get("head_count"))
+
+    def _refresh_directory(self) -> None:
+        try:
+            response = self.http.get(f"{self.base}/api/v1/directory", timeout=TIMEOUT)
+        except requests.RequestException:
+            self._next_directory = self.monotonic() + 60  # try again sooner
+            return
+        if response.status_code != 200:
+            self._next_directory = self.monotonic() + 60
+            return
+        data = response.json()
+        entries = [(entry["hash"], entry["name"]) for entry in data.get("entries", [])]
+        self.spool.replace_directory(data["key"], entries)
+        log.info("member directory refreshed: %d badges", len(entries))
