@@ -106,7 +106,8 @@ class Uploader(threading.Thread):
         try:
             response = self.http.post(f"{self.base}/api/v1/taps", json=body, timeout=TIMEOUT)
         except requests.RequestException as error:
-            log.info("server unreachable, %d taps wait: %s", self.spool.pending(), error)
+            pending = self.spool.pending()
+            log.info("server unreachable (%s), %d taps wait", type(error).__name__, pending)
             self._offline()
             return False
         if response.status_code == 200:

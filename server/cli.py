@@ -409,16 +409,19 @@ def kiosks_rotate(ctx: click.Context, name: str) -> None:
 @kiosks.command("list")
 @click.pass_context
 def kiosks_list(ctx: click.Context) -> None:
-    """List kiosks with when they were last seen."""
+    """List kiosks: up or down (silent for 5 minutes), last seen, taps waiting on them."""
+    from server.kiosks import health
     from server.models import Kiosk
 
-    with writing(ctx) as (_runtime, session):
+    with writing(ctx) as (runtime, session):
+        now = runtime.now()
         for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name)):
             seen = (
                 kiosk.last_seen_at.isoformat(timespec="seconds") if kiosk.last_seen_at else "never"
             )
             click.echo(
-                f"{kiosk.name}\t{kiosk.site.slug}\t{kiosk.mode.value}\tlast seen {seen}\t"
+                f"{kiosk.name}\t{health(kiosk, now)}\t{kiosk.site.slug}\t{kiosk.mode.value}\t"
+                f"last seen {seen}\t"
                 f"pending {kiosk.pending_taps if kiosk.pending_taps is not None else '?'}"
             )
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -54,6 +54,17 @@ def rotate_token(kiosk: Kiosk, now: datetime) -> str:
     token = new_token()
     kiosk.token_hash, kiosk.token_issued_at = hash_token(token), now
     return token
+
+
+#: A kiosk heard from neither by heartbeat (every minute) nor upload for this long is down.
+DOWN_AFTER = timedelta(minutes=5)
+
+
+def health(kiosk: Kiosk, now: datetime) -> str:
+    """ "up", "down" (silent for more than DOWN_AFTER) or "never seen"."""
+    if kiosk.last_seen_at is None:
+        return "never seen"
+    return "up" if now - kiosk.last_seen_at <= DOWN_AFTER else "down"
 
 
 @dataclass(frozen=True)

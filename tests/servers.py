@@ -115,8 +115,9 @@ def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
 class KioskProcess:
     """`presence kiosk` in its own process, its page on a free port."""
 
-    def __init__(self, config: Path, page_port: int) -> None:
+    def __init__(self, config: Path, page_port: int, env: dict[str, str] | None = None) -> None:
         self.config, self.page = config, f"http://127.0.0.1:{page_port}"
+        self.env = {**os.environ, **(env or {})}
         self.log_path = config.with_suffix(".kiosk.log")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -124,6 +125,7 @@ class KioskProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "presence", "--config", str(self.config), "kiosk"],
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -181,20 +183,32 @@ class SimulatedDevice:
         self.connection = self.listener = None
 
     def connected(self, timeout: float = 30) -> socket.socket:
+        """The kiosk's connection; waits `timeout` for the kiosk to open the reader."""
         if self.connection is None:
             assert self.listener is not None, "the device is unplugged"
             self.listener.settimeout(timeout)
             self.connection, _ = self.listener.accept()
-            self.connection.settimeout(timeout)
+            self.connection.settimeout(30)
             self.reader = self.connection.makefile("r", encoding="utf-8")
         return self.connection
 
     def present(self, badge: str, kind: str = "nfc", timeout: float = 30) -> str:
-        """Present a badge; the kiosk's reply: `ok <tap id>`, `repeat` or `error ...`."""
+        """Present a badge; the kiosk's reply: `ok <tap id>`, `repeat` or `error ...`.
+
+        Raises TimeoutError if no kiosk has the reader open within `timeout`, and
+        ConnectionError if the kiosk went away after the badge was presented.
+        """
         connection = self.connected(timeout)
-        connection.sendall(f"{kind}:{badge}\n".encode())
-        reply = self.reader.readline()
+        try:
+            connection.sendall(f"{kind}:{badge}\n".encode())
+            reply = self.reader.readline()
+        except OSError as error:
+            reply, cause = "", error
+        else:
+            cause = None
         if not reply:
+            self.reader.close()
+            connection.close()
             self.connection = None
-            raise ConnectionError("the kiosk closed the reader")
+            raise ConnectionError("the kiosk closed the reader") from cause
         return reply.strip()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from server.kiosks import health
 from server.models import Kiosk
 from tests.conftest import FrozenClock
 from tests.factories import make_badge, make_kiosk, make_member, make_site
@@ -85,3 +87,18 @@ def test_directory_key_changes_when_the_token_is_rotated(client, session: Sessio
     session.commit()
     after = client.get("/api/v1/directory", headers=auth(new_token)).json["key"]
     assert before != after
+
+
+def test_a_kiosk_silent_for_five_minutes_shows_as_down(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    site = make_site(session)
+    kiosk, token = make_kiosk(session, site)
+    session.commit()
+    assert health(kiosk, clock()) == "never seen"
+    beat = client.post("/api/v1/heartbeat", json={"version": "0.1.0"}, headers=auth(token))
+    assert beat.status_code == 200
+    session.expire_all()
+    seen = session.get(Kiosk, kiosk.id)
+    assert health(seen, clock() + timedelta(minutes=4)) == "up"
+    assert health(seen, clock() + timedelta(minutes=6)) == "down"

@@ -321,7 +321,27 @@ def test_the_nfc_reader_reads_an_emulated_tag_through_nfcpy(door: Door, tmp_path
         card.wait()
 
 
-def test_a_reader_that_cannot_be_opened_is_retried(tmp_path: Path) -> None:
+def test_the_reader_loop_feeds_the_systemd_watchdog(
+    door: Door, device: SimulatedDevice, tmp_path: Path
+) -> None:
+    import socket
+
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    config, port = door.kiosk_config(simulated_device=device.address)
+    kiosk = KioskProcess(config, port, env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+    kiosk.start()
+    try:
+        messages = [notify.recv(256).decode() for _ in range(4)]
+        assert messages[0] == "READY=1"
+        assert messages[1:] == ["WATCHDOG=1"] * 3  # every turn of the loop, read or not
+    finally:
+        kiosk.stop()
+        notify.close()
+
+
+def test_a_reader_that_is_not_there_says_it_is_gone(tmp_path: Path) -> None:
     reader = SimulatedReader(f"127.0.0.1:{free_port()}")
     with pytest.raises(ReaderGone):
         reader.open()
