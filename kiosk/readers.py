@@ -67,12 +67,19 @@ def parse_line(line: str) -> Read:
 # -- NFC (nfcpy) --------------------------------------------------------------------------
 
 
+#: A reader that has read nothing for this long is closed and opened again: a PN532 on a
+#: Pi's UART has been seen to slow down to seconds a read after hours idle (nfcpy #62).
+IDLE_REOPEN = 600.0
+
+
 class NfcReader:
     """An nfcpy reader; the badge value is the tag's normalised identifier."""
 
     def __init__(self, device: str, targets: list[str], interval: float) -> None:
         self.device, self.targets, self.interval = device, targets, interval
         self._clf: Any = None
+        self._last_read = 0.0
+        self._indicator_off_at: float | None = None
 
     def open(self) -> None:
         import nfc  # only a kiosk with an NFC reader needs nfcpy
@@ -81,8 +88,12 @@ class NfcReader:
             self._clf = nfc.ContactlessFrontend(self.device)
         except OSError as error:  # no such device, permission denied, busy
             raise ReaderGone(f"cannot open NFC reader {self.device}: {error}") from None
+        self._last_read = time.monotonic()
 
     def read(self, timeout: float) -> Read | None:
+        if time.monotonic() - self._last_read > IDLE_REOPEN:
+            self.close()
+            self.open()
         found: list[str] = []
         deadline = time.monotonic() + timeout
 
@@ -98,19 +109,31 @@ class NfcReader:
                     "on-connect": on_connect,
                     "beep-on-connect": False,
                 },
-                terminate=lambda: bool(found) or time.monotonic() > deadline,
+                terminate=lambda: self._indicator() or bool(found) or time.monotonic() > deadline,
             )
         except OSError as error:  # unplugged: the USB or serial device went away
             raise ReaderGone(f"NFC reader {self.device}: {error}") from None
         if not found:
             return None
+        self._last_read = time.monotonic()
         try:
             return Read("nfc", normalise_badge("nfc", found[0]))
         except BadUid:
             return None  # not a badge's identifier (a random 3-byte id, a phone)
 
     def confirm(self, outcome: str) -> None:
-        """A PN532 has no LED or buzzer of its own; the page and the speaker say it."""
+        """Beep and light up on readers that can (an ACR122U; a bare PN532 cannot)."""
+        if outcome.startswith("ok ") and self._clf is not None:
+            self._clf.device.turn_on_led_and_buzzer()
+            self._indicator_off_at = time.monotonic() + 0.15
+
+    def _indicator(self) -> bool:
+        """Turn the LED and buzzer off when their time is up (from the reading thread,
+        between polls: the device is never driven from two threads). Always False."""
+        if self._indicator_off_at is not None and time.monotonic() >= self._indicator_off_at:
+            self._indicator_off_at = None
+            self._clf.device.turn_off_led_and_buzzer()
+        return False
 
     def close(self) -> None:
         if self._clf is not None:
