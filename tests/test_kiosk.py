@@ -345,3 +345,18 @@ def test_a_reader_that_is_not_there_says_it_is_gone(tmp_path: Path) -> None:
     reader = SimulatedReader(f"127.0.0.1:{free_port()}")
     with pytest.raises(ReaderGone):
         reader.open()
+
+
+def test_the_kiosk_needs_none_of_the_server_libraries() -> None:
+    """What runs on the Pi imports no database, web framework or Socket.IO server."""
+    script = (
+        "import sys, kiosk.cli, kiosk.daemon, kiosk.readers, kiosk.screen, kiosk.uploader\n"
+        "from presence.cli import main\n"
+        "main.get_command(None, 'kiosk')\n"
+        "server = {'flask', 'sqlalchemy', 'socketio', 'flask_socketio', 'alembic', 'server'}\n"
+        "print(sorted(server & set(sys.modules)))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
