@@ -14,7 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -51,19 +51,22 @@ def presence(config: Path, *args: str) -> str:
     return result.stdout
 
 
-class ServerProcess:
-    """`presence serve` in its own process, started and stopped by the test."""
+class Process:
+    """A `presence` subcommand in its own process group, up once `ready_url` answers."""
 
-    def __init__(self, config: Path, port: int) -> None:
-        self.config, self.port = config, port
-        self.base = f"http://127.0.0.1:{port}"
-        self.log_path = config.with_suffix(".log")
+    def __init__(
+        self, config: Path, command: str, ready_url: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.config, self.command, self.ready_url = config, command, ready_url
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = config.with_suffix(f".{command}.log")
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> ServerProcess:
+    def start(self, timeout: float = 60) -> Self:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "presence", "--config", str(self.config), "serve"],
+                [sys.executable, "-m", "presence", "--config", str(self.config), self.command],
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: see stop()
@@ -71,16 +74,16 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                if requests.get(self.ready_url, timeout=2).status_code == 200:
                     return self
             except requests.ConnectionError:
                 pass
-            assert self.process.poll() is None, self.log_path.read_text()
-            assert time.monotonic() < deadline, f"no answer on /healthz in {timeout} s"
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"no answer on {self.ready_url} in {timeout} s"
             time.sleep(0.1)
 
     def stop(self, *, kill: bool = False) -> None:
-        """Stop the server: SIGTERM (graceful) or SIGKILL (a crash).
+        """Stop it: SIGTERM (graceful) or SIGKILL (a crash).
 
         A crash kills the whole process group: gunicorn's worker would otherwise outlive
         its killed master for a moment, still answering on the port.
@@ -98,6 +101,14 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+class ServerProcess(Process):
+    """`presence serve` on `port`."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.port, self.base = port, f"http://127.0.0.1:{port}"
+        super().__init__(config, "serve", f"{self.base}/healthz")
+
+
 def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
     """Tap `badge` now through the kiosk API; the tap's answer (outcome, name, ...)."""
     tap = {"id": str(uuid.uuid4()), "badge": badge, "read_at": datetime.now(UTC).isoformat()}
@@ -112,48 +123,16 @@ def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
     return result
 
 
-class KioskProcess:
-    """`presence kiosk` in its own process, its page on a free port."""
+class KioskProcess(Process):
+    """`presence kiosk`, its page on `page_port`."""
 
     def __init__(self, config: Path, page_port: int, env: dict[str, str] | None = None) -> None:
-        self.config, self.page = config, f"http://127.0.0.1:{page_port}"
-        self.env = {**os.environ, **(env or {})}
-        self.log_path = config.with_suffix(".kiosk.log")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> KioskProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "presence", "--config", str(self.config), "kiosk"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(f"{self.page}/state", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            assert self.process.poll() is None, self.log_path.read_text()
-            assert time.monotonic() < deadline, f"kiosk page not up in {timeout} s"
-            time.sleep(0.1)
+        self.page = f"http://127.0.0.1:{page_port}"
+        super().__init__(config, "kiosk", f"{self.page}/state", env)
 
     def state(self) -> dict[str, Any]:
         found: dict[str, Any] = requests.get(f"{self.page}/state", timeout=5).json()["state"]
         return found
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process is None:
-            return
-        if kill:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        else:
-            self.process.terminate()
-        self.process.wait(timeout=30)
-        self.process = None
 
 
 class SimulatedDevice:
