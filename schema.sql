@@ -66,6 +66,7 @@ CREATE TABLE badges (
     label VARCHAR(100) NOT NULL,
     issued_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     revoked_at TIMESTAMP WITHOUT TIME ZONE,
+    version INTEGER DEFAULT '1' NOT NULL,
     CONSTRAINT pk_badges PRIMARY KEY (id),
     CONSTRAINT fk_badges_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
     CONSTRAINT ck_badges_badge_kind CHECK (kind IN ('nfc', 'qr'))

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from badges.lookup import badge_hash
+from badges.tokens import TokenError, looks_like_token, verify
 from kiosk import systemd
 from kiosk.readers import Read, Reader, ReaderGone
 from kiosk.screen import Screen
@@ -77,12 +78,27 @@ class Kiosk:
             self.screen.failed("spool_failed")
             self.reader.confirm(f"error {error}")
             return None
-        self.screen.greet(tap.id, self._name(read))
+        refusal = self._forged(read)
+        if refusal is None:
+            self.screen.greet(tap.id, self._name(read))
+        else:  # kept all the same: the server logs the attempt
+            self.screen.failed(refusal)
         self.reader.confirm(f"ok {tap.id}")
         self.uploader.wake()
         self.screen.status(pending=self.spool.pending())
         self._sound()
         return tap
+
+    def _forged(self, read: Read) -> str | None:
+        """Why a QR token cannot be a real badge, checked offline with the public key."""
+        key = self.spool.badge_key()
+        if read.kind != "qr" or key is None or not looks_like_token(read.value):
+            return None
+        try:
+            verify(key, read.value)
+        except TokenError as error:
+            return "forged" if error.reason != "malformed" else "invalid"
+        return None
 
     def _name(self, read: Read) -> str | None:
         key = self.spool.directory_key()

@@ -44,6 +44,8 @@ STRINGS = {
         "revoked": "Badge désactivé — passez à l'accueil",
         "archived": "Compte inactif — passez à l'accueil",
         "invalid": "Badge illisible — réessayez",
+        "forged": "Ce code n'est pas un badge de la Cantine — passez à l'accueil",
+        "replaced": "Cette carte a été remplacée — passez à l'accueil",
         "spool_failed": "Ce badge n'a pas pu être enregistré — prévenez l'accueil",
         "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
         "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
@@ -63,6 +65,8 @@ STRINGS = {
         "revoked": "Badge disabled — please see the front desk",
         "archived": "Inactive account — please see the front desk",
         "invalid": "Badge unreadable — try again",
+        "forged": "This code is not one of our badges — please see the front desk",
+        "replaced": "This card was replaced — please see the front desk",
         "spool_failed": "This badge could not be recorded — please tell the front desk",
         "people_here": {"one": "{n} person here", "other": "{n} people here"},
         "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
@@ -114,6 +118,9 @@ class Screen:
     def answer(self, result: dict[str, Any], head_count: int | None) -> None:
         """The server's answer for a tap: correct the screen if it still shows that tap."""
         kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
+        reason = result.get("reason")
+        if reason == "replaced" or reason in ("bad_signature", "unknown_key"):
+            message = "replaced" if reason == "replaced" else "forged"
         show = self.state["show"]
         changes: dict[str, Any] = {"head_count": head_count}
         if show.get("tap") == result.get("id"):

@@ -129,16 +129,31 @@ class Spool:
 
     # -- the cached directory --------------------------------------------------------------
 
-    def replace_directory(self, key: str, entries: Iterable[tuple[str, str]]) -> None:
+    def replace_directory(
+        self, key: str, entries: Iterable[tuple[str, str]], badge_key: str | None = None
+    ) -> None:
+        """The server's directory: its lookup key, hash -> name, and the public key that
+        checks QR badge tokens."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM directory")
             self._db.executemany("INSERT OR REPLACE INTO directory VALUES (?, ?)", entries)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('directory_key', ?)", (key,))
+            if badge_key:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('badge_key', ?)", (badge_key,)
+                )
+
+    def _meta(self, name: str) -> bytes | None:
+        rows = self._run("SELECT value FROM meta WHERE key = ?", (name,))
+        return bytes.fromhex(rows[0][0]) if rows else None
 
     def directory_key(self) -> bytes | None:
-        rows = self._run("SELECT value FROM meta WHERE key = 'directory_key'")
-        return bytes.fromhex(rows[0][0]) if rows else None
+        return self._meta("directory_key")
+
+    def badge_key(self) -> bytes | None:
+        """The public key that checks QR badge tokens, once the server has sent it."""
+        return self._meta("badge_key")
 
     def name_for(self, badge_hash: str) -> str | None:
         rows = self._run("SELECT name FROM directory WHERE hash = ?", (badge_hash,))

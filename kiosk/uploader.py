@@ -184,5 +184,5 @@ class Uploader(threading.Thread):
             return
         data = response.json()
         entries = [(entry["hash"], entry["name"]) for entry in data.get("entries", [])]
-        self.spool.replace_directory(data["key"], entries)
+        self.spool.replace_directory(data["key"], entries, data.get("badge_key"))
         log.info("member directory refreshed: %d badges", len(entries))

@@ -103,8 +103,9 @@ def _store_taps(
     with app.transaction() as session:
         kiosk = _kiosk(session)
         kiosk.last_seen_at = now
+        key = app.badge_public_key
         results = [
-            presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, app.rules)
+            presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, app.rules, key)
             for tap in taps
         ]
         # Every counted tap already says the head-count after it; ask only if none did.
@@ -151,4 +152,5 @@ class DirectoryView(MethodView):
         app = runtime()
         with app.session() as session:
             secret = str(current_app.config["SECRET_KEY"])
-            return directory(session, secret, _kiosk(session), app.now())
+            found = directory(session, secret, _kiosk(session), app.now())
+            return found | {"badge_key": app.badge_public_key.hex()}

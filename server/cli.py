@@ -358,6 +358,94 @@ def badges_assign(ctx: click.Context, member: str, value: str, kind: str, label:
         click.echo(f"badge {badge.value} -> member {found.id} ({found.given_name})")
 
 
+def _badge(session: Session, key: str) -> Any:
+    """A badge by id, or by value (an NFC UID, a QR token)."""
+    from badges.uid import BadUid, normalise_uid
+    from server.models import Badge
+
+    if key.isdigit():
+        found = session.get(Badge, int(key))
+    else:
+        try:
+            value = normalise_uid(key)
+        except BadUid:
+            value = key.strip()
+        found = session.scalar(
+            select(Badge).where(Badge.value == value).order_by(Badge.id.desc()).limit(1)
+        )
+    if found is None:
+        raise click.ClickException(f"no badge {key!r} (give its id, UID or token)")
+    return found
+
+
+@badges.command("issue-qr")
+@click.argument("member")
+@click.option("--label", default="", help="Printed on the card, e.g. 'carte 2026'.")
+@click.pass_context
+def badges_issue_qr(ctx: click.Context, member: str, label: str) -> None:
+    """Give MEMBER (id or e-mail) a signed QR badge; print its token (the QR's content)."""
+    from server.credentials import issue_qr
+    from server.members import find_member
+
+    with writing(ctx) as (runtime, session):
+        found = find_member(session, member)
+        if found is None or found.erased_at is not None:
+            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        badge = issue_qr(session, found, label, runtime.now(), runtime.badge_private_key)
+        click.echo(badge.value)
+        click.echo(f"(badge {badge.id} for {found.given_name})", err=True)
+
+
+@badges.command("reissue")
+@click.argument("badge")
+@click.pass_context
+def badges_reissue(ctx: click.Context, badge: str) -> None:
+    """Make a new card for a QR BADGE (id or token): the previous card stops working."""
+    from server.credentials import reissue_qr
+
+    with writing(ctx) as (runtime, session):
+        found = _badge(session, badge)
+        try:
+            token = reissue_qr(found, runtime.badge_private_key)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(token)
+        click.echo(f"(badge {found.id}, version {found.version})", err=True)
+
+
+@badges.command("revoke")
+@click.argument("badge")
+@click.pass_context
+def badges_revoke(ctx: click.Context, badge: str) -> None:
+    """Revoke BADGE (id, UID or token): it opens nothing from its next tap on."""
+    from server.credentials import revoke
+
+    with writing(ctx) as (runtime, session):
+        found = _badge(session, badge)
+        revoke(found, runtime.now())
+        click.echo(f"badge {found.id} revoked ({found.kind.value}, member {found.member_id})")
+
+
+@badges.command("unknown")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+@click.pass_context
+def badges_unknown(ctx: click.Context, days: int) -> None:
+    """Badges tapped at a kiosk that belong to nobody yet (enrol with 'badges assign')."""
+    from datetime import timedelta
+
+    from server.credentials import unknown_badges
+
+    with writing(ctx) as (runtime, session):
+        found = unknown_badges(session, runtime.now() - timedelta(days=days))
+        if not found:
+            click.echo(f"no unknown badge tapped in the last {days} days", err=True)
+        for item in found:
+            click.echo(
+                f"{item.kind}\t{item.value}\t{item.taps} tap(s)\t"
+                f"last {item.last_at.isoformat(timespec='seconds')} at {item.kiosk}"
+            )
+
+
 # -- kiosks -----------------------------------------------------------------------------
 
 

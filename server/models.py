@@ -239,7 +239,8 @@ class MemberPlan(Base):
 
 
 class Badge(Base):
-    """What identifies a member at the door: an NFC UID (normalised hex) or a QR token."""
+    """What identifies a member at the door: an NFC UID (normalised hex) or a QR token
+    (signed by the server, see badges.tokens)."""
 
     __tablename__ = "badges"
     __table_args__ = (Index("ix_badges_lookup", "kind", "value"),)
@@ -251,6 +252,9 @@ class Badge(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # A QR badge's value is its signed token, which names this version: re-issuing the
+    # card (a lost phone screenshot, a reprint) bumps it and the old card stops working.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     member: Mapped[Member] = relationship(back_populates="badges")
 

@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from badges.tokens import looks_like_token
 from badges.uid import BadUid
 from badges.uid import normalise_badge as badge_normal_form
+from server.credentials import TokenRefused, check_token
 from server.hours import OpeningHours
 from server.models import (
     Badge,
@@ -148,8 +150,12 @@ def record_badge_tap(
     clock: KioskClock | None,
     received_at: datetime,
     rules: Rules,
+    badge_key: bytes | None = None,
 ) -> TapResult:
-    """Store one badge read from a kiosk once, apply it, and say what it did."""
+    """Store one badge read from a kiosk once, apply it, and say what it did.
+
+    `badge_key` is the public key that checks signed QR badge tokens.
+    """
     existing = find_tap(session, tap.tap_id)
     if existing is not None:
         return TapResult.from_stored(existing.response)
@@ -176,13 +182,24 @@ def record_badge_tap(
         entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
         return _finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
 
-    badge = resolve_badge(session, tap.badge_kind, entry.badge_value)
-    if badge is None:
-        return _finish(session, entry, Outcome.UNKNOWN_BADGE)
+    if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
+        if badge_key is None:
+            raise ValueError("a QR token needs the badge public key to be checked")
+        try:
+            badge = check_token(session, entry.badge_value, badge_key)
+        except TokenRefused as refused:
+            if refused.badge is not None:
+                entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
+            return _finish(session, entry, refused.outcome, reason=refused.reason)
+    else:
+        found = resolve_badge(session, tap.badge_kind, entry.badge_value)
+        if found is None:
+            return _finish(session, entry, Outcome.UNKNOWN_BADGE)
+        badge = found
     entry.badge_id, entry.member_id = badge.id, badge.member_id
     member = lock_member(session, badge.member_id)
     if badge.revoked_at is not None:
-        return _finish(session, entry, Outcome.REVOKED)
+        return _finish(session, entry, Outcome.REVOKED, reason="revoked")
     if member.archived_at is not None or member.erased_at is not None:
         return _finish(session, entry, Outcome.ARCHIVED)
 

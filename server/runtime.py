@@ -12,11 +12,12 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from badges.tokens import public_key_of
 from server.board import BoardTracker
 from server.db import READ_ONLY, is_sqlite, transaction
 from server.models import utcnow
 from server.presence import Rules
-from server.settings import Settings, secret_key
+from server.settings import Settings, badge_signing_key, secret_key
 
 Clock = Callable[[], datetime]
 
@@ -28,6 +29,9 @@ class Runtime:
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
     board: BoardTracker = field(init=False, repr=False)
+    #: Signs QR badge tokens (Ed25519); kiosks get the public half.
+    badge_private_key: bytes = field(init=False, repr=False)
+    badge_public_key: bytes = field(init=False, repr=False)
     _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
 
     @property
@@ -50,6 +54,8 @@ class Runtime:
         # server sets `board.publish`, a command-line process leaves it to Redis or none.
         self.board = BoardTracker(self.now, secret_key(self.settings))
         self.board.install(self.sessions)
+        self.badge_private_key = badge_signing_key(self.settings)
+        self.badge_public_key = public_key_of(self.badge_private_key)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -147,6 +147,10 @@ class DirectorySchema(_Schema):
         required=True, metadata={"description": "Hex HMAC-SHA256 key for badge lookups"}
     )
     entries = fields.List(fields.Nested(DirectoryEntrySchema), required=True)
+    badge_key = fields.String(
+        required=True,
+        metadata={"description": "Hex Ed25519 public key that checks QR badge tokens offline"},
+    )
 
 
 class HealthSchema(_Schema):

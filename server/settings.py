@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from presence.config import Section, config_path, load_sections, read_toml
 #: Secrets and deployment-specific values that may come from the environment instead.
 ENVIRONMENT = {
     ("server", "secret_key"): "PRESENCE_SECRET_KEY",
+    ("server", "badge_signing_key"): "PRESENCE_BADGE_SIGNING_KEY",
     ("server", "database_url"): "PRESENCE_DATABASE_URL",
     ("server", "redis_url"): "PRESENCE_REDIS_URL",
 }
@@ -24,6 +26,10 @@ class ServerSection(Section):
     data_dir: str = "data"
     database_url: str = ""
     secret_key: str = ""
+    # Signs QR badge tokens (Ed25519, 64 hex digits). Empty: generated once into
+    # data_dir/badge_signing_key. Several servers must share it; losing it voids every
+    # printed QR badge, so back it up with the database.
+    badge_signing_key: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
     redis_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
@@ -97,15 +103,30 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return load_sections(Settings, found, data, overrides)
 
 
+def _kept(settings: Settings, name: str, make: Callable[[], str]) -> str:
+    """A secret generated once into the data folder (readable by its owner only)."""
+    keyfile = settings.data_path / name
+    if keyfile.exists():
+        return keyfile.read_text().strip()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    value = make()
+    keyfile.touch(mode=0o600)
+    keyfile.write_text(value)
+    return value
+
+
 def secret_key(settings: Settings) -> str:
     """The configured secret key, else one generated once and kept in the data folder."""
     if settings.server.secret_key:
         return settings.server.secret_key
-    keyfile = settings.data_path / "secret_key"
-    if keyfile.exists():
-        return keyfile.read_text().strip()
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    keyfile.touch(mode=0o600)
-    keyfile.write_text(key)
-    return key
+    return _kept(settings, "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def badge_signing_key(settings: Settings) -> bytes:
+    """The Ed25519 key that signs QR badges: configured, else generated once."""
+    from badges.tokens import new_private_key
+
+    configured = settings.server.badge_signing_key
+    if configured:
+        return bytes.fromhex(configured)
+    return bytes.fromhex(_kept(settings, "badge_signing_key", lambda: new_private_key().hex()))

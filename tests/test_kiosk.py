@@ -207,6 +207,17 @@ def test_with_the_server_down_a_tap_is_greeted_and_sent_later(
     assert [row[1:3] for row in server_taps(door)] == [(BRUNO, "checked_in")]
 
 
+def test_a_forged_qr_code_is_refused_offline(door: Door, pipeline: Pipeline) -> None:
+    from badges.tokens import BadgeToken, new_private_key, sign
+
+    wait_for(lambda: pipeline.spool.badge_key() is not None, what="the directory")
+    door.server.stop()
+    forged = sign(new_private_key(), BadgeToken(1, 1))
+    tap = pipeline.kiosk.handle(Read("qr", forged))
+    assert pipeline.screen.state["show"] == {"kind": "error", "message": "forged"}
+    assert tap is not None and pipeline.spool.pending() == 1  # kept: the server logs it
+
+
 def test_an_hour_jump_of_the_wall_clock_does_not_move_the_taps(
     door: Door, pipeline: Pipeline
 ) -> None:
