@@ -426,6 +426,76 @@ def badges_revoke(ctx: click.Context, badge: str) -> None:
         click.echo(f"badge {found.id} revoked ({found.kind.value}, member {found.member_id})")
 
 
+@badges.command("print")
+@click.argument("members", nargs=-1)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default="badges.pdf",
+    show_default=True,
+    help="The PDF: A4 pages of CR80 cards with cut marks.",
+)
+@click.option("--png-dir", type=click.Path(file_okay=False), help="Also a PNG per card here.")
+@click.option("--svg-dir", type=click.Path(file_okay=False), help="Also an SVG per card here.")
+@click.pass_context
+def badges_print(
+    ctx: click.Context,
+    members: tuple[str, ...],
+    out: str,
+    png_dir: str | None,
+    svg_dir: str | None,
+) -> None:
+    """Print the QR badges of MEMBERS (ids or e-mails; none: every active QR badge)."""
+    from pathlib import Path
+
+    from server.cards import Card, cards_pdf, qr_png, qr_svg
+    from server.members import find_member
+    from server.models import Badge, BadgeKind, Member, Site
+
+    with writing(ctx) as (runtime, session):
+        query = (
+            select(Badge)
+            .join(Member, Badge.member_id == Member.id)
+            .where(
+                Badge.kind == BadgeKind.QR,
+                Badge.revoked_at.is_(None),
+                Member.archived_at.is_(None),
+            )
+            .order_by(Member.family_name, Member.given_name, Badge.id)
+        )
+        if members:
+            ids = []
+            for key in members:
+                found = find_member(session, key)
+                if found is None or found.erased_at is not None:
+                    raise click.ClickException(f"no member {key!r} (give an id or an e-mail)")
+                ids.append(found.id)
+            query = query.where(Badge.member_id.in_(ids))
+        badges_found = session.scalars(query).all()
+        if not badges_found:
+            raise click.ClickException("no QR badge to print: issue one with 'badges issue-qr'")
+        cards = [
+            Card(f"{b.member.given_name} {b.member.family_name}".strip(), b.label, b.value)
+            for b in badges_found
+        ]
+        section = runtime.settings.cards
+        title = section.title or session.scalar(select(Site.name).order_by(Site.id)) or ""
+        logo = Path(section.logo) if section.logo else None
+    Path(out).write_bytes(cards_pdf(cards, title, logo))
+    for folder, suffix in ((png_dir, "png"), (svg_dir, "svg")):
+        if folder is None:
+            continue
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for badge, card in zip(badges_found, cards, strict=True):
+            path = Path(folder) / f"badge-{badge.id}.{suffix}"
+            if suffix == "png":
+                path.write_bytes(qr_png(card.token))
+            else:
+                path.write_text(qr_svg(card.token), encoding="utf-8")
+    pages = -(-len(cards) // 10)
+    click.echo(f"{out}: {len(cards)} card(s) on {pages} A4 page(s)")
+
+
 @badges.command("unknown")
 @click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
 @click.pass_context

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import select
 
+from server.cards import qr_png
 from server.links import LinkError, read_member_token
-from server.models import Member, Visibility
+from server.models import Badge, BadgeKind, Member, Visibility
 from server.runtime import runtime
 
 blp = Blueprint("me", __name__, url_prefix="/me")
@@ -22,6 +24,9 @@ CHOICES = [
         "aimeriez parler : pour que les autres viennent vous dire bonjour.",
     ),
 ]
+
+
+NO_QR_BADGE = "Vous n'avez pas encore de badge QR : demandez-en un à l'accueil."
 
 
 def _record_choice(member: Member, level: Visibility, internet: bool, now: datetime) -> None:
@@ -48,6 +53,30 @@ def _refusal(error: LinkError) -> tuple[str, int]:
     return render_template("me_error.html", message=message), 404
 
 
+@blp.get("/<token>/badge.png")
+def badge_png(token: str) -> Response | tuple[str, int]:
+    """The member's QR badge as an image, to show on a phone at the door."""
+    try:
+        member_id = read_member_token(str(current_app.config["SECRET_KEY"]), token)
+    except LinkError as error:
+        return _refusal(error)
+    with runtime().session() as session:
+        badge = session.scalar(
+            select(Badge)
+            .where(
+                Badge.member_id == member_id,
+                Badge.kind == BadgeKind.QR,
+                Badge.revoked_at.is_(None),
+            )
+            .order_by(Badge.issued_at.desc(), Badge.id.desc())
+            .limit(1)
+        )
+        if badge is None:
+            return render_template("me_error.html", message=NO_QR_BADGE), 404
+        image = qr_png(badge.value)
+    return Response(image, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
 @blp.route("/<token>", methods=["GET", "POST"])
 def visibility(token: str) -> tuple[str, int]:
     """Show the member's visibility choice; a POST changes it."""
@@ -68,7 +97,13 @@ def visibility(token: str) -> tuple[str, int]:
             else:
                 _record_choice(member, Visibility(choice), "internet" in request.form, app.now())
                 saved = True
+        has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
         page = render_template(
-            "me.html", member=member, choices=CHOICES, saved=saved, problem=problem
+            "me.html",
+            member=member,
+            choices=CHOICES,
+            saved=saved,
+            problem=problem,
+            has_qr=has_qr,
         )
     return page, status

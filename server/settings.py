@@ -76,11 +76,19 @@ class BoardSection(Section):
         return any(ip in ipaddress.ip_network(network) for network in self.allowed_networks)
 
 
+class CardsSection(Section):
+    # The space's name on printed badge cards (empty: the first site's name).
+    title: str = ""
+    # A PNG or JPEG logo for the cards (empty: none).
+    logo: str = ""
+
+
 class Settings(BaseModel):
     server: ServerSection = ServerSection()
     presence: PresenceSection = PresenceSection()
     api: ApiSection = ApiSection()
     board: BoardSection = BoardSection()
+    cards: CardsSection = CardsSection()
 
     @property
     def data_path(self) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import string
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -163,3 +165,56 @@ def test_an_unknown_nfc_badge_is_listed_then_enrolled_in_one_step(
     clock.advance(seconds=5)
     again = tap(client, door, "04AABBCCDDEE01", clock(), kind="nfc")
     assert (again["outcome"], again["name"]) == ("checked_in", "Alice")
+
+
+# -- printed cards -------------------------------------------------------------------------
+
+
+def test_every_printed_qr_decodes_to_a_token_the_server_accepts(
+    client: Any, session: Any, door: dict[str, Any], clock: Any, tmp_path: Any
+) -> None:
+    """Read back with an independent decoder (zxing-cpp), from each PNG and from the PDF
+    pages rendered at 300 dpi (pdfium), then tapped at the door."""
+    import pypdfium2
+    import zxingcpp
+    from PIL import Image
+
+    config = door["config"]
+    people = [("Zoë", "Œuvray"), ("Jean-Baptiste", "Le Goff-Kerhervé"), ("Li", "Wei")]
+    issued = set()
+    for first, family in people:
+        email = f"{first.lower()[:2]}@example.org"
+        names = ["--given-name", first, "--family-name", family]
+        presence(config, "members", "add", *names, "--email", email)
+        issued.add(presence(config, "badges", "issue-qr", email, "--label", "carte 2026"))
+    issued.add(presence(config, "badges", "issue-qr", "alice@example.org"))
+    pdf, pngs = tmp_path / "cards.pdf", tmp_path / "png"
+    printed = presence(config, "badges", "print", "--out", str(pdf), "--png-dir", str(pngs))
+    assert printed == f"{pdf}: 4 card(s) on 1 A4 page(s)"
+
+    from_png = {zxingcpp.read_barcodes(Image.open(path))[0].text for path in pngs.glob("*.png")}
+    page = pypdfium2.PdfDocument(str(pdf))[0].render(scale=300 / 72).to_pil()
+    from_pdf = {found.text for found in zxingcpp.read_barcodes(page)}
+    assert from_png == from_pdf == issued
+
+    for minute, token in enumerate(sorted(from_pdf)):
+        result = tap(client, door, token, clock() + timedelta(minutes=minute))
+        assert result["outcome"] == "checked_in", result
+
+
+def test_a_member_downloads_their_qr_badge_for_their_phone(
+    app: Any, client: Any, door: dict[str, Any]
+) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    from server.links import make_member_token
+
+    link = "/me/" + make_member_token(app.config["SECRET_KEY"], door["member"].id)
+    assert client.get(link + "/badge.png").status_code == 404  # none yet: a clear page
+    token = presence(door["config"], "badges", "issue-qr", "alice@example.org")
+    assert "badge.png" in client.get(link).get_data(as_text=True)
+    image = client.get(link + "/badge.png")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(image.data)))
+    assert [found.text for found in decoded] == [token]
