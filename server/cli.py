@@ -66,6 +66,16 @@ base_url_option = click.option(
 )
 
 
+def _member(session: Session, key: str) -> Any:
+    """A member by id or e-mail (not an erased one), else a one-line error."""
+    from server.members import find_member
+
+    found = find_member(session, key)
+    if found is None or found.erased_at is not None:
+        raise click.ClickException(f"no member {key!r} (give an id or an e-mail)")
+    return found
+
+
 def fail(message: str) -> None:
     raise click.ClickException(message)
 
@@ -297,13 +307,10 @@ def members_list(ctx: click.Context) -> None:
 def members_link(ctx: click.Context, member: str, base_url: str) -> None:
     """Print the signed link with which MEMBER chooses what the board shows of them."""
     from server.links import LINK_DAYS, make_member_token
-    from server.members import find_member
     from server.settings import secret_key
 
     with writing(ctx) as (runtime, session):
-        found = find_member(session, member)
-        if found is None or found.erased_at is not None:
-            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        found = _member(session, member)
         token = make_member_token(secret_key(runtime.settings), found.id)
         click.echo(f"{base_url.rstrip('/')}/me/{token}")
         click.echo(f"(valid {LINK_DAYS} days; send it to {found.given_name} only)", err=True)
@@ -344,13 +351,11 @@ def badges() -> None:
 def badges_assign(ctx: click.Context, member: str, value: str, kind: str, label: str) -> None:
     """Give MEMBER (id or e-mail) the badge VALUE (an NFC UID such as 04:A2:24:B2)."""
     from badges.uid import BadUid
-    from server.members import MemberError, assign_badge, find_member
+    from server.members import MemberError, assign_badge
     from server.models import BadgeKind
 
     with writing(ctx) as (runtime, session):
-        found = find_member(session, member)
-        if found is None or found.erased_at is not None:
-            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        found = _member(session, member)
         try:
             badge = assign_badge(session, found, BadgeKind(kind), value, label, runtime.now())
         except (BadUid, MemberError) as error:
@@ -385,12 +390,9 @@ def _badge(session: Session, key: str) -> Any:
 def badges_issue_qr(ctx: click.Context, member: str, label: str) -> None:
     """Give MEMBER (id or e-mail) a signed QR badge; print its token (the QR's content)."""
     from server.credentials import issue_qr
-    from server.members import find_member
 
     with writing(ctx) as (runtime, session):
-        found = find_member(session, member)
-        if found is None or found.erased_at is not None:
-            raise click.ClickException(f"no member {member!r} (give an id or an e-mail)")
+        found = _member(session, member)
         badge = issue_qr(session, found, label, runtime.now(), runtime.badge_private_key)
         click.echo(badge.value)
         click.echo(f"(badge {badge.id} for {found.given_name})", err=True)
@@ -449,7 +451,6 @@ def badges_print(
     from pathlib import Path
 
     from server.cards import Card, cards_pdf, qr_png, qr_svg
-    from server.members import find_member
     from server.models import Badge, BadgeKind, Member, Site
 
     with writing(ctx) as (runtime, session):
@@ -466,9 +467,7 @@ def badges_print(
         if members:
             ids = []
             for key in members:
-                found = find_member(session, key)
-                if found is None or found.erased_at is not None:
-                    raise click.ClickException(f"no member {key!r} (give an id or an e-mail)")
+                found = _member(session, key)
                 ids.append(found.id)
             query = query.where(Badge.member_id.in_(ids))
         badges_found = session.scalars(query).all()
