@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from badges.ndef import token_on
 from badges.uid import BadUid, normalise_badge
 
 
@@ -94,11 +95,13 @@ class NfcReader:
         if time.monotonic() - self._last_read > IDLE_REOPEN:
             self.close()
             self.open()
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         deadline = time.monotonic() + timeout
 
         def on_connect(tag: Any) -> bool:
-            found.append(bytes(tag.identifier).hex())
+            # A signed token on the tag is preferred to its UID, which can be copied.
+            token = token_on(tag)
+            found.append(("qr", token) if token else ("nfc", bytes(tag.identifier).hex()))
             return False  # do not hold the tag: the next poll sees it again if still there
 
         try:
@@ -116,8 +119,9 @@ class NfcReader:
         if not found:
             return None
         self._last_read = time.monotonic()
+        kind, value = found[0]
         try:
-            return Read("nfc", normalise_badge("nfc", found[0]))
+            return Read(kind, normalise_badge(kind, value))
         except BadUid:
             return None  # not a badge's identifier (a random 3-byte id, a phone)
 

@@ -398,6 +398,45 @@ def badges_issue_qr(ctx: click.Context, member: str, label: str) -> None:
         click.echo(f"(badge {badge.id} for {found.given_name})", err=True)
 
 
+@badges.command("write-nfc")
+@click.argument("member")
+@click.option(
+    "--device",
+    default="usb",
+    show_default=True,
+    help="nfcpy device of the office's reader (usb, tty:USB0:pn532, ...).",
+)
+@click.option(
+    "--targets", default="106A", show_default=True, help="Tag technologies, comma-separated."
+)
+@click.option("--label", default="NFC", show_default=True)
+@click.option("--timeout", type=click.FloatRange(1, 300), default=30, show_default=True)
+@click.pass_context
+def badges_write_nfc(
+    ctx: click.Context, member: str, device: str, targets: str, label: str, timeout: float
+) -> None:
+    """Write a signed token for MEMBER on an NTAG badge held to the reader.
+
+    Kiosks read the token in preference to the tag's UID: a token cannot be forged,
+    where a UID can be copied onto another card. The badge is created only once the
+    token has been written and read back.
+    """
+    from badges.ndef import WriteError, write_token
+    from server.credentials import issue_qr
+
+    with writing(ctx) as (runtime, session):
+        found = _member(session, member)
+        badge = issue_qr(session, found, label, runtime.now(), runtime.badge_private_key)
+        click.echo(f"hold {found.given_name}'s badge to the reader ({device}) ...", err=True)
+        try:
+            uid = write_token(device, badge.value, targets.split(","), timeout)
+        except ImportError:
+            raise click.ClickException("writing NFC badges needs nfcpy: pip install nfcpy") from None
+        except WriteError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"badge {badge.id} written on tag {uid} for {found.given_name}")
+
+
 @badges.command("reissue")
 @click.argument("badge")
 @click.pass_context

@@ -307,17 +307,25 @@ def test_the_feedback_page_is_pushed_each_change(door: Door, device: SimulatedDe
         kiosk.stop()
 
 
-def test_the_nfc_reader_reads_an_emulated_tag_through_nfcpy(door: Door, tmp_path: Path) -> None:
+@pytest.fixture
+def emulated_tag(tmp_path: Path) -> Iterator[str]:
+    """A FeliCa tag held on nfcpy's simulated reader; its nfcpy device path."""
     port = free_port()
     with (tmp_path / "card.log").open("wb") as card_log:
         card = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "nfc_card.py"), str(port), FELICA, "30"],
+            [sys.executable, str(Path(__file__).parent / "nfc_card.py"), str(port), FELICA, "60"],
             stdout=card_log,
             stderr=subprocess.STDOUT,
         )
-    config, page = door.kiosk_config(
-        reader="nfc", nfc_device=f"udp:localhost:{port}", nfc_targets=["212F"]
-    )
+    try:
+        yield f"udp:localhost:{port}"
+    finally:
+        card.kill()
+        card.wait()
+
+
+def test_the_nfc_reader_reads_an_emulated_tag_through_nfcpy(door: Door, emulated_tag: str) -> None:
+    config, page = door.kiosk_config(reader="nfc", nfc_device=emulated_tag, nfc_targets=["212F"])
     kiosk = KioskProcess(config, page).start()
     try:
         rows = wait_for(lambda: server_taps(door), timeout=30, what="the tag's tap")
@@ -328,8 +336,38 @@ def test_the_nfc_reader_reads_an_emulated_tag_through_nfcpy(door: Door, tmp_path
         assert kiosk.state()["show"]["name"] == "Dai"
     finally:
         kiosk.stop()
-        card.kill()
-        card.wait()
+
+
+def test_a_signed_token_written_on_a_tag_is_read_instead_of_its_uid(
+    door: Door, emulated_tag: str
+) -> None:
+    written = subprocess.run(
+        [sys.executable, "-m", "presence", "--config", str(door.config), "badges", "write-nfc"]
+        + ["Alice", "--device", emulated_tag, "--targets", "212F", "--timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert written.returncode != 0 and "no member 'Alice'" in written.stderr
+    written = subprocess.run(
+        [sys.executable, "-m", "presence", "--config", str(door.config), "badges", "write-nfc"]
+        + ["1", "--device", emulated_tag, "--targets", "212F", "--timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert written.returncode == 0, written.stderr
+    assert f"written on tag {FELICA}" in written.stdout
+
+    config, page = door.kiosk_config(reader="nfc", nfc_device=emulated_tag, nfc_targets=["212F"])
+    kiosk = KioskProcess(config, page).start()
+    try:
+        rows = wait_for(lambda: server_taps(door), timeout=30, what="the tag's tap")
+        _tap, value, outcome, _at = rows[0]
+        assert value.startswith("P1") and outcome == "checked_in"  # the token, not the UID
+        assert wait_for(lambda: kiosk.state()["show"].get("name"), what="greeting") == "Alice"
+    finally:
+        kiosk.stop()
 
 
 def test_the_reader_loop_feeds_the_systemd_watchdog(
