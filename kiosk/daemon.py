@@ -78,10 +78,15 @@ class Kiosk:
             self.screen.failed("spool_failed")
             self.reader.confirm(f"error {error}")
             return None
+        # Refusals decided here are shown at once; the tap is kept all the same, and the
+        # server's answer has the last word (it logs forged attempts too).
+        name = self._name(read)
         refusal = self._forged(read)
+        if refusal is None and name is None and self._offline_with_directory():
+            refusal = "unknown_offline"  # revoked, replaced, or never given: not listed
         if refusal is None:
-            self.screen.greet(tap.id, self._name(read))
-        else:  # kept all the same: the server logs the attempt
+            self.screen.greet(tap.id, name)
+        else:
             self.screen.failed(refusal)
         self.reader.confirm(f"ok {tap.id}")
         self.uploader.wake()
@@ -99,6 +104,10 @@ class Kiosk:
         except TokenError as error:
             return "forged" if error.reason != "malformed" else "invalid"
         return None
+
+    def _offline_with_directory(self) -> bool:
+        offline = self.screen.state["status"]["online"] is False
+        return offline and self.spool.directory_key() is not None
 
     def _name(self, read: Read) -> str | None:
         key = self.spool.directory_key()

@@ -431,7 +431,9 @@ def badges_write_nfc(
         try:
             uid = write_token(device, badge.value, targets.split(","), timeout)
         except ImportError:
-            raise click.ClickException("writing NFC badges needs nfcpy: pip install nfcpy") from None
+            raise click.ClickException(
+                "writing NFC badges needs nfcpy: pip install nfcpy"
+            ) from None
         except WriteError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"badge {badge.id} written on tag {uid} for {found.given_name}")

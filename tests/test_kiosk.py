@@ -218,6 +218,27 @@ def test_a_forged_qr_code_is_refused_offline(door: Door, pipeline: Pipeline) -> 
     assert tap is not None and pipeline.spool.pending() == 1  # kept: the server logs it
 
 
+def test_offline_a_badge_revoked_before_the_last_directory_is_refused(
+    door: Door, pipeline: Pipeline
+) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "presence", "--config", str(door.config)]
+        + ["badges", "revoke", CHLOE],
+        check=True,
+        capture_output=True,
+    )
+    pipeline.uploader._next_directory = 0  # noqa: SLF001 (refresh now, as every 10 min)
+    pipeline.uploader.wake()
+    wait_for(lambda: pipeline.spool.directory_key() is not None, what="the directory")
+    door.server.stop()
+    pipeline.kiosk.handle(Read("nfc", BRUNO))  # goes offline trying to send it
+    wait_for(lambda: pipeline.screen.state["status"]["online"] is False, what="offline")
+    pipeline.kiosk.handle(Read("nfc", CHLOE))
+    assert pipeline.screen.state["show"] == {"kind": "error", "message": "unknown_offline"}
+    pipeline.kiosk.handle(Read("nfc", ALICE))
+    assert pipeline.screen.state["show"]["name"] == "Alice"  # still listed: greeted
+
+
 def test_an_hour_jump_of_the_wall_clock_does_not_move_the_taps(
     door: Door, pipeline: Pipeline
 ) -> None:
@@ -402,7 +423,8 @@ def test_the_kiosk_needs_none_of_the_server_libraries() -> None:
         "import sys, kiosk.cli, kiosk.daemon, kiosk.readers, kiosk.screen, kiosk.uploader\n"
         "from presence.cli import main\n"
         "main.get_command(None, 'kiosk')\n"
-        "server = {'flask', 'sqlalchemy', 'socketio', 'flask_socketio', 'alembic', 'server'}\n"
+        "server = {'flask', 'sqlalchemy', 'socketio', 'flask_socketio', 'alembic', 'server',\n"
+        "          'qrcode', 'fpdf', 'PIL'}\n"
         "print(sorted(server & set(sys.modules)))\n"
     )
     found = subprocess.run(
