@@ -491,7 +491,7 @@ def badges_print(
     """Print the QR badges of MEMBERS (ids or e-mails; none: every active QR badge)."""
     from pathlib import Path
 
-    from server.cards import Card, cards_pdf, qr_png, qr_svg
+    from badges.cards import Card, cards_pdf, qr_png, qr_svg
     from server.models import Badge, BadgeKind, Member, Site
 
     with writing(ctx) as (runtime, session):

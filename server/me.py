@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
 
-from server.cards import qr_png
+from badges.cards import qr_png
 from server.links import LinkError, read_member_token
 from server.models import Badge, BadgeKind, Member, Visibility
 from server.runtime import runtime

@@ -1,5 +1,7 @@
 """Printable QR badge cards: a PNG or SVG per card, and A4 sheets of CR80 cards.
 
+Needs qrcode and fpdf2 (the server extra): the kiosk uses `badges.tokens` only.
+
 A CR80 card is 85.6 x 54 mm (a bank card). Ten fit an A4 page in two columns of five,
 edge to edge, with cut marks in the margins along every cut line. Each card shows the
 space's name (and logo), the member's name, the badge's label, and the QR code with its
