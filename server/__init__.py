@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from presence import __version__
@@ -21,6 +22,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.config.update(
         SECRET_KEY=secret_key(settings),
         MAX_CONTENT_LENGTH=settings.api.max_body_kib * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.server.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
         API_TITLE="Présence",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.1.0",
@@ -43,6 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     from server import api, board_page, health, home, me, spaceapi
     from server.live import init_live
+    from server.staff import init_staff
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
@@ -51,6 +57,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(spaceapi.blp)
     app.register_blueprint(me.blp)
     app.register_blueprint(board_page.blp)
+    init_staff(app)
+    # Every form carries a CSRF token; the kiosk API authenticates with a bearer token
+    # instead, which a browser never sends by itself.
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.blp)
+
+    @app.errorhandler(CSRFError)
+    def form_expired(error: CSRFError) -> tuple[str, int]:
+        message = (
+            "Ce formulaire a expiré ou ne vient pas de cette page : rechargez-la et recommencez."
+        )
+        return render_template("message.html", title="Formulaire expiré", message=message), 400
+
     register_error_handlers(app)
     init_live(app, settings.server.redis_url)
     hops = settings.server.proxy_hops

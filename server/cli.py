@@ -641,7 +641,7 @@ def staff() -> None:
 def staff_add(ctx: click.Context, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff account (the password is asked for, never given on the command line)."""
     from server.models import StaffRole
-    from server.staff import StaffError, add_staff
+    from server.staff.passwords import StaffError, add_staff
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")

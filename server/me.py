@@ -48,9 +48,9 @@ def _record_choice(member: Member, level: Visibility, internet: bool, now: datet
 def _refusal(error: LinkError) -> tuple[str, int]:
     if error.expired:
         message = "Ce lien a expiré. Demandez-en un nouveau à l'accueil."
-        return render_template("me_error.html", message=message), 410
+        return render_template("message.html", message=message), 410
     message = "Ce lien n'est pas valide. Vérifiez qu'il est complet, ou demandez-en un à l'accueil."
-    return render_template("me_error.html", message=message), 404
+    return render_template("message.html", message=message), 404
 
 
 @blp.get("/<token>/badge.png")
@@ -72,7 +72,7 @@ def badge_png(token: str) -> Response | tuple[str, int]:
             .limit(1)
         )
         if badge is None:
-            return render_template("me_error.html", message=NO_QR_BADGE), 404
+            return render_template("message.html", message=NO_QR_BADGE), 404
         image = qr_png(badge.value)
     return Response(image, mimetype="image/png", headers={"Cache-Control": "no-store"})
 

@@ -35,6 +35,9 @@ class ServerSection(Section):
     port: int = Field(default=5000, ge=1, le=65535)
     # Each connected board holds one thread: allow for boards, kiosks and staff pages.
     threads: int = Field(default=64, ge=4, le=2000)
+    # Send the staff session cookie over HTTPS only: set it when browsers reach the
+    # server through https:// (directly or through a proxy).
+    secure_cookies: bool = False
     # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
     proxy_hops: int = Field(default=0, ge=0, le=5)
 

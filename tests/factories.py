@@ -87,3 +87,13 @@ def tap_json(badge: str, read_at: datetime, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(uuid.uuid4()), "badge": badge, "read_at": read_at.isoformat()}
     body.update(overrides)
     return body
+
+
+def submit(client: Any, url: str, data: dict[str, str]) -> Any:
+    """Post a form as a browser does: open its page first and send its CSRF token back."""
+    import re
+
+    page = client.get(url).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
+    assert found, f"no CSRF token in the form at {url}"
+    return client.post(url, data={**data, "csrf_token": found[1]})

@@ -23,7 +23,7 @@ from server.models import Member, Site, Visibility
 from server.settings import BoardSection, Settings
 from server.sites import issue_display_token
 from tests.conftest import at
-from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json
+from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -298,12 +298,12 @@ def test_a_member_changing_level_while_present_updates_the_board(space: Space, c
     received(board, "state")
     link = "/me/" + make_member_token(space.app.config["SECRET_KEY"], member.id)
 
-    space.client.post(link, data={"visibility": "profile"})
+    submit(space.client, link, {"visibility": "profile"})
     (shown,) = received(board, "change")
     assert shown["put"]["name"] == "Chloé D." and shown["put"]["skills"] == ["vélo"]
     assert shown["head_count"] == 1
 
-    space.client.post(link, data={"visibility": "hidden"})
+    submit(space.client, link, {"visibility": "hidden"})
     (hidden,) = received(board, "change")
     assert hidden == {"seq": shown["seq"] + 1, "head_count": 1, "drop": shown["put"]["key"]}
 
@@ -347,8 +347,7 @@ def test_spaceapi_names_only_members_who_consented_to_the_internet(
     for member, level in ((named, "first_name"), (hidden, "hidden")):
         link = "/me/" + make_member_token(space.app.config["SECRET_KEY"], member.id)
         assert (
-            space.client.post(link, data={"visibility": level, "internet": "yes"}).status_code
-            == 200
+            submit(space.client, link, {"visibility": level, "internet": "yes"}).status_code == 200
         )
 
     people = space.client.get("/spaceapi.json").json["sensors"]["people_now_present"][0]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from presence.cli import main
 from server.links import LinkError, make_member_token, read_member_token
 from server.models import Member, Visibility
-from tests.factories import make_member
+from tests.factories import make_member, submit
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -28,14 +28,14 @@ def test_member_moves_from_hidden_to_profile_and_back(app, client, session, cloc
     assert page.status_code == 200
     assert 'value="hidden" checked' in page.get_data(as_text=True)
 
-    saved = client.post(url, data={"visibility": "profile"})
+    saved = submit(client, url, {"visibility": "profile"})
     assert saved.status_code == 200 and "enregistré" in saved.get_data(as_text=True)
     session.expire_all()
     member = session.get(Member, alice.id)
     assert member.visibility is Visibility.PROFILE and member.visibility_consent_at == clock()
     session.rollback()  # let go of the database before the next request
 
-    client.post(url, data={"visibility": "hidden"})
+    submit(client, url, {"visibility": "hidden"})
     session.expire_all()
     member = session.get(Member, alice.id)
     assert member.visibility is Visibility.HIDDEN and member.visibility_consent_at is None
@@ -52,7 +52,7 @@ def test_a_hostile_name_is_shown_as_text(app, client, session) -> None:
 def test_an_unknown_choice_changes_nothing(app, client, session) -> None:
     member = make_member(session)
     session.commit()
-    response = client.post(link_for(app, member.id), data={"visibility": "everything"})
+    response = submit(client, link_for(app, member.id), {"visibility": "everything"})
     assert response.status_code == 400
     assert "Choisissez" in response.get_data(as_text=True)
     session.expire_all()
@@ -98,3 +98,12 @@ def test_cli_prints_a_working_link(app, client, session, config_file: Path) -> N
     assert url.startswith("http://127.0.0.1:5000/me/")
     assert client.get(url.removeprefix("http://127.0.0.1:5000")).status_code == 200
     assert member.id
+
+
+def test_the_choice_form_needs_its_csrf_token(app, client, session) -> None:
+    member = make_member(session)
+    session.commit()
+    refused = client.post(link_for(app, member.id), data={"visibility": "profile"})
+    assert refused.status_code == 400
+    session.expire_all()
+    assert session.get(Member, member.id).visibility is Visibility.HIDDEN

@@ -1,0 +1,71 @@
+"""The staff dashboard: who is here, today's arrivals, kiosks, badges waiting to be
+enrolled; and the printable roll call of a site (every person present, for a fire
+drill: the hidden ones too, since staff are the people entitled to know)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import abort, render_template
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server import presence
+from server.credentials import UnknownBadge, unknown_badges
+from server.kiosks import health
+from server.models import Kiosk, Site, Visit
+from server.runtime import runtime
+from server.sites import find_site
+from server.staff import blp
+
+
+@dataclass(frozen=True)
+class SiteNow:
+    site: Site
+    present: list[Visit]
+    arrivals_today: int
+
+
+def site_now(session: Session, site: Site, now: datetime) -> SiteNow:
+    hours = presence.opening_hours(site)
+    midnight = datetime.combine(hours.local_date(now), time(0), hours.zone)
+    arrivals = session.scalar(
+        select(func.count())
+        .select_from(Visit)
+        .where(Visit.site_id == site.id, Visit.checked_in_at >= midnight)
+    )
+    return SiteNow(site, list(presence.present_visits(session, site.id, now)), int(arrivals or 0))
+
+
+@blp.get("/")
+def dashboard() -> str:
+    app = runtime()
+    now = app.now()
+    with app.session() as session:
+        sites = [site_now(session, site, now) for site in session.scalars(select(Site))]
+        kiosks = [
+            (kiosk, health(kiosk, now))
+            for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
+        ]
+        waiting: list[UnknownBadge] = list(unknown_badges(session, now - timedelta(days=7)))
+        default_tz = sites[0].site.timezone if sites else "UTC"
+        return render_template(
+            "staff/dashboard.html",
+            sites=sites,
+            kiosks=kiosks,
+            unknown=waiting,
+            now=now,
+            default_tz=default_tz,
+        )
+
+
+@blp.get("/roll-call/<slug>")
+def roll_call(slug: str) -> str:
+    app = runtime()
+    now = app.now()
+    with app.session() as session:
+        site = find_site(session, slug)
+        if site is None:
+            abort(404)
+        return render_template("staff/roll_call.html", here=site_now(session, site, now), now=now)

@@ -1,0 +1,114 @@
+"""The staff area: log in and out, nothing answers without a session, forms need their
+CSRF token, login attempts are limited, and the dashboard shows who is here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from server.models import StaffRole, StaffUser, Visibility
+from server.staff.passwords import add_staff, hasher
+from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
+
+PASSWORD = "correct horse battery staple"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def nadine(session: Session, clock: Any) -> StaffUser:
+    user = add_staff(session, "nadine@example.org", "Nadine", StaffRole.ADMIN, PASSWORD, clock())
+    session.commit()
+    return user
+
+
+def log_in(client: FlaskClient, email: str = "nadine@example.org", password: str = PASSWORD) -> Any:
+    return submit(client, "/staff/login", {"email": email, "password": password})
+
+
+def test_no_staff_page_answers_without_a_session(app: Flask, client: FlaskClient) -> None:
+    routes = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/staff")]
+    assert len(routes) >= 4
+    for rule in routes:
+        if rule.endpoint == "staff.login":
+            continue
+        url = rule.rule.replace("<slug>", "cantine")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method)
+            assert response.status_code in (302, 400), (method, url, response.status_code)
+            if response.status_code == 302:
+                assert response.headers["Location"].startswith("/staff/login")
+            assert "Tableau de bord" not in response.get_data(as_text=True)
+
+
+def test_log_in_see_the_dashboard_and_log_out(
+    client: FlaskClient, session: Session, nadine: StaffUser, clock: Any
+) -> None:
+    site = make_site(session, name="La Cantine")
+    hidden = make_member(session, given_name="Ségolène", family_name="Roux")
+    hidden.visibility = Visibility.HIDDEN
+    hostile = make_member(session, given_name=HOSTILE, family_name="X")
+    for member in (hidden, hostile):
+        make_badge(session, member, value=f"04A224B2C35A{member.id:02X}")
+    _kiosk, token = make_kiosk(session, site)
+    session.commit()
+    taps = [tap_json(f"04A224B2C35A{m.id:02X}", clock()) for m in (hidden, hostile)]
+    client.post("/api/v1/taps", json={"taps": taps}, headers={"Authorization": f"Bearer {token}"})
+
+    wrong = log_in(client, password="not the password")
+    assert wrong.status_code == 401 and "incorrect" in wrong.get_data(as_text=True)
+    unknown = log_in(client, email="nobody@example.org")
+    assert unknown.status_code == 401  # the same answer: no account list for guessers
+
+    response = log_in(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = client.get("/staff/").get_data(as_text=True)
+    assert "Ségolène Roux" in page  # staff see everyone, hidden members too
+    assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    roll = client.get(f"/staff/roll-call/{site.slug}").get_data(as_text=True)
+    assert "Roux Ségolène" in roll and "discrètes comprises" in roll
+
+    page = client.get("/staff/").get_data(as_text=True)  # the logout form is on every page
+    token_field = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/staff/logout", data={"csrf_token": token_field})
+    assert client.get("/staff/").status_code == 302
+
+
+def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, nadine: StaffUser) -> None:
+    response = client.post("/staff/login", data={"email": nadine.email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert "Ce formulaire a expiré" in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 302  # not logged in
+
+
+def test_login_attempts_are_limited_with_a_clear_message(
+    client: FlaskClient, nadine: StaffUser
+) -> None:
+    statuses = [log_in(client, password=f"guess {n}").status_code for n in range(5)]
+    assert statuses == [401] * 5
+    blocked = log_in(client)  # even the right password waits now
+    assert blocked.status_code == 429
+    assert "Trop de tentatives" in blocked.get_data(as_text=True)
+
+
+def test_a_password_change_ends_the_open_sessions(
+    client: FlaskClient, session: Session, nadine: StaffUser
+) -> None:
+    log_in(client)
+    assert client.get("/staff/").status_code == 200
+    user = session.get(StaffUser, nadine.id)
+    assert user is not None
+    user.password_hash = hasher.hash("a brand new long password")
+    session.commit()
+    assert client.get("/staff/").status_code == 302
+
+
+def test_a_next_address_elsewhere_is_not_followed(client: FlaskClient, nadine: StaffUser) -> None:
+    url = "/staff/login?next=//evil.example/staff"
+    response = submit(client, url, {"email": nadine.email, "password": PASSWORD})
+    assert response.headers["Location"] == "/staff/"
