@@ -359,3 +359,18 @@ class Visit(Base):
         if self.checked_out_at is not None:
             return self.checked_out_at > moment
         return self.closes_at > moment
+
+
+class AuditEntry(Base):
+    """What a staff member did, when, to what, and why: every staff action leaves one."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -3,6 +3,7 @@ CSRF token, login attempts are limited, and the dashboard shows who is here."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from server.models import StaffRole, StaffUser, Visibility
+from server.models import Member, StaffRole, StaffUser, Visibility
 from server.staff.passwords import add_staff, hasher
 from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
 
@@ -29,13 +30,23 @@ def log_in(client: FlaskClient, email: str = "nadine@example.org", password: str
     return submit(client, "/staff/login", {"email": email, "password": password})
 
 
+def example(match: re.Match[str]) -> str:
+    """A value for a URL variable: `<int:member_id>` -> 1, `<any('a', 'b'):x>` -> a."""
+    variable = match[1]
+    if variable.startswith("int:"):
+        return "1"
+    if variable.startswith("any("):
+        return variable.split("'")[1]
+    return "cantine"
+
+
 def test_no_staff_page_answers_without_a_session(app: Flask, client: FlaskClient) -> None:
     routes = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/staff")]
     assert len(routes) >= 4
     for rule in routes:
         if rule.endpoint == "staff.login":
             continue
-        url = rule.rule.replace("<slug>", "cantine")
+        url = re.sub(r"<([^>]+)>", example, rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(url, method=method)
             assert response.status_code in (302, 400), (method, url, response.status_code)
@@ -112,3 +123,54 @@ def test_a_next_address_elsewhere_is_not_followed(client: FlaskClient, nadine: S
     url = "/staff/login?next=//evil.example/staff"
     response = submit(client, url, {"email": nadine.email, "password": PASSWORD})
     assert response.headers["Location"] == "/staff/"
+
+
+def csrf(client: FlaskClient, url: str) -> str:
+    """The CSRF token of the forms on a page (one per session)."""
+    page = client.get(url).get_data(as_text=True)
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_create_a_member_issue_a_badge_check_out_by_hand_and_see_the_audit(
+    client: FlaskClient, session: Session, nadine: StaffUser, clock: Any
+) -> None:
+    site = make_site(session, name="La Cantine")
+    _kiosk, kiosk_token = make_kiosk(session, site)
+    session.commit()
+    site_id = site.id
+    log_in(client)
+
+    fields = {"given_name": HOSTILE, "family_name": "Martin", "email": "x@example.org"}
+    created = submit(
+        client, "/staff/members/new", {**fields, "plan": "payg", "visibility": "first_name"}
+    )
+    assert created.status_code == 302
+    member_url = created.headers["Location"]
+    listing = client.get("/staff/members?q=Martin").get_data(as_text=True)
+    assert HOSTILE not in listing and "&lt;img src=x onerror=alert(1)&gt; Martin" in listing
+
+    token = csrf(client, member_url)
+    client.post(member_url + "/badges/qr", data={"csrf_token": token})
+    session.expire_all()
+    (badge,) = session.query(Member).filter_by(family_name="Martin").one().badges
+    qr_token = badge.value
+    session.rollback()  # let go of the database before the kiosk's request
+
+    tapped = client.post(
+        "/api/v1/taps",
+        json={"taps": [tap_json(qr_token, clock(), badge_kind="qr")]},
+        headers={"Authorization": f"Bearer {kiosk_token}"},
+    )
+    assert tapped.json["results"][0]["outcome"] == "checked_in"
+    assert "Martin" in client.get("/staff/").get_data(as_text=True)
+
+    clock.advance(hours=2)
+    correction = {"csrf_token": token, "site": str(site_id), "at": ""}
+    no_reason = client.post(member_url + "/check-out", data=correction)
+    assert no_reason.status_code == 302 and "Martin" in client.get("/staff/").get_data(as_text=True)
+    out = client.post(member_url + "/check-out", data={**correction, "reason": "parti sans badger"})
+    assert out.status_code == 302
+    assert "Martin" not in client.get("/staff/").get_data(as_text=True)
+    trail = client.get("/staff/audit").get_data(as_text=True)
+    for action in ("member.create", "badge.issue_qr", "visit.check-out", "parti sans badger"):
+        assert action in trail
