@@ -521,17 +521,21 @@ def badges_print(
         section = runtime.settings.cards
         title = section.title or session.scalar(select(Site.name).order_by(Site.id)) or ""
         logo = Path(section.logo) if section.logo else None
-    Path(out).write_bytes(cards_pdf(cards, title, logo))
-    for folder, suffix in ((png_dir, "png"), (svg_dir, "svg")):
-        if folder is None:
-            continue
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        for badge, card in zip(badges_found, cards, strict=True):
-            path = Path(folder) / f"badge-{badge.id}.{suffix}"
-            if suffix == "png":
-                path.write_bytes(qr_png(card.token))
-            else:
-                path.write_text(qr_svg(card.token), encoding="utf-8")
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_bytes(cards_pdf(cards, title, logo))
+        for folder, suffix in ((png_dir, "png"), (svg_dir, "svg")):
+            if folder is None:
+                continue
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            for badge, card in zip(badges_found, cards, strict=True):
+                path = Path(folder) / f"badge-{badge.id}.{suffix}"
+                if suffix == "png":
+                    path.write_bytes(qr_png(card.token))
+                else:
+                    path.write_text(qr_svg(card.token), encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"cannot write the cards: {error}") from None
     pages = -(-len(cards) // 10)
     click.echo(f"{out}: {len(cards)} card(s) on {pages} A4 page(s)")
 

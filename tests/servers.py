@@ -109,9 +109,14 @@ class ServerProcess(Process):
         super().__init__(config, "serve", f"{self.base}/healthz")
 
 
-def post_tap(base: str, kiosk_token: str, badge: str) -> dict[str, Any]:
+def post_tap(base: str, kiosk_token: str, badge: str, kind: str = "nfc") -> dict[str, Any]:
     """Tap `badge` now through the kiosk API; the tap's answer (outcome, name, ...)."""
-    tap = {"id": str(uuid.uuid4()), "badge": badge, "read_at": datetime.now(UTC).isoformat()}
+    tap = {
+        "id": str(uuid.uuid4()),
+        "badge": badge,
+        "badge_kind": kind,
+        "read_at": datetime.now(UTC).isoformat(),
+    }
     response = requests.post(
         f"{base}/api/v1/taps",
         json={"taps": [tap]},

@@ -1,0 +1,120 @@
+"""The staff pages in a real browser (Debian's chromium, Playwright) on a real server:
+log in, create a member, issue a badge, tap it through the kiosk API, see them on the
+dashboard, check them out by hand, find the audit entry; axe-core on each page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from axe_playwright_python.sync_playwright import Axe
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import CHROMIUM_ENV, require_env
+from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
+from tests.test_board_browser import CHROMIUM_FLAGS
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "correct horse battery staple"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = require_env(CHROMIUM_ENV, "Browser")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+    port = free_port()
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'presence.db'}", port=port)
+    site = ["La Cantine", "--slug", "cantine", "--hours", "mon-sun 00:00-23:59"]
+    presence(config, "sites", "add", *site)
+    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
+    staff = ["staff", "add", "nadine@example.org", "--name", "Nadine", "--password-stdin"]
+    subprocess.run(
+        [sys.executable, "-m", "presence", "--config", str(config), *staff],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    server = ServerProcess(config, port).start()
+    try:
+        yield server, kiosk
+    finally:
+        server.stop()
+
+
+def accessible(page: Page) -> None:
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, str]) -> None:
+    server, kiosk = office
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+    page.goto(server.base + "/staff/")
+    expect(page).to_have_url(re.compile(r"/staff/login"))
+    accessible(page)
+    page.get_by_label("E-mail").fill("nadine@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("heading", name="Tableau de bord")).to_be_visible()
+    accessible(page)
+
+    page.get_by_role("link", name="Membres").click()
+    page.get_by_role("link", name="Nouveau membre").click()
+    page.get_by_label("Prénom").fill(HOSTILE)
+    page.get_by_label("Nom", exact=True).fill("Martin")
+    page.get_by_label("E-mail").fill("martin@example.org")
+    page.get_by_label("Sur l'écran").select_option("first_name")
+    accessible(page)
+    page.get_by_role("button", name="Créer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HOSTILE} Martin")
+    page.get_by_role("button", name="Créer un badge QR").click()
+    shown = page.locator("td code").first.inner_text()
+    assert shown.startswith("P1")
+    accessible(page)
+
+    # The card is printed and its QR code read at the door.
+    cards = server.config.parent / "cards"
+    printed = presence(
+        server.config, "badges", "print", "martin@example.org",
+        "--out", str(cards / "cards.pdf"), "--png-dir", str(cards),
+    )  # fmt: skip
+    assert "1 card(s)" in printed
+    (png,) = cards.glob("*.png")
+    (scanned,) = zxingcpp.read_barcodes(Image.open(png))
+    assert scanned.text.startswith(shown.rstrip("…"))
+    assert post_tap(server.base, kiosk, scanned.text, kind="qr")["outcome"] == "checked_in"
+
+    page.get_by_role("link", name="Tableau de bord").click()
+    expect(page.get_by_role("cell", name=f"{HOSTILE} Martin")).to_be_visible()
+
+    page.get_by_role("link", name="Membres").click()
+    page.get_by_role("link", name=f"{HOSTILE} Martin").click()
+    page.get_by_label("Pourquoi").fill("parti sans badger")
+    page.get_by_role("button", name="Enregistrer une sortie").click()
+    expect(page.get_by_text("Sortie enregistrée.")).to_be_visible()
+    expect(page.get_by_text("Absent·e.")).to_be_visible()
+
+    page.get_by_role("link", name="Journal").click()
+    expect(page.get_by_role("cell", name="visit.check-out")).to_be_visible()
+    expect(page.get_by_role("cell", name="parti sans badger")).to_be_visible()
+    accessible(page)
+    assert dialogs == []  # the hostile name never ran
