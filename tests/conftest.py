@@ -142,3 +142,27 @@ PARIS = ZoneInfo("Europe/Paris")
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 24) -> datetime:
     """A moment in November 2026 (the 24th is a Tuesday), given in Paris time."""
     return datetime(2026, 11, day, hour, minute, second, tzinfo=PARIS).astimezone(UTC)
+
+
+#: Headless in a container that runs as root: no sandbox here, never on a real kiosk.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (never a browser Playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = require_env(CHROMIUM_ENV, "Browser")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

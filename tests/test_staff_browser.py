@@ -14,25 +14,14 @@ import pytest
 import zxingcpp
 from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import CHROMIUM_ENV, require_env
 from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
-from tests.test_board_browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery staple"
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_env(CHROMIUM_ENV, "Browser")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
