@@ -10,6 +10,7 @@ secrets).
 from __future__ import annotations
 
 import random
+import secrets
 import shlex
 import unicodedata
 import uuid
@@ -33,6 +34,7 @@ from server.models import (
     Outcome,
     Plan,
     Site,
+    StaffRole,
     Visibility,
     Visit,
     VisitEnd,
@@ -46,6 +48,7 @@ from server.presence import (
     record_badge_tap,
 )
 from server.sites import add_site, issue_display_token
+from server.staff.passwords import add_staff
 
 SITE_NAME = "La Cantine"
 SITE_SLUG = "cantine"
@@ -293,10 +296,21 @@ def build_demo(session: Session, now: datetime, rules: Rules, *, seed: int = 202
         present=present,
         kiosks=[(entrance, entrance_token), (exit_, exit_token)],
         board_token=issue_display_token(site),
+        staff_password=_front_desk(session, now),
         tap_count=len(taps),
         outcomes=outcomes,
         demo_person=next(p for p in people if p not in present),
     )
+
+
+FRONT_DESK = "accueil@example.org"
+
+
+def _front_desk(session: Session, now: datetime) -> str:
+    """A staff account for the demo; its password is random, never the seed's."""
+    password = secrets.token_urlsafe(12)
+    add_staff(session, FRONT_DESK, "Accueil", StaffRole.STAFF, password, now)
+    return password
 
 
 def _refuse_if_not_empty(session: Session) -> None:
@@ -494,6 +508,7 @@ def _summary(
     present: list[_Person],
     kiosks: list[tuple[Kiosk, str]],
     board_token: str,
+    staff_password: str,
     tap_count: int,
     outcomes: Counter[Outcome],
     demo_person: _Person,
@@ -535,6 +550,8 @@ def _summary(
         )
     lines.append("The wall board (this link holds the display key; keep it for the screens):")
     lines.append(f"  {BASE_URL}/board/{site.slug}?token={board_token}")
+    lines.append("The staff pages (a front-desk account, this password is shown once):")
+    lines.append(f"  {BASE_URL}/staff/  {FRONT_DESK} / {staff_password}")
     lines.append("Kiosk tokens (shown once, put them in each kiosk's config):")
     for kiosk, token in kiosks:
         lines.append(f"  {kiosk.name}: {token}")

@@ -222,3 +222,14 @@ def test_presence_demo_from_the_command_line(config_file: Path, database_url: st
     again = runner.invoke(main, ["--config", str(config), "demo", "--seed", "3"])
     assert again.exit_code == 1
     assert "already holds 30 member(s)" in again.output
+
+
+def test_the_printed_staff_account_logs_in(session, runtime, clock: FrozenClock, client) -> None:
+    from tests.factories import submit
+
+    lines = demo(session, runtime, clock)
+    session.commit()
+    (account,) = [line for line in lines if "/staff/" in line]
+    _url, email, _slash, password = account.split()
+    response = submit(client, "/staff/login", {"email": email, "password": password})
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
