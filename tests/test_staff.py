@@ -174,3 +174,71 @@ def test_create_a_member_issue_a_badge_check_out_by_hand_and_see_the_audit(
     trail = client.get("/staff/audit").get_data(as_text=True)
     for action in ("member.create", "badge.issue_qr", "visit.check-out", "parti sans badger"):
         assert action in trail
+
+
+def test_an_unknown_badge_is_enrolled_in_one_click_and_a_badge_revoked(
+    client: FlaskClient, session: Session, nadine: StaffUser, clock: Any
+) -> None:
+    site = make_site(session)
+    member = make_member(session, given_name="Bruno", family_name="Kerbrat")
+    _kiosk, kiosk_token = make_kiosk(session, site)
+    session.commit()
+    member_id = member.id
+    auth = {"Authorization": f"Bearer {kiosk_token}"}
+
+    def tap() -> str:
+        body = {"taps": [tap_json("04:AA:BB:CC:DD:EE:07", clock())]}
+        outcome: str = client.post("/api/v1/taps", json=body, headers=auth).json["results"][0][
+            "outcome"
+        ]
+        return outcome
+
+    assert tap() == "unknown_badge"
+    log_in(client)
+    dashboard = client.get("/staff/").get_data(as_text=True)
+    assert "04AABBCCDDEE07" in dashboard
+    token = csrf(client, "/staff/")
+    enrol = {
+        "csrf_token": token,
+        "kind": "nfc",
+        "value": "04AABBCCDDEE07",
+        "member": str(member_id),
+    }
+    assert client.post("/staff/badges/enrol", data=enrol).status_code == 302
+    assert "04AABBCCDDEE07" not in client.get("/staff/").get_data(as_text=True)
+    clock.advance(seconds=5)
+    assert tap() == "checked_in"
+
+    page = client.get(f"/staff/members/{member_id}").get_data(as_text=True)
+    badge_id = page.split("/staff/badges/")[1].split("/revoke")[0]
+    client.post(f"/staff/badges/{badge_id}/revoke", data={"csrf_token": token})
+    clock.advance(minutes=5)
+    assert tap() == "revoked"
+    trail = client.get("/staff/audit").get_data(as_text=True)
+    assert "badge.assign" in trail and "badge.revoke" in trail
+
+
+def test_a_kiosk_is_added_with_its_token_shown_once_and_rotated(
+    client: FlaskClient, session: Session, nadine: StaffUser
+) -> None:
+    site = make_site(session, name="La Cantine")
+    session.commit()
+    site_slug = site.slug
+    log_in(client)
+    added = submit(client, "/staff/kiosks", {"name": "porte-est", "site": site_slug, "mode": "in"})
+    page = added.get_data(as_text=True)
+    token = page.split('<code id="new-token">')[1].split("<")[0]
+    assert token.startswith("pk_")
+    assert token not in client.get("/staff/kiosks").get_data(as_text=True)  # shown once
+    heartbeat = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/v1/heartbeat", json={}, headers=heartbeat).status_code == 200
+
+    kiosk_id = page.split("/staff/kiosks/")[1].split("/rotate")[0]
+    rotated = client.post(
+        f"/staff/kiosks/{kiosk_id}/rotate", data={"csrf_token": csrf(client, "/staff/kiosks")}
+    )
+    new_token = rotated.get_data(as_text=True).split('<code id="new-token">')[1].split("<")[0]
+    assert client.post("/api/v1/heartbeat", json={}, headers=heartbeat).status_code == 401
+    renewed = {"Authorization": f"Bearer {new_token}"}
+    assert client.post("/api/v1/heartbeat", json={}, headers=renewed).status_code == 200
+    assert "kiosk.rotate_token" in client.get("/staff/audit").get_data(as_text=True)

@@ -102,6 +102,10 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     expect(page.get_by_text("Sortie enregistrée.")).to_be_visible()
     expect(page.get_by_text("Absent·e.")).to_be_visible()
 
+    page.get_by_role("link", name="Bornes").click()
+    expect(page.get_by_role("cell", name="porte", exact=True)).to_be_visible()
+    accessible(page)
+
     page.get_by_role("link", name="Journal").click()
     expect(page.get_by_role("cell", name="visit.check-out")).to_be_visible()
     expect(page.get_by_role("cell", name="parti sans badger")).to_be_visible()

@@ -31,7 +31,7 @@ def local_time(moment: datetime, timezone: str, with_date: bool = False) -> str:
 
 
 def init_staff(app: Flask) -> None:
-    from server.staff import auth, dashboard, members  # noqa: F401 (routes join the blueprint)
+    from server.staff import auth, dashboard, equipment, members  # noqa: F401 (their routes)
 
     app.add_template_filter(local_time)
     login_manager.init_app(app)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from server import presence
 from server.credentials import UnknownBadge, unknown_badges
 from server.kiosks import health
-from server.models import Kiosk, Site, Visit
+from server.models import Kiosk, Member, Site, Visit
 from server.runtime import runtime
 from server.sites import find_site
 from server.staff import blp
@@ -50,6 +50,11 @@ def dashboard() -> str:
         ]
         waiting: list[UnknownBadge] = list(unknown_badges(session, now - timedelta(days=7)))
         default_tz = sites[0].site.timezone if sites else "UTC"
+        members = session.scalars(
+            select(Member)
+            .where(Member.archived_at.is_(None))
+            .order_by(Member.given_name, Member.family_name)
+        ).all()
         return render_template(
             "staff/dashboard.html",
             sites=sites,
@@ -57,6 +62,7 @@ def dashboard() -> str:
             unknown=waiting,
             now=now,
             default_tz=default_tz,
+            members=members,
         )
 
 

@@ -1,0 +1,132 @@
+"""Staff pages for badges and kiosks: enrol an unknown badge in one click, revoke a badge,
+add a kiosk (its token shown once), rotate a token. Each action is in the audit trail."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+from wtforms.validators import DataRequired, Length
+
+from badges.uid import BadUid
+from server import audit
+from server.credentials import revoke
+from server.kiosks import add_kiosk, health, rotate_token
+from server.members import MemberError, assign_badge
+from server.models import Badge, BadgeKind, Kiosk, KioskMode, Member, Site
+from server.runtime import runtime
+from server.staff import blp
+
+MODES = [
+    SelectChoice(KioskMode.TOGGLE.value, "Entrée et sortie (bascule)"),
+    SelectChoice(KioskMode.IN.value, "Entrée seulement"),
+    SelectChoice(KioskMode.OUT.value, "Sortie seulement"),
+]
+
+
+class KioskForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Nom de la borne", validators=[DataRequired(), Length(max=100)])
+    site = SelectField("Lieu")
+    mode = SelectField("Mode", choices=MODES, default=KioskMode.TOGGLE.value)
+
+
+def _actor() -> str:
+    return str(current_user.email)
+
+
+def _checked() -> None:
+    """A POST without a form of ours (no valid CSRF token) is refused by CSRFProtect
+    before reaching here; this only makes the intent explicit."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+
+
+@blp.post("/badges/enrol")
+def badge_enrol() -> Response:
+    """Give an unknown badge, just tapped at a kiosk, to a member: the next tap greets."""
+    _checked()
+    app = runtime()
+    kind, value = request.form.get("kind", ""), request.form.get("value", "")
+    member_id = request.form.get("member", "")
+    with app.transaction() as session:
+        member = session.get(Member, int(member_id)) if member_id.isdigit() else None
+        if member is None or member.erased_at is not None or kind not in ("nfc", "qr"):
+            flash("Choisissez un membre pour ce badge.", "problem")
+            return redirect(url_for("staff.dashboard"))
+        try:
+            badge = assign_badge(session, member, BadgeKind(kind), value, "", app.now())
+        except (BadUid, MemberError) as error:
+            flash(str(error), "problem")
+            return redirect(url_for("staff.dashboard"))
+        audit.record(session, app.now(), _actor(), "badge.assign", f"member:{member.id}",
+                     badge=badge.id, value=badge.value)  # fmt: skip
+        name = member.given_name
+    flash(f"Badge attribué à {name} : son prochain passage l'accueille.", "saved")
+    return redirect(url_for("staff.dashboard"))
+
+
+@blp.post("/badges/<int:badge_id>/revoke")
+def badge_revoke(badge_id: int) -> Response:
+    _checked()
+    app = runtime()
+    with app.transaction() as session:
+        badge = session.get(Badge, badge_id)
+        if badge is None:
+            abort(404)
+        revoke(badge, app.now())
+        audit.record(session, app.now(), _actor(), "badge.revoke", f"member:{badge.member_id}",
+                     request.form.get("reason", ""), badge=badge.id)  # fmt: skip
+        member_id = badge.member_id
+    flash("Badge révoqué : il n'ouvre plus rien dès son prochain passage.", "saved")
+    return redirect(url_for("staff.member", member_id=member_id))
+
+
+def _kiosk_form(sites: list[Site]) -> KioskForm:
+    form = KioskForm()
+    form.site.choices = [SelectChoice(site.slug, site.name) for site in sites]
+    return form
+
+
+@blp.route("/kiosks", methods=["GET", "POST"])
+def kiosks() -> str:
+    """The kiosks with their health; a new kiosk's token is shown here once."""
+    app = runtime()
+    now = app.now()
+    new_token = None
+    with app.session() as session:
+        sites = list(session.scalars(select(Site).order_by(Site.id)))
+    form = _kiosk_form(sites)
+    if form.validate_on_submit():
+        name = (form.name.data or "").strip()
+        with app.transaction() as session:
+            site = session.scalar(select(Site).where(Site.slug == form.site.data))
+            taken = session.scalar(select(Kiosk).where(Kiosk.name == name))
+            if site is None or taken is not None:
+                flash("Ce nom de borne existe déjà." if taken else "Lieu inconnu.", "problem")
+            else:
+                kiosk, new_token = add_kiosk(session, name, site, KioskMode(form.mode.data), now)
+                audit.record(session, now, _actor(), "kiosk.add", f"kiosk:{kiosk.id}")
+    with app.session() as session:
+        rows = [
+            (kiosk, health(kiosk, now))
+            for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
+        ]
+        return render_template("staff/kiosks.html", kiosks=rows, form=form, token=new_token)
+
+
+@blp.post("/kiosks/<int:kiosk_id>/rotate")
+def kiosk_rotate(kiosk_id: int) -> str:
+    _checked()
+    app = runtime()
+    with app.transaction() as session:
+        kiosk = session.get(Kiosk, kiosk_id)
+        if kiosk is None:
+            abort(404)
+        token = rotate_token(kiosk, app.now())
+        audit.record(session, app.now(), _actor(), "kiosk.rotate_token", f"kiosk:{kiosk.id}")
+        name = kiosk.name
+    return render_template("staff/kiosk_token.html", name=name, token=token)
