@@ -148,6 +148,36 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
     return report
 
 
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_csv(members: Iterable[Member]) -> str:
+    """Members as CSV, in the columns `import_csv` reads (so an export imports back)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for member in members:
+        plan = member.plans[-1] if member.plans else None
+        writer.writerow(
+            _cell(str(value))
+            for value in (
+                member.given_name,
+                member.family_name,
+                member.display_name,
+                member.email or "",
+                member.language,
+                plan.plan.value if plan else "",
+                plan.starts_on.isoformat() if plan else "",
+                "|".join(str(skill) for skill in member.skills),
+                member.working_on,
+                member.open_to_chat_about,
+            )
+        )
+    return out.getvalue()
+
+
 def assign_badge(
     session: Session, member: Member, kind: BadgeKind, raw_value: str, label: str, now: datetime
 ) -> Badge:

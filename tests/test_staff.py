@@ -242,3 +242,73 @@ def test_a_kiosk_is_added_with_its_token_shown_once_and_rotated(
     renewed = {"Authorization": f"Bearer {new_token}"}
     assert client.post("/api/v1/heartbeat", json={}, headers=renewed).status_code == 200
     assert "kiosk.rotate_token" in client.get("/staff/audit").get_data(as_text=True)
+
+
+def test_edit_archive_and_erase_a_member(
+    client: FlaskClient, session: Session, nadine: StaffUser, clock: Any
+) -> None:
+    site = make_site(session)
+    member = make_member(session, given_name="Chloé", family_name="Dubois", email="c@example.org")
+    make_badge(session, member, value="04C446D4E57CA2")
+    _kiosk, kiosk_token = make_kiosk(session, site)
+    session.commit()
+    member_id = member.id
+    auth = {"Authorization": f"Bearer {kiosk_token}"}
+    client.post("/api/v1/taps", json={"taps": [tap_json("04C446D4E57CA2", clock())]}, headers=auth)
+    log_in(client)
+    url = f"/staff/members/{member_id}"
+
+    edited = submit(client, url + "/edit", {
+        "given_name": "Chloé", "family_name": "Dubois", "email": "c@example.org",
+        "plan": "payg", "visibility": "profile", "skills": "vélo, Python",
+        "working_on": "un atlas", "open_to_chat_about": "",
+    })  # fmt: skip
+    assert edited.status_code == 302
+    directory = client.get("/staff/directory?skill=python").get_data(as_text=True)
+    assert "Chloé" in directory and "vélo, Python" in directory
+    assert "Chloé" not in client.get("/staff/directory?skill=couture").get_data(as_text=True)
+
+    token = csrf(client, url)
+    client.post(url + "/archive", data={"csrf_token": token, "reason": "parti"})
+    clock.advance(minutes=10)
+    again = client.post(
+        "/api/v1/taps", json={"taps": [tap_json("04C446D4E57CA2", clock())]}, headers=auth
+    )
+    assert again.json["results"][0]["outcome"] == "archived"
+
+    client.post(url + "/erase", data={"csrf_token": token, "reason": "demande RGPD"})
+    session.expire_all()
+    erased = session.get(Member, member_id)
+    assert erased is not None and erased.erased_at is not None and erased.given_name == ""
+    session.rollback()
+    assert client.get(url).status_code == 404
+    trail = client.get("/staff/audit").get_data(as_text=True)
+    assert "member.erase" in trail and "demande RGPD" in trail and "Chloé" not in trail
+
+
+def test_the_csv_export_imports_back_and_runs_no_formula(
+    client: FlaskClient, session: Session, nadine: StaffUser, config_file: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from presence.cli import main
+
+    make_member(session, given_name="=HYPERLINK(\"http://evil\")", family_name="Injection",
+                email="inj@example.org", skills=["Python", "vélo"])  # fmt: skip
+    session.commit()
+    log_in(client)
+    exported = client.get("/staff/members.csv")
+    assert exported.mimetype == "text/csv"
+    text = exported.get_data(as_text=True)
+    assert "'=HYPERLINK" in text and "Python|vélo" in text
+    assert text.splitlines()[0].startswith("given_name,family_name")
+
+    # The same columns import back (into a database where they are new).
+    session.execute(Member.__table__.delete().where(Member.email == "inj@example.org"))
+    session.commit()
+    path = config_file.parent / "members.csv"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["--config", str(config_file), "members", "import", str(path)]
+    )
+    assert result.exit_code == 0, result.output

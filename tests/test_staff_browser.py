@@ -97,10 +97,15 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
 
     page.get_by_role("link", name="Membres").click()
     page.get_by_role("link", name=f"{HOSTILE} Martin").click()
-    page.get_by_label("Pourquoi").fill("parti sans badger")
+    page.get_by_label("Raison de la correction").fill("parti sans badger")
     page.get_by_role("button", name="Enregistrer une sortie").click()
     expect(page.get_by_text("Sortie enregistrée.")).to_be_visible()
     expect(page.get_by_text("Absent·e.")).to_be_visible()
+
+    page.get_by_role("link", name="Modifier").click()
+    accessible(page)
+    page.get_by_role("link", name="Annuaire").click()
+    accessible(page)
 
     page.get_by_role("link", name="Bornes").click()
     expect(page.get_by_role("cell", name="porte", exact=True)).to_be_visible()

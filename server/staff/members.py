@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,7 +21,14 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from server import audit, presence
 from server.credentials import issue_qr
-from server.members import MemberError, MemberSchema, add_member, first_error
+from server.members import (
+    MemberError,
+    MemberSchema,
+    add_member,
+    erase_member,
+    export_csv,
+    first_error,
+)
 from server.models import Member, Plan, Site, TapKind, Visibility
 from server.runtime import runtime
 from server.staff import blp
@@ -56,7 +64,7 @@ class CorrectionForm(FlaskForm):  # type: ignore[misc]
         "Heure (aujourd'hui, vide : maintenant)",
         validators=[Optional(), Regexp(r"^([01]?\d|2[0-3])[:h][0-5]\d$", message="HH:MM")],
     )
-    reason = StringField("Pourquoi", validators=[DataRequired(), Length(max=500)])
+    reason = StringField("Raison de la correction", validators=[DataRequired(), Length(max=500)])
 
 
 def _actor() -> str:
@@ -196,3 +204,94 @@ def audit_trail() -> str:
         entries: Any = audit.latest(session)
         zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
         return render_template("staff/audit.html", entries=entries, zone=zone)
+
+
+class EditForm(MemberForm):
+    skills = StringField("Compétences (séparées par des virgules)", validators=[Length(max=600)])
+    working_on = StringField("Travaille sur", validators=[Length(max=500)])
+    open_to_chat_about = StringField("Envie de parler de", validators=[Length(max=500)])
+
+
+@blp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+def member_edit(member_id: int) -> Response | str:
+    app = runtime()
+    with app.transaction() as session:
+        found = session.get(Member, member_id)
+        if found is None or found.erased_at is not None:
+            abort(404)
+        form = EditForm(obj=found)
+        if request.method == "GET":
+            form.skills.data = ", ".join(str(skill) for skill in found.skills)
+            form.plan.data = found.plans[-1].plan.value if found.plans else Plan.PAYG.value
+            form.visibility.data = found.visibility.value
+        elif form.validate_on_submit():
+            found.given_name = (form.given_name.data or "").strip()
+            found.family_name = (form.family_name.data or "").strip()
+            found.email = (form.email.data or "").strip().lower() or None
+            found.skills = [s.strip() for s in (form.skills.data or "").split(",") if s.strip()]
+            found.working_on = form.working_on.data or ""
+            found.open_to_chat_about = form.open_to_chat_about.data or ""
+            found.visibility = Visibility(form.visibility.data)
+            audit.record(session, app.now(), _actor(), "member.edit", f"member:{member_id}")
+            flash("Modifications enregistrées.", "saved")
+            return redirect(url_for("staff.member", member_id=member_id))
+        return render_template("staff/member_edit.html", form=form, member=found)
+
+
+@blp.post("/members/<int:member_id>/<any('archive', 'erase'):action>")
+def member_retire(member_id: int, action: str) -> Response:
+    """Archive a member (their badges stop working), or erase them (GDPR): the person is
+    removed and their visits stay as anonymous counts, so past figures do not change."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    app = runtime()
+    now = app.now()
+    with app.transaction() as session:
+        found = session.get(Member, member_id)
+        if found is None or found.erased_at is not None:
+            abort(404)
+        if action == "erase":
+            erase_member(session, found, now)
+        else:
+            found.archived_at = found.archived_at or now
+        audit.record(session, now, _actor(), f"member.{action}", f"member:{member_id}",
+                     request.form.get("reason", ""))  # fmt: skip
+    if action == "erase":
+        flash("Membre effacé : ses passages restent comptés, sans nom.", "saved")
+        return redirect(url_for("staff.members"))
+    flash("Membre archivé : ses badges n'ouvrent plus rien.", "saved")
+    return redirect(url_for("staff.member", member_id=member_id))
+
+
+@blp.get("/members.csv")
+def members_csv() -> Response:
+    with runtime().session() as session:
+        rows = session.scalars(
+            select(Member).where(Member.erased_at.is_(None)).order_by(Member.id)
+        ).all()
+        body = export_csv(rows)
+    return FlaskResponse(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="membres.csv"'},
+    )
+
+
+@blp.get("/directory")
+def directory() -> str:
+    """The members' directory: those at `profile` level, with their skills."""
+    skill = request.args.get("skill", "").strip()
+    with runtime().session() as session:
+        shown = session.scalars(
+            select(Member)
+            .where(
+                Member.visibility == Visibility.PROFILE,
+                Member.archived_at.is_(None),
+                Member.erased_at.is_(None),
+            )
+            .order_by(Member.given_name, Member.family_name)
+        ).all()
+        if skill:
+            wanted = skill.casefold()
+            shown = [m for m in shown if any(wanted in str(s).casefold() for s in m.skills)]
+        return render_template("staff/directory.html", members=shown, skill=skill)
