@@ -264,6 +264,16 @@ def test_edit_archive_and_erase_a_member(
         "working_on": "un atlas", "open_to_chat_about": "",
     })  # fmt: skip
     assert edited.status_code == 302
+    make_member(session, given_name="Autre", email="autre@example.org")
+    session.commit()
+    taken = submit(client, url + "/edit", {
+        "given_name": "Chloé", "family_name": "Dubois", "email": "autre@example.org",
+        "plan": "payg", "visibility": "profile",
+    })  # fmt: skip
+    assert (
+        taken.status_code == 200
+        and "déjà l&#39;adresse d&#39;un autre membre" in taken.get_data(as_text=True)
+    )
     directory = client.get("/staff/directory?skill=python").get_data(as_text=True)
     assert "Chloé" in directory and "vélo, Python" in directory
     assert "Chloé" not in client.get("/staff/directory?skill=couture").get_data(as_text=True)

@@ -225,9 +225,14 @@ def member_edit(member_id: int) -> Response | str:
             form.plan.data = found.plans[-1].plan.value if found.plans else Plan.PAYG.value
             form.visibility.data = found.visibility.value
         elif form.validate_on_submit():
+            email = (form.email.data or "").strip().lower() or None
+            owner = email and session.scalar(select(Member).where(Member.email == email))
+            if owner and owner.id != member_id:
+                flash(f"{email} est déjà l'adresse d'un autre membre.", "problem")
+                return render_template("staff/member_edit.html", form=form, member=found)
             found.given_name = (form.given_name.data or "").strip()
             found.family_name = (form.family_name.data or "").strip()
-            found.email = (form.email.data or "").strip().lower() or None
+            found.email = email
             found.skills = [s.strip() for s in (form.skills.data or "").split(",") if s.strip()]
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
