@@ -23,6 +23,11 @@ def require_login() -> Response | None:
     return redirect(url_for("staff.login", next=request.path))
 
 
+def actor() -> str:
+    """Who is acting, as the audit trail and the tap log record it."""
+    return str(current_user.email)
+
+
 def local_time(moment: datetime, timezone: str, with_date: bool = False) -> str:
     """A time as people in the space read it: "9h12", or "24/11 9h12"."""
     local = moment.astimezone(ZoneInfo(timezone))

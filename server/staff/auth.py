@@ -134,8 +134,6 @@ def too_many(error: RateLimitExceeded) -> tuple[str, int]:
 
 @blp.post("/logout")
 def logout() -> Response:
-    form = FlaskForm()
-    if form.validate_on_submit():
-        logout_user()
-        flash("Vous êtes déconnecté·e.", "saved")
+    logout_user()  # CSRFProtect has checked the form's token
+    flash("Vous êtes déconnecté·e.", "saved")
     return redirect(url_for("staff.login"))

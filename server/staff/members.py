@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
@@ -31,7 +31,7 @@ from server.members import (
 )
 from server.models import Member, Plan, Site, TapKind, Visibility
 from server.runtime import runtime
-from server.staff import blp
+from server.staff import actor, blp
 
 PLANS = [
     SelectChoice(Plan.PAYG.value, "À la demi-journée"),
@@ -67,8 +67,12 @@ class CorrectionForm(FlaskForm):  # type: ignore[misc]
     reason = StringField("Raison de la correction", validators=[DataRequired(), Length(max=500)])
 
 
-def _actor() -> str:
-    return str(current_user.email)
+def _member(session: Session, member_id: int) -> Member:
+    """The member a staff page is about; an erased one is gone (404)."""
+    found = session.get(Member, member_id)
+    if found is None or found.erased_at is not None:
+        abort(404)
+    return found
 
 
 @blp.get("/members")
@@ -99,7 +103,7 @@ def member_new() -> Response | str:
             data = MemberSchema().load(raw)
             with app.transaction() as session:
                 member = add_member(session, data, app.now().date())
-                audit.record(session, app.now(), _actor(), "member.create", f"member:{member.id}")
+                audit.record(session, app.now(), actor(), "member.create", f"member:{member.id}")
                 member_id = member.id
         except ValidationError as error:
             name, message = first_error(error)
@@ -123,9 +127,7 @@ def member(member_id: int) -> str:
     app = runtime()
     now = app.now()
     with app.session() as session:
-        found = session.get(Member, member_id)
-        if found is None or found.erased_at is not None:
-            abort(404)
+        found = _member(session, member_id)
         sites = list(session.scalars(select(Site).order_by(Site.id)))
         here = [visit for site in sites for visit in presence.present_visits(session, site.id, now)]
         here = [visit for visit in here if visit.member_id == member_id]
@@ -140,15 +142,11 @@ def member(member_id: int) -> str:
 
 @blp.post("/members/<int:member_id>/badges/qr")
 def member_issue_qr(member_id: int) -> Response:
-    if not FlaskForm().validate_on_submit():
-        abort(400)
     app = runtime()
     with app.transaction() as session:
-        found = session.get(Member, member_id)
-        if found is None or found.erased_at is not None:
-            abort(404)
+        found = _member(session, member_id)
         badge = issue_qr(session, found, "", app.now(), app.badge_private_key)
-        audit.record(session, app.now(), _actor(), "badge.issue_qr", f"member:{member_id}",
+        audit.record(session, app.now(), actor(), "badge.issue_qr", f"member:{member_id}",
                      badge=badge.id)  # fmt: skip
     flash("Badge QR créé : imprimez-le avec « presence badges print ».", "saved")
     return redirect(url_for("staff.member", member_id=member_id))
@@ -178,10 +176,10 @@ def member_correct(member_id: int, direction: str) -> Response:
         kind = TapKind.STAFF_IN if direction == "check-in" else TapKind.STAFF_OUT
         reason = form.reason.data or ""
         result = presence.record_staff_entry(
-            session, found, site, kind, at, _actor(), reason, now, app.rules
+            session, found, site, kind, at, actor(), reason, now, app.rules
         )
         audit.record(
-            session, now, _actor(), f"visit.{direction}", f"member:{member_id}",
+            session, now, actor(), f"visit.{direction}", f"member:{member_id}",
             form.reason.data or "", site=site.slug, when=at.isoformat(),
             outcome=result.outcome.value,
         )  # fmt: skip
@@ -216,9 +214,7 @@ class EditForm(MemberForm):
 def member_edit(member_id: int) -> Response | str:
     app = runtime()
     with app.transaction() as session:
-        found = session.get(Member, member_id)
-        if found is None or found.erased_at is not None:
-            abort(404)
+        found = _member(session, member_id)
         form = EditForm(obj=found)
         if request.method == "GET":
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
@@ -237,7 +233,7 @@ def member_edit(member_id: int) -> Response | str:
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
             found.visibility = Visibility(form.visibility.data)
-            audit.record(session, app.now(), _actor(), "member.edit", f"member:{member_id}")
+            audit.record(session, app.now(), actor(), "member.edit", f"member:{member_id}")
             flash("Modifications enregistrées.", "saved")
             return redirect(url_for("staff.member", member_id=member_id))
         return render_template("staff/member_edit.html", form=form, member=found)
@@ -247,19 +243,15 @@ def member_edit(member_id: int) -> Response | str:
 def member_retire(member_id: int, action: str) -> Response:
     """Archive a member (their badges stop working), or erase them (GDPR): the person is
     removed and their visits stay as anonymous counts, so past figures do not change."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
     app = runtime()
     now = app.now()
     with app.transaction() as session:
-        found = session.get(Member, member_id)
-        if found is None or found.erased_at is not None:
-            abort(404)
+        found = _member(session, member_id)
         if action == "erase":
             erase_member(session, found, now)
         else:
             found.archived_at = found.archived_at or now
-        audit.record(session, now, _actor(), f"member.{action}", f"member:{member_id}",
+        audit.record(session, now, actor(), f"member.{action}", f"member:{member_id}",
                      request.form.get("reason", ""))  # fmt: skip
     if action == "erase":
         flash("Membre effacé : ses passages restent comptés, sans nom.", "saved")
