@@ -47,8 +47,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.extensions["presence"] = runtime
 
     from server import api, board_page, health, home, me, spaceapi
+    from server.i18n import init_i18n
     from server.live import init_live
     from server.staff import init_staff
+
+    init_i18n(app)
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)

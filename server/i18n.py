@@ -1,0 +1,80 @@
+"""French and English pages, through Flask-Babel.
+
+The pages are written in French (the messages in the templates and the code are the
+French text, marked with `_()`), and `server/translations/en` gives their English. The
+language of a page is, in order: `?lang=` on its address (remembered in the session),
+what the page itself sets (a member's page speaks the member's language), then the
+browser's preference, then French.
+
+After changing a marked message: `python -m server.i18n` extracts the messages, updates
+the catalogue and compiles it; a test fails while a message has no English.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from flask_babel import Babel, get_locale
+
+LANGUAGES = ("fr", "en")
+HERE = Path(__file__).parent
+TRANSLATIONS = HERE / "translations"
+CATALOGUE = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
+
+
+def select_language() -> str:
+    """The language of the page being answered."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        session["lang"] = asked
+        return str(asked)
+    chosen = session.get("lang") or getattr(g, "page_language", None)
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+
+
+def use_language(language: str | None) -> None:
+    """Let a page speak `language` (a member's own), unless the reader chose one."""
+    if language in LANGUAGES:
+        g.page_language = language
+
+
+def page_language() -> str:
+    return str(get_locale() or LANGUAGES[0])
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    Babel(app, locale_selector=select_language)
+    app.jinja_env.globals["page_language"] = page_language
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+
+
+def refresh_catalogue() -> None:
+    """Extract the marked messages, merge them into the English catalogue, compile it."""
+    TRANSLATIONS.mkdir(exist_ok=True)
+    template = Path(tempfile.mkdtemp()) / "messages.pot"
+    babel = [sys.executable, "-m", "babel.messages.frontend", "--quiet"]
+    root = HERE.parent
+    subprocess.run(
+        [*babel, "extract", "-F", str(HERE / "babel.cfg"), "-k", "_l", "--no-location",
+         "--sort-output", "--omit-header", "-o", str(template), str(HERE)],
+        check=True, cwd=root,
+    )  # fmt: skip
+    if CATALOGUE.exists():
+        update = ["update", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"]
+        subprocess.run([*babel, *update, "--no-fuzzy-matching", "--omit-header"], check=True)
+    else:
+        subprocess.run([*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"],
+                       check=True)  # fmt: skip
+    subprocess.run([*babel, "compile", "-d", str(TRANSLATIONS)], check=True)
+
+
+if __name__ == "__main__":
+    refresh_catalogue()
