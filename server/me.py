@@ -1,32 +1,47 @@
-"""A member's own page, reached through a signed link: choose what the board shows."""
+"""A member's own page, reached through a signed link: their recent visits, what the
+board shows of them, and a download of everything stored about them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
+from server.i18n import use_language
 from server.links import LinkError, read_member_token
 from server.models import Badge, BadgeKind, Member, Visibility
+from server.privacy import member_data, visit_history
 from server.runtime import runtime
 
 blp = Blueprint("me", __name__, url_prefix="/me")
 
 CHOICES = [
-    (Visibility.HIDDEN, "Discret", "Compté parmi les présents (« +3 autres »), jamais nommé."),
-    (Visibility.FIRST_NAME, "Prénom", "Votre prénom apparaît sur l'écran de la Cantine."),
+    (
+        Visibility.HIDDEN,
+        _l("Discret"),
+        _l("Compté parmi les présents (« +3 autres »), jamais nommé."),
+    ),
+    (Visibility.FIRST_NAME, _l("Prénom"), _l("Votre prénom apparaît sur l'écran de la Cantine.")),
     (
         Visibility.PROFILE,
-        "Profil",
-        "Prénom, ce sur quoi vous travaillez, vos compétences et les sujets dont vous "
-        "aimeriez parler : pour que les autres viennent vous dire bonjour.",
+        _l("Profil"),
+        _l(
+            "Prénom, ce sur quoi vous travaillez, vos compétences et les sujets dont vous "
+            "aimeriez parler : pour que les autres viennent vous dire bonjour."
+        ),
     ),
 ]
 
+NO_QR_BADGE = _l("Vous n'avez pas encore de badge QR : demandez-en un à l'accueil.")
 
-NO_QR_BADGE = "Vous n'avez pas encore de badge QR : demandez-en un à l'accueil."
+#: What a member's link answers never stays in a cache: the link is all it takes.
+PRIVATE = {"Cache-Control": "no-store"}
 
 
 def _record_choice(member: Member, level: Visibility, internet: bool, now: datetime) -> None:
@@ -47,63 +62,112 @@ def _record_choice(member: Member, level: Visibility, internet: bool, now: datet
 
 def _refusal(error: LinkError) -> tuple[str, int]:
     if error.expired:
-        message = "Ce lien a expiré. Demandez-en un nouveau à l'accueil."
-        return render_template("message.html", message=message), 410
-    message = "Ce lien n'est pas valide. Vérifiez qu'il est complet, ou demandez-en un à l'accueil."
-    return render_template("message.html", message=message), 404
+        message = _("Ce lien a expiré. Demandez-en un nouveau à l'accueil.")
+        return render_template("message.html", title=_("Lien expiré"), message=message), 410
+    message = _(
+        "Ce lien n'est pas valide. Vérifiez qu'il est complet, ou demandez-en un à l'accueil."
+    )
+    return render_template("message.html", title=_("Lien inutilisable"), message=message), 404
+
+
+def _member_id(token: str) -> int:
+    """The id of the member a link was made for, or LinkError."""
+    return read_member_token(str(current_app.config["SECRET_KEY"]), token)
+
+
+def _holder(session: Session, member_id: int) -> Member:
+    """The link's member, who then sets the page's language; or LinkError.
+
+    An erased member's link is no better than a forged one: it shows nothing.
+    """
+    member = session.get(Member, member_id)
+    if member is None or member.erased_at is not None:
+        raise LinkError(expired=False)
+    use_language(member.language)
+    return member
+
+
+def hours_minutes(span: timedelta) -> str:
+    """A length of time as "2 h 05"."""
+    minutes = int(span.total_seconds() // 60)
+    return str(_("%(hours)d h %(minutes)02d", hours=minutes // 60, minutes=minutes % 60))
 
 
 @blp.get("/<token>/badge.png")
 def badge_png(token: str) -> Response | tuple[str, int]:
     """The member's QR badge as an image, to show on a phone at the door."""
     try:
-        member_id = read_member_token(str(current_app.config["SECRET_KEY"]), token)
+        member_id = _member_id(token)
+        with runtime().session() as session:
+            member = _holder(session, member_id)
+            badge = session.scalar(
+                select(Badge)
+                .where(
+                    Badge.member_id == member.id,
+                    Badge.kind == BadgeKind.QR,
+                    Badge.revoked_at.is_(None),
+                )
+                .order_by(Badge.issued_at.desc(), Badge.id.desc())
+                .limit(1)
+            )
+            if badge is None:
+                return render_template("message.html", message=NO_QR_BADGE), 404
+            image = qr_png(badge.value)
     except LinkError as error:
         return _refusal(error)
-    with runtime().session() as session:
-        badge = session.scalar(
-            select(Badge)
-            .where(
-                Badge.member_id == member_id,
-                Badge.kind == BadgeKind.QR,
-                Badge.revoked_at.is_(None),
-            )
-            .order_by(Badge.issued_at.desc(), Badge.id.desc())
-            .limit(1)
-        )
-        if badge is None:
-            return render_template("message.html", message=NO_QR_BADGE), 404
-        image = qr_png(badge.value)
-    return Response(image, mimetype="image/png", headers={"Cache-Control": "no-store"})
+    return Response(image, mimetype="image/png", headers=PRIVATE)
+
+
+@blp.get("/<token>/data.json")
+def data_file(token: str) -> Response | tuple[str, int]:
+    """Everything stored about the member, as a file to keep (GDPR access, portability)."""
+    app = runtime()
+    now = app.now()
+    try:
+        member_id = _member_id(token)
+        with app.session() as session:
+            member = _holder(session, member_id)
+            data = member_data(session, member, now)
+    except LinkError as error:
+        return _refusal(error)
+    name = f"presence-member-{data['member']['id']}-{now.date().isoformat()}.json"
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        mimetype="application/json",
+        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @blp.route("/<token>", methods=["GET", "POST"])
-def visibility(token: str) -> tuple[str, int]:
-    """Show the member's visibility choice; a POST changes it."""
+def visibility(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+    """Show the member's recent visits and visibility choice; a POST changes the choice."""
+    app = runtime()
+    now = app.now()
     try:
-        member_id = read_member_token(str(current_app.config["SECRET_KEY"]), token)
+        member_id = _member_id(token)
+        with app.transaction() as session:
+            member = _holder(session, member_id)
+            saved, problem, status = False, None, 200
+            if request.method == "POST":
+                choice = request.form.get("visibility", "")
+                if choice not in {level.value for level in Visibility}:
+                    problem, status = _("Choisissez l'une des trois possibilités."), 400
+                else:
+                    _record_choice(member, Visibility(choice), "internet" in request.form, now)
+                    saved = True
+            has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
+            page = render_template(
+                "me.html",
+                member=member,
+                choices=CHOICES,
+                saved=saved,
+                problem=problem,
+                has_qr=has_qr,
+                history=visit_history(session, member.id, now),
+                hours_minutes=hours_minutes,
+                badge_url=url_for("me.badge_png", token=token),
+                data_url=url_for("me.data_file", token=token),
+            )
     except LinkError as error:
         return _refusal(error)
-    app = runtime()
-    with app.transaction() as session:
-        member = session.get(Member, member_id)
-        if member is None or member.erased_at is not None:
-            return _refusal(LinkError(expired=False))
-        saved, problem, status = False, None, 200
-        if request.method == "POST":
-            choice = request.form.get("visibility", "")
-            if choice not in {level.value for level in Visibility}:
-                problem, status = "Choisissez l'une des trois possibilités.", 400
-            else:
-                _record_choice(member, Visibility(choice), "internet" in request.form, app.now())
-                saved = True
-        has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
-        page = render_template(
-            "me.html",
-            member=member,
-            choices=CHOICES,
-            saved=saved,
-            problem=problem,
-            has_qr=has_qr,
-        )
-    return page, status
+    return page, status, PRIVATE

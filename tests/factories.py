@@ -19,7 +19,9 @@ from server.models import (
     MemberPlan,
     Plan,
     Site,
+    TapKind,
 )
+from server.presence import IncomingTap, Rules, TapResult, record_badge_tap, record_staff_entry
 
 _serial = itertools.count(1)
 WEEKDAYS_9_TO_19 = {day: [["09:00", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -80,6 +82,28 @@ def make_kiosk(
     created = overrides.pop("created_at", datetime(2026, 1, 1, tzinfo=UTC))
     kiosk, token = add_kiosk(session, overrides.pop("name", f"door-{n}"), site, mode, created)
     return kiosk, token
+
+
+def badge_tap(
+    session: Session, kiosk: Kiosk, badge: Badge, when: datetime, rules: Rules | None = None
+) -> TapResult:
+    """A badge read at a kiosk at `when`, received at once, applied by the presence rules."""
+    incoming = IncomingTap(uuid.uuid4(), badge.value, badge.kind, when)
+    return record_badge_tap(session, kiosk, incoming, None, when, rules or Rules())
+
+
+def staff_entry(
+    session: Session,
+    member: Member,
+    site: Site,
+    kind: TapKind,
+    when: datetime,
+    *,
+    actor: str = "staff@example.org",
+    reason: str = "oubli de badge",
+) -> TapResult:
+    """A check-in or check-out entered by staff at `when`, with who and why."""
+    return record_staff_entry(session, member, site, kind, when, actor, reason, when, Rules())
 
 
 def tap_json(badge: str, read_at: datetime, **overrides: Any) -> dict[str, Any]:
