@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, board_page, health, home, me, spaceapi
+    from server import api, board_page, health, home, me, photos, spaceapi
     from server.i18n import init_i18n
     from server.live import init_live
     from server.staff import init_staff
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(home.blp)
     app.register_blueprint(spaceapi.blp)
     app.register_blueprint(me.blp)
+    app.register_blueprint(photos.blp)
     app.register_blueprint(board_page.blp)
     init_staff(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token

@@ -491,44 +491,24 @@ def badges_print(
     """Print the QR badges of MEMBERS (ids or e-mails; none: every active QR badge)."""
     from pathlib import Path
 
-    from badges.cards import Card, cards_pdf, qr_png, qr_svg
-    from server.models import Badge, BadgeKind, Member, Site
+    from badges.cards import qr_png, qr_svg
+    from server.credentials import cards_sheet, printable_badges
 
     with writing(ctx) as (runtime, session):
-        query = (
-            select(Badge)
-            .join(Member, Badge.member_id == Member.id)
-            .where(
-                Badge.kind == BadgeKind.QR,
-                Badge.revoked_at.is_(None),
-                Member.archived_at.is_(None),
-            )
-            .order_by(Member.family_name, Member.given_name, Badge.id)
-        )
-        if members:
-            ids = []
-            for key in members:
-                found = _member(session, key)
-                ids.append(found.id)
-            query = query.where(Badge.member_id.in_(ids))
-        badges_found = session.scalars(query).all()
-        if not badges_found:
+        ids = [_member(session, key).id for key in members] if members else None
+        printable = printable_badges(session, ids)
+        if not printable:
             raise click.ClickException("no QR badge to print: issue one with 'badges issue-qr'")
-        cards = [
-            Card(f"{b.member.given_name} {b.member.family_name}".strip(), b.label, b.value)
-            for b in badges_found
-        ]
-        section = runtime.settings.cards
-        title = section.title or session.scalar(select(Site.name).order_by(Site.id)) or ""
-        logo = Path(section.logo) if section.logo else None
+        cards = [card for _badge, card in printable]
+        sheet = cards_sheet(session, runtime.settings.cards, cards)
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_bytes(cards_pdf(cards, title, logo))
+        Path(out).write_bytes(sheet)
         for folder, suffix in ((png_dir, "png"), (svg_dir, "svg")):
             if folder is None:
                 continue
             Path(folder).mkdir(parents=True, exist_ok=True)
-            for badge, card in zip(badges_found, cards, strict=True):
+            for badge, card in printable:
                 path = Path(folder) / f"badge-{badge.id}.{suffix}"
                 if suffix == "png":
                     path.write_bytes(qr_png(card.token))

@@ -7,12 +7,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from badges.cards import Card, cards_pdf
 from badges.tokens import BadgeToken, TokenError, sign, verify
-from server.models import Badge, BadgeKind, Kiosk, Member, Outcome, Tap
+from server.models import Badge, BadgeKind, Kiosk, Member, Outcome, Site, Tap
+from server.settings import CardsSection
 
 
 class TokenRefused(Exception):
@@ -56,6 +59,35 @@ def revoke(badge: Badge, now: datetime) -> None:
     """The badge stops opening anything at its next tap (and offline, at the kiosk's next
     directory refresh); its taps and the member's visits stay."""
     badge.revoked_at = badge.revoked_at or now
+
+
+def printable_badges(
+    session: Session, member_ids: Sequence[int] | None = None
+) -> list[tuple[Badge, Card]]:
+    """The active QR badges to print (of these members, else of every active member)."""
+    query = (
+        select(Badge)
+        .join(Member, Badge.member_id == Member.id)
+        .where(
+            Badge.kind == BadgeKind.QR,
+            Badge.revoked_at.is_(None),
+            Member.archived_at.is_(None),
+        )
+        .order_by(Member.family_name, Member.given_name, Badge.id)
+    )
+    if member_ids is not None:
+        query = query.where(Badge.member_id.in_(member_ids))
+    return [
+        (badge, Card(f"{badge.member.given_name} {badge.member.family_name}".strip(),
+                     badge.label, badge.value))
+        for badge in session.scalars(query)
+    ]  # fmt: skip
+
+
+def cards_sheet(session: Session, section: CardsSection, cards: Sequence[Card]) -> bytes:
+    """The PDF of A4 pages of cards, titled as configured (else the first site's name)."""
+    title = section.title or session.scalar(select(Site.name).order_by(Site.id)) or ""
+    return cards_pdf(cards, title, Path(section.logo) if section.logo else None)
 
 
 def check_token(session: Session, token: str, public_key: bytes) -> Badge:

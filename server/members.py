@@ -74,6 +74,30 @@ def add_member(session: Session, data: dict[str, Any], today: date) -> Member:
     return member
 
 
+def plan_on(member: Member, day: date) -> MemberPlan | None:
+    """The plan in force for a member on a day (the last one started by then)."""
+    started = [plan for plan in member.plans if plan.starts_on <= day]
+    return started[-1] if started else None
+
+
+def change_plan(member: Member, plan: Plan, starts_on: date) -> bool:
+    """Put a member on `plan` from `starts_on`; False when that is already the case.
+
+    Earlier days keep the plan they had, so past statements are unchanged; a change
+    set for the same day again replaces the first one.
+    """
+    current = plan_on(member, starts_on)
+    if current is not None and current.plan is plan:
+        return False
+    same_day = next((p for p in member.plans if p.starts_on == starts_on), None)
+    if same_day is not None:
+        same_day.plan = plan
+    else:
+        member.plans.append(MemberPlan(plan=plan, starts_on=starts_on))
+        member.plans.sort(key=lambda p: p.starts_on)
+    return True
+
+
 def find_member(session: Session, key: str) -> Member | None:
     """A member by id (`42`) or e-mail address."""
     if key.isdigit():
@@ -123,6 +147,7 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
         report.errors.append(f"line 1: unknown column {unknown[0]!r}")
         return report
     seen: set[str] = set()
+    valid: list[dict[str, Any]] = []
     for line, row in enumerate(reader, start=2):
         cleaned = {key: (value or "").strip() for key, value in row.items() if key}
         raw: dict[str, Any] = {key: value for key, value in cleaned.items() if value}
@@ -142,9 +167,9 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
             continue
         if email:
             seen.add(email)
-        report.created.append(add_member(session, data, today))
-    if report.errors:
-        report.created.clear()
+        valid.append(data)
+    if not report.errors:  # every line is checked before any is written
+        report.created = [add_member(session, data, today) for data in valid]
     return report
 
 

@@ -233,7 +233,7 @@ def test_a_kiosk_is_added_with_its_token_shown_once_and_rotated(
     heartbeat = {"Authorization": f"Bearer {token}"}
     assert client.post("/api/v1/heartbeat", json={}, headers=heartbeat).status_code == 200
 
-    kiosk_id = page.split("/staff/kiosks/")[1].split("/rotate")[0]
+    kiosk_id = re.findall(r"/staff/kiosks/(\d+)/rotate", page)[0]
     rotated = client.post(
         f"/staff/kiosks/{kiosk_id}/rotate", data={"csrf_token": csrf(client, "/staff/kiosks")}
     )

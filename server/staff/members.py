@@ -5,66 +5,74 @@ server.presence."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Response as FlaskResponse
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
-from wtforms import EmailField, SelectField, StringField
+from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from server import audit, presence
-from server.credentials import issue_qr
+from server.credentials import cards_sheet, issue_qr, printable_badges
+from server.links import LINK_DAYS, make_member_token
 from server.members import (
+    CSV_COLUMNS,
     MemberError,
     MemberSchema,
     add_member,
+    change_plan,
     erase_member,
     export_csv,
     first_error,
+    import_csv,
+    plan_on,
 )
-from server.models import Member, Plan, Site, TapKind, Visibility
+from server.models import Member, MemberPlan, Plan, Site, TapKind, Visibility
+from server.photos import PhotoError, delete_photo, send_photo, store_photo
 from server.runtime import runtime
-from server.staff import actor, blp
+from server.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, blp
 
-PLANS = [
-    SelectChoice(Plan.PAYG.value, "À la demi-journée"),
-    SelectChoice(Plan.PACK.value, "Carnet"),
-    SelectChoice(Plan.MONTHLY.value, "Mensuel"),
-    SelectChoice(Plan.FREE.value, "Gratuit"),
-]
+PLANS = [SelectChoice(plan.value, PLAN_NAMES[plan]) for plan in Plan]
 LEVELS = [
-    SelectChoice(Visibility.HIDDEN.value, "Discret (compté, jamais nommé)"),
-    SelectChoice(Visibility.FIRST_NAME.value, "Prénom"),
-    SelectChoice(Visibility.PROFILE.value, "Profil"),
+    SelectChoice(Visibility.HIDDEN.value, _l("Discret (compté, jamais nommé)")),
+    SelectChoice(Visibility.FIRST_NAME.value, LEVEL_NAMES[Visibility.FIRST_NAME]),
+    SelectChoice(Visibility.PROFILE.value, LEVEL_NAMES[Visibility.PROFILE]),
 ]
 
 
 class MemberForm(FlaskForm):  # type: ignore[misc]
-    given_name = StringField("Prénom", validators=[DataRequired(), Length(max=100)])
-    family_name = StringField("Nom", validators=[Optional(), Length(max=100)])
+    given_name = StringField(_l("Prénom"), validators=[DataRequired(), Length(max=100)])
+    family_name = StringField(_l("Nom"), validators=[Optional(), Length(max=100)])
     email = EmailField(
-        "E-mail", validators=[Optional(), Length(max=254)]
+        _l("E-mail"), validators=[Optional(), Length(max=254)]
     )  # checked by MemberSchema
-    plan = SelectField("Formule", choices=PLANS, default=Plan.PAYG.value)
+    plan = SelectField(_l("Formule"), choices=PLANS, default=Plan.PAYG.value)
     visibility = SelectField(
-        "Sur l'écran (choisi par le membre)", choices=LEVELS, default=Visibility.HIDDEN.value
+        _l("Sur l'écran (choisi par le membre)"), choices=LEVELS, default=Visibility.HIDDEN.value
     )
 
 
 class CorrectionForm(FlaskForm):  # type: ignore[misc]
-    site = SelectField("Lieu", coerce=int)
+    site = SelectField(_l("Lieu"), coerce=int)
     at = StringField(
-        "Heure (aujourd'hui, vide : maintenant)",
+        _l("Heure (aujourd'hui, vide : maintenant)"),
         validators=[Optional(), Regexp(r"^([01]?\d|2[0-3])[:h][0-5]\d$", message="HH:MM")],
     )
-    reason = StringField("Raison de la correction", validators=[DataRequired(), Length(max=500)])
+    reason = StringField(
+        _l("Raison de la correction"), validators=[DataRequired(), Length(max=500)]
+    )
 
 
 def _member(session: Session, member_id: int) -> Member:
@@ -75,10 +83,27 @@ def _member(session: Session, member_id: int) -> Member:
     return found
 
 
+FILTERS = {
+    "state": ("active", "archived", "all"),
+    "presence": ("", "present", "absent"),
+    "plan": ("", *(plan.value for plan in Plan)),
+}
+
+
+def _filters() -> dict[str, str]:
+    """The list's filters from the query string; anything unknown means "no filter"."""
+    chosen = {name: request.args.get(name, "") for name in FILTERS}
+    return {name: v if v in FILTERS[name] else FILTERS[name][0] for name, v in chosen.items()}
+
+
 @blp.get("/members")
 def members() -> str:
+    """Members, searched by name or e-mail and filtered by state, presence and plan."""
+    app = runtime()
+    now = app.now()
     query = request.args.get("q", "").strip()
-    with runtime().session() as session:
+    chosen = _filters()
+    with app.session() as session:
         found = select(Member).where(Member.erased_at.is_(None))
         if query:
             like = f"%{query}%"
@@ -89,8 +114,49 @@ def members() -> str:
                     Member.email.ilike(like),
                 )
             )
+        if chosen["state"] != "all":
+            archived = chosen["state"] == "archived"
+            found = found.where(
+                Member.archived_at.is_not(None) if archived else Member.archived_at.is_(None)
+            )
+        present = {
+            visit.member_id
+            for site in session.scalars(select(Site))
+            for visit in presence.present_visits(session, site.id, now)
+        }
+        if chosen["presence"]:
+            inside = Member.id.in_(present)
+            found = found.where(inside if chosen["presence"] == "present" else ~inside)
+        today = presence_day(session, now)
+        if chosen["plan"]:
+            found = found.where(current_plan(today) == Plan(chosen["plan"]))
         rows = session.scalars(found.order_by(Member.family_name, Member.given_name)).all()
-        return render_template("staff/members.html", members=rows, q=query)
+        return render_template(
+            "staff/members.html",
+            members=rows,
+            q=query,
+            chosen=chosen,
+            plans=PLANS,
+            present=present,
+            plan_of={member.id: plan_on(member, today) for member in rows},
+        )
+
+
+def current_plan(day: date) -> Any:
+    """A member's plan on `day`, as a SQL expression (correlated to Member)."""
+    return (
+        select(MemberPlan.plan)
+        .where(MemberPlan.member_id == Member.id, MemberPlan.starts_on <= day)
+        .order_by(MemberPlan.starts_on.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def presence_day(session: Session, now: datetime) -> date:
+    """Today, in the time zone of the (first) site."""
+    zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
+    return now.astimezone(ZoneInfo(zone)).date()
 
 
 @blp.route("/members/new", methods=["GET", "POST"])
@@ -136,7 +202,14 @@ def member(member_id: int) -> str:
             member=found,
             here=here,
             form=_correction_form(sites),
+            photo_form=PhotoForm(),
             sites={site.id: site for site in sites},
+            member_link=url_for(
+                "me.visibility",
+                token=make_member_token(str(current_app.config["SECRET_KEY"]), member_id),
+                _external=True,
+            ),
+            link_days=LINK_DAYS,
         )
 
 
@@ -148,7 +221,8 @@ def member_issue_qr(member_id: int) -> Response:
         badge = issue_qr(session, found, "", app.now(), app.badge_private_key)
         audit.record(session, app.now(), actor(), "badge.issue_qr", f"member:{member_id}",
                      badge=badge.id)  # fmt: skip
-    flash("Badge QR créé : imprimez-le avec « presence badges print ».", "saved")
+    flash(_("Badge QR créé : imprimez sa carte (PDF) ou envoyez au membre son lien personnel."),
+          "saved")  # fmt: skip
     return redirect(url_for("staff.member", member_id=member_id))
 
 
@@ -205,26 +279,33 @@ def audit_trail() -> str:
 
 
 class EditForm(MemberForm):
-    skills = StringField("Compétences (séparées par des virgules)", validators=[Length(max=600)])
-    working_on = StringField("Travaille sur", validators=[Length(max=500)])
-    open_to_chat_about = StringField("Envie de parler de", validators=[Length(max=500)])
+    plan_from = DateField(_l("Nouvelle formule à partir du"), validators=[Optional()])
+    skills = StringField(
+        _l("Compétences (séparées par des virgules)"), validators=[Length(max=600)]
+    )
+    working_on = StringField(_l("Travaille sur"), validators=[Length(max=500)])
+    open_to_chat_about = StringField(_l("Envie de parler de"), validators=[Length(max=500)])
 
 
 @blp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
 def member_edit(member_id: int) -> Response | str:
     app = runtime()
+    now = app.now()
     with app.transaction() as session:
         found = _member(session, member_id)
+        today = presence_day(session, now)
         form = EditForm(obj=found)
         if request.method == "GET":
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
-            form.plan.data = found.plans[-1].plan.value if found.plans else Plan.PAYG.value
+            current = plan_on(found, today)
+            form.plan.data = current.plan.value if current else Plan.PAYG.value
+            form.plan_from.data = today
             form.visibility.data = found.visibility.value
         elif form.validate_on_submit():
             email = (form.email.data or "").strip().lower() or None
             owner = email and session.scalar(select(Member).where(Member.email == email))
             if owner and owner.id != member_id:
-                flash(f"{email} est déjà l'adresse d'un autre membre.", "problem")
+                flash(_("%(email)s est déjà l'adresse d'un autre membre.", email=email), "problem")
                 return render_template("staff/member_edit.html", form=form, member=found)
             found.given_name = (form.given_name.data or "").strip()
             found.family_name = (form.family_name.data or "").strip()
@@ -233,31 +314,162 @@ def member_edit(member_id: int) -> Response | str:
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
             found.visibility = Visibility(form.visibility.data)
-            audit.record(session, app.now(), actor(), "member.edit", f"member:{member_id}")
-            flash("Modifications enregistrées.", "saved")
+            starts_on = form.plan_from.data or today
+            if change_plan(found, Plan(form.plan.data), starts_on):
+                audit.record(session, now, actor(), "member.plan", f"member:{member_id}",
+                             plan=form.plan.data, starts_on=starts_on.isoformat())  # fmt: skip
+            audit.record(session, now, actor(), "member.edit", f"member:{member_id}")
+            flash(_("Modifications enregistrées."), "saved")
             return redirect(url_for("staff.member", member_id=member_id))
         return render_template("staff/member_edit.html", form=form, member=found)
 
 
-@blp.post("/members/<int:member_id>/<any('archive', 'erase'):action>")
-def member_retire(member_id: int, action: str) -> Response:
-    """Archive a member (their badges stop working), or erase them (GDPR): the person is
-    removed and their visits stay as anonymous counts, so past figures do not change."""
+@blp.post("/members/<int:member_id>/archive")
+def member_archive(member_id: int) -> Response:
+    """Archive a member: their badges stop working, their history stays."""
     app = runtime()
     now = app.now()
     with app.transaction() as session:
         found = _member(session, member_id)
-        if action == "erase":
-            erase_member(session, found, now)
-        else:
-            found.archived_at = found.archived_at or now
-        audit.record(session, now, actor(), f"member.{action}", f"member:{member_id}",
+        found.archived_at = found.archived_at or now
+        audit.record(session, now, actor(), "member.archive", f"member:{member_id}",
                      request.form.get("reason", ""))  # fmt: skip
-    if action == "erase":
-        flash("Membre effacé : ses passages restent comptés, sans nom.", "saved")
-        return redirect(url_for("staff.members"))
-    flash("Membre archivé : ses badges n'ouvrent plus rien.", "saved")
+    flash(_("Membre archivé : ses badges n'ouvrent plus rien."), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
+
+
+@blp.post("/members/<int:member_id>/erase")
+@admin_only
+def member_erase(member_id: int) -> Response:
+    """Erase a member (GDPR): the person is removed, photo file included; their visits
+    stay as anonymous counts, so past figures do not change."""
+    app = runtime()
+    now = app.now()
+    with app.transaction() as session:
+        found = _member(session, member_id)
+        photo = found.photo
+        erase_member(session, found, now)
+        audit.record(session, now, actor(), "member.erase", f"member:{member_id}",
+                     request.form.get("reason", ""))  # fmt: skip
+    delete_photo(app.settings.data_path, photo)
+    flash(_("Membre effacé : ses passages restent comptés, sans nom."), "saved")
+    return redirect(url_for("staff.members"))
+
+
+class PhotoForm(FlaskForm):  # type: ignore[misc]
+    photo = FileField(_l("Photo (JPEG, PNG ou WebP)"), validators=[FileRequired()])
+
+
+@blp.route("/members/<int:member_id>/photo", methods=["GET", "POST"])
+def member_photo(member_id: int) -> Response:
+    """The member's photo (GET), or a new one (POST, kept as a small JPEG)."""
+    app = runtime()
+    if request.method == "GET":
+        with app.session() as session:
+            return send_photo(_member(session, member_id).photo)
+    form = PhotoForm()
+    if not form.validate_on_submit():
+        flash(_("Choisissez une image."), "problem")
+        return redirect(url_for("staff.member", member_id=member_id))
+    try:
+        address = store_photo(app.settings.data_path, form.photo.data.read())
+    except PhotoError as error:
+        flash(str(error), "problem")
+        return redirect(url_for("staff.member", member_id=member_id))
+    with app.transaction() as session:
+        found = _member(session, member_id)
+        old, found.photo = found.photo, address
+        audit.record(session, app.now(), actor(), "member.photo", f"member:{member_id}")
+    delete_photo(app.settings.data_path, old)
+    flash(_("Photo enregistrée."), "saved")
+    return redirect(url_for("staff.member", member_id=member_id))
+
+
+@blp.post("/members/<int:member_id>/photo/remove")
+def member_photo_remove(member_id: int) -> Response:
+    app = runtime()
+    with app.transaction() as session:
+        found = _member(session, member_id)
+        old, found.photo = found.photo, None
+        audit.record(session, app.now(), actor(), "member.photo_remove", f"member:{member_id}")
+    delete_photo(app.settings.data_path, old)
+    flash(_("Photo retirée."), "saved")
+    return redirect(url_for("staff.member", member_id=member_id))
+
+
+class ImportForm(FlaskForm):  # type: ignore[misc]
+    file = FileField(_l("Fichier CSV"), validators=[FileRequired()])
+
+
+def decode_upload(data: bytes) -> str:
+    """Text from an uploaded CSV: UTF-8 (with or without BOM), else Windows-1252, which
+    is what a French Excel saves as "CSV (séparateur : point-virgule)"."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+@blp.route("/members/import", methods=["GET", "POST"])
+def members_import() -> Response | tuple[str, int]:
+    """Create members from a CSV file; nothing is created if any line is wrong."""
+    form = ImportForm()
+    errors: list[str] = []
+    status = 200
+    if form.validate_on_submit():
+        app = runtime()
+        now = app.now()
+        with app.transaction() as session:
+            report = import_csv(session, decode_upload(form.file.data.read()), now.date())
+            if not report.errors:
+                audit.record(session, now, actor(), "member.import", "members",
+                             created=len(report.created))  # fmt: skip
+        if not report.errors:
+            count = len(report.created)
+            flash(ngettext("%(num)d membre importé.", "%(num)d membres importés.", count), "saved")
+            return redirect(url_for("staff.members"))
+        errors, status = report.errors, 400
+    elif request.method == "POST":
+        errors, status = [_("Choisissez un fichier CSV.")], 400
+    page = render_template(
+        "staff/members_import.html", form=form, errors=errors, columns=CSV_COLUMNS
+    )
+    return page, status
+
+
+def _pdf(body: bytes, name: str) -> Response:
+    return FlaskResponse(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+@blp.get("/members/<int:member_id>/cards.pdf")
+def member_cards_pdf(member_id: int) -> Response:
+    """The member's QR badge card(s), ready to print on an A4 sheet of CR80 cards."""
+    app = runtime()
+    with app.session() as session:
+        _member(session, member_id)
+        printable = printable_badges(session, [member_id])
+        if not printable:
+            flash(_("Aucun badge QR actif à imprimer : créez-en un."), "problem")
+            return redirect(url_for("staff.member", member_id=member_id))
+        sheet = cards_sheet(session, app.settings.cards, [card for _b, card in printable])
+    return _pdf(sheet, f"badge-{member_id}.pdf")
+
+
+@blp.get("/cards.pdf")
+def cards_pdf() -> Response:
+    """Every active member's QR badge card, ten to an A4 sheet."""
+    app = runtime()
+    with app.session() as session:
+        printable = printable_badges(session)
+        if not printable:
+            flash(_("Aucun badge QR actif à imprimer."), "problem")
+            return redirect(url_for("staff.members"))
+        sheet = cards_sheet(session, app.settings.cards, [card for _b, card in printable])
+    return _pdf(sheet, "badges.pdf")
 
 
 @blp.get("/members.csv")

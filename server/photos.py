@@ -1,0 +1,90 @@
+"""Members' photos: uploaded by staff, shown on the board for members at `profile` level.
+
+An upload is decoded with Pillow and written again as a small JPEG, whatever the file
+claimed to be: what is kept is pixels only (no EXIF: no place, no camera serial), at most
+`MAX_SIDE` pixels a side, under a random name in `data_dir/photos`. `Member.photo` holds
+the photo's address, `/photos/<name>`, which answers only while its member is at
+`profile` level: the address of a photo says nothing, and stops working when the member
+hides, is archived or is erased.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+
+from flask import Blueprint, abort, send_from_directory
+from flask_babel import gettext as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from server.models import Member, Visibility
+from server.runtime import runtime
+
+MAX_SIDE = 512
+PREFIX = "/photos/"
+_NAME = re.compile(r"^[0-9a-f]{32}\.jpg$")
+
+blp = Blueprint("photos", __name__, url_prefix="/photos")
+
+
+class PhotoError(ValueError):
+    """An upload that is not a usable picture; the message says why."""
+
+
+def folder(data_dir: Path) -> Path:
+    return data_dir / "photos"
+
+
+def store_photo(data_dir: Path, upload: bytes) -> str:
+    """Keep a picture as a small JPEG; return its address for `Member.photo`."""
+    try:
+        with Image.open(io.BytesIO(upload)) as image:
+            image.load()
+            picture = ImageOps.exif_transpose(image).convert("RGB")
+    except Image.DecompressionBombError:
+        raise PhotoError(_("Cette image est trop grande.")) from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise PhotoError(_("Ce fichier n'est pas une image lisible (JPEG, PNG, WebP…).")) from None
+    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    name = secrets.token_hex(16) + ".jpg"
+    target = folder(data_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    picture.save(target / name, format="JPEG", quality=85, optimize=True)
+    return PREFIX + name
+
+
+def delete_photo(data_dir: Path, address: str | None) -> None:
+    """Remove a photo's file (a replaced photo, an erased member)."""
+    name = (address or "").removeprefix(PREFIX)
+    if _NAME.match(name):
+        (folder(data_dir) / name).unlink(missing_ok=True)
+
+
+def send_photo(address: str | None) -> Response:
+    name = (address or "").removeprefix(PREFIX)
+    if not _NAME.match(name):
+        abort(404)
+    response: Response = send_from_directory(folder(runtime().settings.data_path), name)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@blp.get("/<name>")
+def public_photo(name: str) -> Response:
+    """A photo, while its member chooses to show their profile (the board shows it)."""
+    address = PREFIX + name
+    with runtime().session() as session:
+        shown = session.scalar(
+            select(Member.id).where(
+                Member.photo == address,
+                Member.visibility == Visibility.PROFILE,
+                Member.archived_at.is_(None),
+            )
+        )
+    if shown is None:
+        abort(404)
+    return send_photo(address)
