@@ -13,7 +13,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.models import Badge, BadgeKind, Member, MemberPlan, Plan, Tap, Visibility
+from server.models import AuditEntry, Badge, BadgeKind, Member, MemberPlan, Plan, Tap, Visibility
 from server.presence import normalise_badge
 
 
@@ -237,7 +237,7 @@ def erase_member(session: Session, member: Member, now: datetime) -> None:
     member.skills = []
     member.working_on = member.open_to_chat_about = ""
     member.visibility = Visibility.HIDDEN
-    member.visibility_consent_at = None
+    member.visibility_consent_at = member.internet_consent_at = None
     member.archived_at = member.archived_at or now
     member.erased_at = now
     for badge in member.badges:
@@ -250,4 +250,10 @@ def erase_member(session: Session, member: Member, now: datetime) -> None:
         .values(badge_value=None)
         .execution_options(synchronize_session=False)
     )
+    # The audit trail keeps what staff did, not the badge values that identify the person.
+    for entry in session.scalars(
+        select(AuditEntry).where(AuditEntry.target == f"member:{member.id}")
+    ):
+        if "value" in entry.details:
+            entry.details = {key: v for key, v in entry.details.items() if key != "value"}
     session.flush()

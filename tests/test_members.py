@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from server import audit
 from server.members import erase_member
-from server.models import Tap, Visit
+from server.models import AuditEntry, Tap, Visit
 from server.presence import head_count
 from tests.conftest import FrozenClock
 from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json
@@ -14,7 +15,10 @@ from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_
 def test_erased_member_is_anonymous_but_still_counted(client, session, clock: FrozenClock) -> None:
     site = make_site(session)
     alice = make_member(session, given_name="Alice", skills=["Python"], working_on="une appli")
+    alice.internet_consent_at = clock()
     make_badge(session, alice, value="04A224B2C35A80")
+    audit.record(session, clock(), "staff@example.org", "badge.assign", f"member:{alice.id}",
+                 badge=1, value="04A224B2C35A80")  # fmt: skip
     _kiosk, token = make_kiosk(session, site)
     session.commit()
     headers = {"Authorization": f"Bearer {token}"}
@@ -32,6 +36,9 @@ def test_erased_member_is_anonymous_but_still_counted(client, session, clock: Fr
     assert head_count(session, site.id, clock()) == 1
     assert session.scalar(select(Tap.badge_value)) is None
     assert all(badge.value.startswith("erased-") for badge in alice.badges)
+    assert alice.internet_consent_at is None
+    (entry,) = session.scalars(select(AuditEntry)).all()
+    assert entry.action == "badge.assign" and "04A224B2C35A80" not in str(entry.details)
 
     session.commit()  # let go of the database before the next request
     clock.advance(hours=1)
