@@ -307,9 +307,10 @@ FRONT_DESK = "accueil@example.org"
 
 
 def _front_desk(session: Session, now: datetime) -> str:
-    """A staff account for the demo; its password is random, never the seed's."""
+    """A staff account for the demo, an admin so every page can be tried; its password is
+    random, never the seed's."""
     password = secrets.token_urlsafe(12)
-    add_staff(session, FRONT_DESK, "Accueil", StaffRole.STAFF, password, now)
+    add_staff(session, FRONT_DESK, "Accueil", StaffRole.ADMIN, password, now)
     return password
 
 
@@ -550,7 +551,7 @@ def _summary(
         )
     lines.append("The wall board (this link holds the display key; keep it for the screens):")
     lines.append(f"  {BASE_URL}/board/{site.slug}?token={board_token}")
-    lines.append("The staff pages (a front-desk account, this password is shown once):")
+    lines.append("The staff pages (an admin account; this password is shown once):")
     lines.append(f"  {BASE_URL}/staff/  {FRONT_DESK} / {staff_password}")
     lines.append("Kiosk tokens (shown once, put them in each kiosk's config):")
     for kiosk, token in kiosks:
