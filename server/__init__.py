@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -69,10 +70,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @app.errorhandler(CSRFError)
     def form_expired(error: CSRFError) -> tuple[str, int]:
-        message = (
+        message = _(
             "Ce formulaire a expiré ou ne vient pas de cette page : rechargez-la et recommencez."
         )
-        return render_template("message.html", title="Formulaire expiré", message=message), 400
+        return render_template("message.html", title=_("Formulaire expiré"), message=message), 400
 
     register_error_handlers(app)
     init_live(app, settings.server.redis_url)

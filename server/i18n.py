@@ -69,7 +69,7 @@ def refresh_catalogue() -> None:
     )  # fmt: skip
     if CATALOGUE.exists():
         update = ["update", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"]
-        subprocess.run([*babel, *update, "--no-fuzzy-matching", "--omit-header"], check=True)
+        subprocess.run([*babel, *update, "--no-fuzzy-matching"], check=True)
     else:
         subprocess.run([*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"],
                        check=True)  # fmt: skip

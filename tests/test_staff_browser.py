@@ -31,7 +31,8 @@ def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     site = ["La Cantine", "--slug", "cantine", "--hours", "mon-sun 00:00-23:59"]
     presence(config, "sites", "add", *site)
     kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    staff = ["staff", "add", "nadine@example.org", "--name", "Nadine", "--password-stdin"]
+    staff = ["staff", "add", "nadine@example.org", "--name", "Nadine", "--role", "admin",
+             "--password-stdin"]  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "presence", "--config", str(config), *staff],
         input=PASSWORD + "\n",
@@ -53,7 +54,7 @@ def accessible(page: Page) -> None:
 
 def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, str]) -> None:
     server, kiosk = office
-    page = browser.new_page()
+    page = browser.new_page(locale="fr-FR")  # a French front desk: the pages follow
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
 
@@ -114,5 +115,19 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     page.get_by_role("link", name="Journal").click()
     expect(page.get_by_role("cell", name="visit.check-out")).to_be_visible()
     expect(page.get_by_role("cell", name="parti sans badger")).to_be_visible()
+    accessible(page)
+
+    page.get_by_role("link", name="Membres").click()
+    page.get_by_label("Présence").select_option("absent")
+    page.get_by_role("button", name="Chercher").click()
+    expect(page.get_by_role("link", name=f"{HOSTILE} Martin")).to_be_visible()
+    page.get_by_role("link", name="Importer un CSV").click()
+    accessible(page)
+    page.get_by_role("link", name="Équipe").click()
+    accessible(page)
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Team")).to_be_visible()
+    page.get_by_role("link", name="Nadine").click()
+    expect(page.get_by_role("heading", name="Change my password")).to_be_visible()
     accessible(page)
     assert dialogs == []  # the hostile name never ran

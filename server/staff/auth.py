@@ -9,6 +9,8 @@ from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -72,8 +74,8 @@ def load_user(session_id: str) -> StaffLogin | None:
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Mot de passe", validators=[DataRequired(), Length(max=1024)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Mot de passe"), validators=[DataRequired(), Length(max=1024)])
 
 
 def _account_key() -> str:
@@ -119,7 +121,7 @@ def login() -> Response | tuple[str, int]:
             if not (target.startswith("/staff") and "//" not in target):
                 target = url_for("staff.dashboard")
             return redirect(target)
-        flash("E-mail ou mot de passe incorrect.", "problem")
+        flash(_("E-mail ou mot de passe incorrect."), "problem")
         status = 401
     elif request.method == "POST":
         status = 400
@@ -128,12 +130,12 @@ def login() -> Response | tuple[str, int]:
 
 @blp.errorhandler(RateLimitExceeded)
 def too_many(error: RateLimitExceeded) -> tuple[str, int]:
-    flash("Trop de tentatives de connexion : attendez une minute avant de réessayer.", "problem")
+    flash(_("Trop de tentatives de connexion : attendez une minute avant de réessayer."), "problem")
     return render_template("staff/login.html", form=LoginForm()), 429
 
 
 @blp.post("/logout")
 def logout() -> Response:
     logout_user()  # CSRFProtect has checked the form's token
-    flash("Vous êtes déconnecté·e.", "saved")
+    flash(_("Vous êtes déconnecté·e."), "saved")
     return redirect(url_for("staff.login"))

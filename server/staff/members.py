@@ -177,7 +177,7 @@ def member_new() -> Response | str:
         except MemberError as error:
             flash(str(error), "problem")
         else:
-            flash("Membre créé.", "saved")
+            flash(_("Membre créé."), "saved")
             return redirect(url_for("staff.member", member_id=member_id))
     return render_template("staff/member_new.html", form=form)
 
@@ -245,7 +245,7 @@ def member_correct(member_id: int, direction: str) -> Response:
             abort(404)
         at = _when(form.at.data, site, now)
         if at > now:
-            flash("Cette heure n'est pas encore passée.", "problem")
+            flash(_("Cette heure n'est pas encore passée."), "problem")
             return redirect(url_for("staff.member", member_id=member_id))
         kind = TapKind.STAFF_IN if direction == "check-in" else TapKind.STAFF_OUT
         reason = form.reason.data or ""
@@ -257,8 +257,8 @@ def member_correct(member_id: int, direction: str) -> Response:
             form.reason.data or "", site=site.slug, when=at.isoformat(),
             outcome=result.outcome.value,
         )  # fmt: skip
-    done = {"checked_in": "Entrée enregistrée.", "checked_out": "Sortie enregistrée."}
-    flash(done.get(result.outcome.value, "Rien à changer : c'était déjà le cas."), "saved")
+    done = {"checked_in": _("Entrée enregistrée."), "checked_out": _("Sortie enregistrée.")}
+    flash(done.get(result.outcome.value, _("Rien à changer : c'était déjà le cas.")), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
 
 
