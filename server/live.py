@@ -1,4 +1,4 @@
-"""Live boards over Socket.IO: the `/board` namespace, one room per site.
+"""Live pages over Socket.IO: the wall boards (`/board`) and the staff dashboard (`/staff`).
 
 A board connects with `auth = {"site": slug, "token": display token}` (the token may be
 left out inside an allowed network), receives `state` at once, then `change` messages
@@ -6,24 +6,34 @@ as taps are stored. It sends `sync` to get the full state again (answered throug
 acknowledgement) whenever it sees a gap in the numbers. With a Redis URL configured,
 Redis carries the messages between server processes: a tap stored by one reaches the
 boards connected to any other.
+
+A staff dashboard connects to `/staff` with its logged-in session cookie and receives
+`changed` ({"what": [...]}, no data) whenever a commit touches what the dashboard shows;
+it then fetches the dashboard's fragment over HTTP, where the staff login is checked.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app, request
+from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, SocketIO, emit, join_room
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
 
 from server.board import Message, Publish, board_state, room
 from server.board_page import BoardAccess, find_board_site
-from server.models import Site
+from server.models import Badge, Kiosk, Member, Outcome, Site, Tap, Visit
 from server.runtime import runtime
 
 NAMESPACE = "/board"
+STAFF_NAMESPACE = "/staff"
+STAFF_ROOM = "staff"
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +83,20 @@ class BoardNamespace(Namespace):  # type: ignore[misc]
             return len(self._site_of)
 
 
+class StaffNamespace(Namespace):  # type: ignore[misc]
+    """Connections of staff dashboards, all in one room; nobody else gets in."""
+
+    def __init__(self) -> None:
+        super().__init__(STAFF_NAMESPACE)
+
+    def on_connect(self, auth: Any = None) -> None:
+        """A dashboard's browser connects with its session cookie; the socket then only
+        receives `changed`, sent by `staff_notifier`."""
+        if not current_user.is_authenticated:
+            raise ConnectionRefusedError("log in as staff first")
+        join_room(STAFF_ROOM)
+
+
 def _state_for(slug: str, token: str | None) -> tuple[BoardAccess, dict[str, Any] | None]:
     app = runtime()
     with app.session() as session:
@@ -98,9 +122,11 @@ def init_live(app: Flask, redis_url: str) -> SocketIO:
     )
     namespace = BoardNamespace()
     socketio.on_namespace(namespace)
+    socketio.on_namespace(StaffNamespace())
     app.extensions["presence.boards"] = namespace
     runtime_of_app = app.extensions["presence"]
     runtime_of_app.board.publish = socket_publisher(socketio)
+    follow_staff_changes(runtime_of_app.sessions, staff_notifier(socketio))
     return socketio
 
 
@@ -120,6 +146,63 @@ def socket_publisher(socketio: SocketIO) -> Publish:
 def external_publisher(redis_url: str) -> Publish:
     """A publisher for processes that serve no boards (commands), through Redis."""
     return socket_publisher(SocketIO(message_queue=redis_url, channel="presence-board"))
+
+
+# -- the staff dashboard -----------------------------------------------------------------
+
+_STAFF_CHANGES = "presence.staff.changed"
+
+
+def dashboard_part(obj: object) -> str | None:
+    """Which part of the staff dashboard shows this row, if any."""
+    if isinstance(obj, Visit):
+        return "visits"
+    if isinstance(obj, Kiosk):  # heartbeats and uploads: last seen, pending taps
+        return "kiosks"
+    if isinstance(obj, Badge) or (isinstance(obj, Tap) and obj.outcome is Outcome.UNKNOWN_BADGE):
+        return "unknown"
+    if isinstance(obj, Member):  # names, and the members a badge can be given to
+        return "members"
+    return None
+
+
+def follow_staff_changes(
+    sessions: sessionmaker[Session], notify: Callable[[list[str]], None]
+) -> None:
+    """Call `notify` after each commit that changed what the staff dashboard shows.
+
+    Only this process's commits: a command-line process notifies nobody, and the
+    dashboards' minute refresh catches up with it.
+    """
+
+    def watch(session: Session, _context: object, _instances: object) -> None:
+        parts = {dashboard_part(obj) for obj in chain(session.new, session.dirty, session.deleted)}
+        session.info.setdefault(_STAFF_CHANGES, set()).update(parts - {None})
+
+    def send(session: Session) -> None:
+        parts: set[str] = session.info.pop(_STAFF_CHANGES, set())
+        if parts:
+            notify(sorted(parts))
+
+    def forget(session: Session) -> None:
+        session.info.pop(_STAFF_CHANGES, None)
+
+    event.listen(sessions, "before_flush", watch)
+    event.listen(sessions, "after_commit", send)
+    event.listen(sessions, "after_rollback", forget)
+
+
+def staff_notifier(socketio: SocketIO) -> Callable[[list[str]], None]:
+    """Tell every connected dashboard (through Redis, on every server process) what changed."""
+
+    def notify(parts: list[str]) -> None:
+        try:
+            socketio.emit("changed", {"what": parts}, to=STAFF_ROOM, namespace=STAFF_NAMESPACE)
+        except Exception:
+            # Committed all the same; the dashboards refresh every minute anyway.
+            log.exception("could not notify the staff dashboards")
+
+    return notify
 
 
 def connected_boards() -> int:

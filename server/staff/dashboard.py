@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from flask import abort, render_template
 from sqlalchemy import func, select
@@ -38,32 +39,42 @@ def site_now(session: Session, site: Site, now: datetime) -> SiteNow:
     return SiteNow(site, list(presence.present_visits(session, site.id, now)), int(arrivals or 0))
 
 
+def dashboard_now(session: Session, now: datetime) -> dict[str, Any]:
+    """What the dashboard shows, for the whole page and for its live fragment alike."""
+    sites = [site_now(session, site, now) for site in session.scalars(select(Site))]
+    kiosks = [
+        (kiosk, health(kiosk, now)) for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
+    ]
+    waiting: list[UnknownBadge] = list(unknown_badges(session, now - timedelta(days=7)))
+    members = session.scalars(
+        select(Member)
+        .where(Member.archived_at.is_(None))
+        .order_by(Member.given_name, Member.family_name)
+    ).all()
+    return {
+        "sites": sites,
+        "kiosks": kiosks,
+        "unknown": waiting,
+        "now": now,
+        "default_tz": sites[0].site.timezone if sites else "UTC",
+        "members": members,
+    }
+
+
 @blp.get("/")
 def dashboard() -> str:
     app = runtime()
-    now = app.now()
     with app.session() as session:
-        sites = [site_now(session, site, now) for site in session.scalars(select(Site))]
-        kiosks = [
-            (kiosk, health(kiosk, now))
-            for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
-        ]
-        waiting: list[UnknownBadge] = list(unknown_badges(session, now - timedelta(days=7)))
-        default_tz = sites[0].site.timezone if sites else "UTC"
-        members = session.scalars(
-            select(Member)
-            .where(Member.archived_at.is_(None))
-            .order_by(Member.given_name, Member.family_name)
-        ).all()
-        return render_template(
-            "staff/dashboard.html",
-            sites=sites,
-            kiosks=kiosks,
-            unknown=waiting,
-            now=now,
-            default_tz=default_tz,
-            members=members,
-        )
+        return render_template("staff/dashboard.html", **dashboard_now(session, app.now()))
+
+
+@blp.get("/live")
+def dashboard_live() -> str:
+    """The changing part of the dashboard alone: staff.js asks for it when the `/staff`
+    socket says something changed, and swaps it into the page."""
+    app = runtime()
+    with app.session() as session:
+        return render_template("staff/_dashboard_live.html", **dashboard_now(session, app.now()))
 
 
 @blp.get("/roll-call/<slug>")
