@@ -39,10 +39,11 @@ def write_config(
     return config
 
 
-def presence(config: Path, *args: str) -> str:
+def presence(config: Path, *args: str, stdin: str | None = None) -> str:
     """Run a `presence` command against `config`; its output, or fail with its errors."""
     result = subprocess.run(
         [sys.executable, "-m", "presence", "--config", str(config), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,

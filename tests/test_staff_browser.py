@@ -5,8 +5,6 @@ dashboard, check them out by hand, find the audit entry; axe-core on each page."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +29,8 @@ def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     site = ["La Cantine", "--slug", "cantine", "--hours", "mon-sun 00:00-23:59"]
     presence(config, "sites", "add", *site)
     kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    staff = ["staff", "add", "nadine@example.org", "--name", "Nadine", "--role", "admin",
-             "--password-stdin"]  # fmt: skip
-    subprocess.run(
-        [sys.executable, "-m", "presence", "--config", str(config), *staff],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    account = ["nadine@example.org", "--name", "Nadine", "--role", "admin", "--password-stdin"]
+    presence(config, "staff", "add", *account, stdin=PASSWORD + "\n")
     server = ServerProcess(config, port).start()
     try:
         yield server, kiosk

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import queue
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,14 +35,8 @@ def arrange(config: Path) -> str:
     every_day = ["--hours", "mon-sun 00:00-23:59"]
     presence(config, "sites", "add", "La Cantine", "--slug", "cantine", *every_day)
     kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    staff = ["staff", "add", "nadine@example.org", "--name", "Nadine", "--password-stdin"]
-    subprocess.run(
-        [sys.executable, "-m", "presence", "--config", str(config), *staff],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    account = ["nadine@example.org", "--name", "Nadine", "--password-stdin"]
+    presence(config, "staff", "add", *account, stdin=PASSWORD + "\n")
     member = ["--given-name", "Bruno", "--family-name", "Kerbrat", "--email", "bruno@example.org"]
     presence(config, "members", "add", *member)
     presence(config, "badges", "assign", "bruno@example.org", BRUNO)

@@ -376,24 +376,23 @@ def member_photo(member_id: int) -> Response:
     except PhotoError as error:
         flash(str(error), "problem")
         return redirect(url_for("staff.member", member_id=member_id))
-    with app.transaction() as session:
-        found = _member(session, member_id)
-        old, found.photo = found.photo, address
-        audit.record(session, app.now(), actor(), "member.photo", f"member:{member_id}")
-    delete_photo(app.settings.data_path, old)
-    flash(_("Photo enregistrée."), "saved")
-    return redirect(url_for("staff.member", member_id=member_id))
+    return _set_photo(member_id, address, "member.photo", _("Photo enregistrée."))
 
 
 @blp.post("/members/<int:member_id>/photo/remove")
 def member_photo_remove(member_id: int) -> Response:
+    return _set_photo(member_id, None, "member.photo_remove", _("Photo retirée."))
+
+
+def _set_photo(member_id: int, address: str | None, action: str, done: str) -> Response:
+    """Put a stored photo (or none) on the member's record, then drop the previous file."""
     app = runtime()
     with app.transaction() as session:
         found = _member(session, member_id)
-        old, found.photo = found.photo, None
-        audit.record(session, app.now(), actor(), "member.photo_remove", f"member:{member_id}")
+        old, found.photo = found.photo, address
+        audit.record(session, app.now(), actor(), action, f"member:{member_id}")
     delete_photo(app.settings.data_path, old)
-    flash(_("Photo retirée."), "saved")
+    flash(done, "saved")
     return redirect(url_for("staff.member", member_id=member_id))
 
 
