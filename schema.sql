@@ -15,6 +15,13 @@ CREATE TABLE audit_log (
 
 CREATE INDEX ix_audit_log_at ON audit_log (at);
 
+CREATE TABLE billing_closures (
+    month DATE NOT NULL,
+    closed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    closed_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_billing_closures PRIMARY KEY (month)
+);
+
 CREATE TABLE members (
     id SERIAL NOT NULL,
     given_name VARCHAR(100) NOT NULL,
@@ -126,6 +133,35 @@ CREATE TABLE opening_exceptions (
     CONSTRAINT pk_opening_exceptions PRIMARY KEY (id),
     CONSTRAINT uq_opening_exceptions_site_id_day UNIQUE (site_id, day),
     CONSTRAINT fk_opening_exceptions_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id) ON DELETE CASCADE
+);
+
+CREATE TABLE pack_purchases (
+    id SERIAL NOT NULL,
+    member_id INTEGER NOT NULL,
+    bought_on DATE NOT NULL,
+    credits INTEGER NOT NULL,
+    price_cents INTEGER NOT NULL,
+    recorded_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_pack_purchases PRIMARY KEY (id),
+    CONSTRAINT fk_pack_purchases_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
+);
+
+CREATE INDEX ix_pack_purchases_member ON pack_purchases (member_id, bought_on);
+
+CREATE TABLE statements (
+    id SERIAL NOT NULL,
+    member_id INTEGER NOT NULL,
+    month DATE NOT NULL,
+    member_name VARCHAR(210) NOT NULL,
+    total_cents INTEGER NOT NULL,
+    vat_cents INTEGER NOT NULL,
+    credits_left INTEGER NOT NULL,
+    detail JSON NOT NULL,
+    closed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    closed_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_statements PRIMARY KEY (id),
+    CONSTRAINT uq_statements_member_id_month UNIQUE (member_id, month),
+    CONSTRAINT fk_statements_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
 );
 
 CREATE TABLE taps (

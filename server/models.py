@@ -374,3 +374,46 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(100), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PackPurchase(Base):
+    """A pack of half-day credits bought by a member (plan `pack`), at its price then."""
+
+    __tablename__ = "pack_purchases"
+    __table_args__ = (Index("ix_pack_purchases_member", "member_id", "bought_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    bought_on: Mapped[date] = mapped_column(Date)
+    credits: Mapped[int] = mapped_column(Integer)
+    price_cents: Mapped[int] = mapped_column(Integer)
+    recorded_by: Mapped[str] = mapped_column(String(254), default="")
+
+
+class Statement(Base):
+    """A member's closed monthly statement: never changed once closed, and kept for the
+    accounting period even after the member is erased (hence the name kept here)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("member_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    month: Mapped[date] = mapped_column(Date)  # its first day
+    member_name: Mapped[str] = mapped_column(String(210))
+    total_cents: Mapped[int] = mapped_column(Integer)  # VAT included
+    vat_cents: Mapped[int] = mapped_column(Integer)
+    credits_left: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    closed_at: Mapped[datetime]
+    closed_by: Mapped[str] = mapped_column(String(254))
+
+
+class BillingClosure(Base):
+    """A month closed by staff: its statements are final from then on."""
+
+    __tablename__ = "billing_closures"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    closed_at: Mapped[datetime]
+    closed_by: Mapped[str] = mapped_column(String(254))

@@ -86,12 +86,36 @@ class CardsSection(Section):
     logo: str = ""
 
 
+class BillingSection(Section):
+    # Prices are in cents, VAT included; statements show them with and without VAT.
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    vat_percent: float = Field(default=20.0, ge=0, le=100)
+    # A day with at most this many hours of presence is a half day; more is a full day.
+    half_day_hours: float = Field(default=4.0, gt=0, le=24)
+    # Visits shorter than this bill nothing (a quick hello, a parcel dropped off).
+    min_visit_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    # A visit nobody tapped out of (ended at closing time) adds no hours, but its day
+    # is at least a half day ("half"), or a full day ("full").
+    auto_checkout_day: Literal["half", "full"] = "half"
+    # `payg` plan: the price of a half day and of a full day.
+    payg_half_day: int = Field(default=1000, ge=0)
+    payg_full_day: int = Field(default=1800, ge=0)
+    # `pack` plan: a pack of half-day credits (a full day uses two) and its price;
+    # beyond the balance, days are billed at the `payg` prices.
+    pack_credits: int = Field(default=10, ge=1)
+    pack_price: int = Field(default=9000, ge=0)
+    # `monthly` plan: unlimited days for this price a month (a month started or ended
+    # on the plan is billed for its days on the plan).
+    monthly_price: int = Field(default=15000, ge=0)
+
+
 class Settings(BaseModel):
     server: ServerSection = ServerSection()
     presence: PresenceSection = PresenceSection()
     api: ApiSection = ApiSection()
     board: BoardSection = BoardSection()
     cards: CardsSection = CardsSection()
+    billing: BillingSection = BillingSection()
 
     @property
     def data_path(self) -> Path:

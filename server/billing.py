@@ -1,0 +1,479 @@
+"""Billing: what each member owes for a month, from their visits and their plans.
+
+The rules (the `[billing]` settings; prices in cents, VAT included):
+
+- A member's presence is summed per calendar day in the site's time zone; a visit
+  belongs to the day it started, and visits at several sites the same day add up.
+- A visit shorter than `min_visit_minutes` counts for nothing.
+- A visit nobody tapped out of (ended at closing time) adds no hours, but makes its day
+  at least a half day (a full day with `auto_checkout_day = "full"`).
+- A day with at most `half_day_hours` of presence is a half day; more is a full day.
+- The plan in force on a day prices it: `payg` at the half-day or full-day price;
+  `pack` uses half-day credits (a full day two, a full day with one credit left uses it
+  and pays the other half at the `payg` half-day price, no credit left pays `payg`);
+  `monthly` is a fixed price for the month, prorated by its days on the plan; `free`
+  costs nothing. Packs are bought at the front desk; their credits carry over months.
+- Staff close a month: its statements are stored and never change afterwards, whatever
+  tap arrives late; the next month's pack balance starts from them.
+
+Nothing here knows about HTTP: the staff pages, the member's page and the command line
+all read statements through `statement()` and `month_statements()`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import (
+    BillingClosure,
+    Member,
+    MemberPlan,
+    PackPurchase,
+    Plan,
+    Site,
+    Statement,
+    Visit,
+    VisitEnd,
+)
+from server.settings import BillingSection
+
+HALF, FULL = "half", "full"
+
+
+class BillingError(ValueError):
+    """A billing action that cannot be done as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One visit as billing sees it: its local day, and its minutes (None: ended at
+    closing time, nobody tapped out)."""
+
+    day: date
+    minutes: int | None
+
+
+@dataclass(frozen=True)
+class Day:
+    """A day of presence, priced."""
+
+    day: date
+    minutes: int  # the minutes that count
+    auto: bool  # a visit of the day ended at closing time
+    kind: str  # HALF or FULL
+    plan: str
+    credits: int = 0  # pack credits used
+    price_cents: int = 0
+    how: str = ""  # "payg", "pack", "pack+payg", "monthly", "free"
+
+
+@dataclass(frozen=True)
+class Purchase:
+    bought_on: date
+    credits: int
+    price_cents: int
+
+
+@dataclass
+class MonthStatement:
+    """A member's month: each billed day, packs bought, the monthly fee, the totals."""
+
+    member_id: int
+    month: date
+    member_name: str
+    days: list[Day] = field(default_factory=list)
+    purchases: list[Purchase] = field(default_factory=list)
+    monthly_days: int = 0
+    monthly_cents: int = 0
+    credits_in: int = 0
+    credits_used: int = 0
+    credits_left: int = 0
+    total_cents: int = 0
+    vat_cents: int = 0
+    closed_at: datetime | None = None
+
+    @property
+    def excl_vat_cents(self) -> int:
+        return self.total_cents - self.vat_cents
+
+    @property
+    def half_days(self) -> int:
+        return sum(1 for day in self.days if day.kind == HALF)
+
+    @property
+    def full_days(self) -> int:
+        return sum(1 for day in self.days if day.kind == FULL)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.days or self.purchases or self.monthly_days or self.credits_left)
+
+    def detail(self) -> dict[str, object]:
+        """What a closed statement keeps (JSON)."""
+        purchases = [{**asdict(p), "bought_on": p.bought_on.isoformat()} for p in self.purchases]
+        return {
+            "days": [{**asdict(d), "day": d.day.isoformat()} for d in self.days],
+            "purchases": purchases,
+            "monthly_days": self.monthly_days,
+            "monthly_cents": self.monthly_cents,
+            "credits_in": self.credits_in,
+            "credits_used": self.credits_used,
+        }  # fmt: skip
+
+    @classmethod
+    def of(cls, stored: Statement) -> MonthStatement:
+        detail: dict[str, object] = stored.detail
+        days = [Day(**{**d, "day": date.fromisoformat(d["day"])}) for d in detail["days"]]  # type: ignore[attr-defined]
+        purchases = [
+            Purchase(**{**p, "bought_on": date.fromisoformat(p["bought_on"])})
+            for p in detail["purchases"]  # type: ignore[attr-defined]
+        ]
+        return cls(
+            member_id=stored.member_id,
+            month=stored.month,
+            member_name=stored.member_name,
+            days=days,
+            purchases=purchases,
+            monthly_days=int(detail["monthly_days"]),  # type: ignore[call-overload]
+            monthly_cents=int(detail["monthly_cents"]),  # type: ignore[call-overload]
+            credits_in=int(detail["credits_in"]),  # type: ignore[call-overload]
+            credits_used=int(detail["credits_used"]),  # type: ignore[call-overload]
+            credits_left=stored.credits_left,
+            total_cents=stored.total_cents,
+            vat_cents=stored.vat_cents,
+            closed_at=stored.closed_at,
+        )
+
+
+# -- the rules, on plain values -----------------------------------------------------------
+
+
+def round_cents(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def vat_of(total_cents: int, vat_percent: float) -> int:
+    """The VAT inside a price that includes it."""
+    rate = Decimal(str(vat_percent))
+    return total_cents - round_cents(Decimal(total_cents) * 100 / (100 + rate))
+
+
+def presence_days(
+    stays: Iterable[Stay], rules: BillingSection
+) -> list[tuple[date, int, bool, str]]:
+    """Each day with billable presence: (day, minutes counted, ended at closing, kind)."""
+    minutes: dict[date, int] = defaultdict(int)
+    auto: dict[date, bool] = defaultdict(bool)
+    for stay in stays:
+        if stay.minutes is None:
+            auto[stay.day] = True
+        elif stay.minutes >= rules.min_visit_minutes:  # a shorter one bills nothing
+            minutes[stay.day] += stay.minutes
+    days = []
+    for day in sorted(minutes.keys() | auto.keys()):
+        counted, closed = minutes[day], auto[day]
+        if counted == 0 and not closed:
+            continue
+        full = counted > rules.half_day_hours * 60 or (closed and rules.auto_checkout_day == FULL)
+        days.append((day, counted, closed, FULL if full else HALF))
+    return days
+
+
+def month_days(month: date) -> list[date]:
+    last = calendar.monthrange(month.year, month.month)[1]
+    return [month.replace(day=n) for n in range(1, last + 1)]
+
+
+def price_month(
+    member_id: int,
+    member_name: str,
+    month: date,
+    stays: Iterable[Stay],
+    plan_on: Callable[[date], Plan | None],
+    purchases: Sequence[Purchase],
+    credits_in: int,
+    rules: BillingSection,
+) -> MonthStatement:
+    """Price a member's month: the days, the packs bought, the monthly fee, the totals."""
+    statement = MonthStatement(member_id, month, member_name, credits_in=credits_in)
+    statement.purchases = sorted(purchases, key=lambda p: p.bought_on)
+    balance = credits_in
+    bought = iter(statement.purchases)
+    upcoming = next(bought, None)
+    for day, minutes, auto, kind in presence_days(stays, rules):
+        while upcoming is not None and upcoming.bought_on <= day:
+            balance += upcoming.credits
+            upcoming = next(bought, None)
+        plan = plan_on(day) or Plan.PAYG
+        needed = 2 if kind == FULL else 1
+        payg = rules.payg_full_day if kind == FULL else rules.payg_half_day
+        credits, price, how = 0, 0, plan.value
+        if plan is Plan.PAYG:
+            price = payg
+        elif plan is Plan.PACK:
+            credits = min(needed, balance)
+            balance -= credits
+            if credits == needed:
+                how = "pack"
+            elif credits:
+                price, how = rules.payg_half_day, "pack+payg"
+            else:
+                price, how = payg, "payg"
+        statement.days.append(Day(day, minutes, auto, kind, plan.value, credits, price, how))
+    for rest in [upcoming, *bought]:
+        if rest is not None:
+            balance += rest.credits
+    statement.monthly_days = sum(1 for day in month_days(month) if plan_on(day) is Plan.MONTHLY)
+    statement.monthly_cents = round_cents(
+        Decimal(rules.monthly_price) * statement.monthly_days / len(month_days(month))
+    )
+    statement.credits_used = sum(day.credits for day in statement.days)
+    statement.credits_left = balance
+    statement.total_cents = (
+        sum(day.price_cents for day in statement.days)
+        + sum(p.price_cents for p in statement.purchases)
+        + statement.monthly_cents
+    )
+    statement.vat_cents = vat_of(statement.total_cents, rules.vat_percent)
+    return statement
+
+
+# -- from the database ---------------------------------------------------------------------
+
+
+def first_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_stays(session: Session, member_id: int, month: date, now: datetime) -> list[Stay]:
+    """The member's visits that started in `month` (each in its site's time zone)."""
+    start = datetime.combine(month, time(0)) - timedelta(days=1)  # any time zone's midnight
+    end = datetime.combine(next_month(month), time(0)) + timedelta(days=1)
+    rows = session.execute(
+        select(Visit, Site.timezone)
+        .join(Site, Visit.site_id == Site.id)
+        .where(
+            Visit.member_id == member_id,
+            Visit.checked_in_at >= start.replace(tzinfo=ZoneInfo("UTC")),
+            Visit.checked_in_at < end.replace(tzinfo=ZoneInfo("UTC")),
+        )
+    ).all()
+    stays = []
+    for visit, timezone in rows:
+        day = visit.checked_in_at.astimezone(ZoneInfo(timezone)).date()
+        if first_of(day) != month:
+            continue
+        if visit.ended_by is VisitEnd.AUTO or (
+            visit.checked_out_at is None and visit.closes_at <= now
+        ):
+            stays.append(Stay(day, None))
+            continue
+        end_at = visit.checked_out_at or now  # a visit under way counts until now
+        stays.append(Stay(day, int((end_at - visit.checked_in_at).total_seconds() // 60)))
+    return stays
+
+
+def _plans(session: Session, member_id: int) -> Callable[[date], Plan | None]:
+    plans = session.scalars(
+        select(MemberPlan).where(MemberPlan.member_id == member_id).order_by(MemberPlan.starts_on)
+    ).all()
+
+    def plan_on(day: date) -> Plan | None:
+        started = [plan.plan for plan in plans if plan.starts_on <= day]
+        return started[-1] if started else None
+
+    return plan_on
+
+
+def _purchases(session: Session, member_id: int) -> list[PackPurchase]:
+    return list(
+        session.scalars(
+            select(PackPurchase)
+            .where(PackPurchase.member_id == member_id)
+            .order_by(PackPurchase.bought_on, PackPurchase.id)
+        )
+    )
+
+
+def is_closed(session: Session, month: date) -> bool:
+    return session.get(BillingClosure, first_of(month)) is not None
+
+
+def statement(
+    session: Session, member: Member, month: date, now: datetime, rules: BillingSection
+) -> MonthStatement:
+    """A member's statement for a month: the stored one once the month is closed, else
+    computed now (provisional), its pack balance carried from the last closed month."""
+    month = first_of(month)
+    name = f"{member.given_name} {member.family_name}".strip()
+    stored = session.scalar(
+        select(Statement).where(Statement.member_id == member.id, Statement.month == month)
+    )
+    if stored is not None:
+        return MonthStatement.of(stored)
+    last = session.scalar(
+        select(Statement)
+        .where(Statement.member_id == member.id, Statement.month < month)
+        .order_by(Statement.month.desc())
+        .limit(1)
+    )
+    purchases = _purchases(session, member.id)
+    credits = last.credits_left if last is not None else 0
+    start = next_month(last.month) if last is not None else month
+    if last is None and purchases:
+        start = min(start, first_of(purchases[0].bought_on))
+    plan_on = _plans(session, member.id)
+    current = start
+    while True:
+        closed = is_closed(session, current)
+        bought = [
+            Purchase(p.bought_on, p.credits, p.price_cents)
+            for p in purchases
+            if first_of(p.bought_on) == current
+        ]
+        # A closed month without a statement had nothing to bill when it was closed, and
+        # stays so: a late tap does not reopen it.
+        stays = [] if closed else month_stays(session, member.id, current, now)
+        result = price_month(member.id, name, current, stays, plan_on, bought, credits, rules)
+        if current >= month:
+            closure = session.get(BillingClosure, month)
+            if closure is not None:
+                return MonthStatement(
+                    member.id, month, name, credits_in=credits, credits_left=credits,
+                    closed_at=closure.closed_at,
+                )  # fmt: skip
+            return result
+        credits = credits if closed else result.credits_left
+        current = next_month(current)
+
+
+def billed_members(session: Session, month: date) -> list[Member]:
+    """Members who may owe something for `month`: not erased before it, on a plan."""
+    start = datetime.combine(month, time(0), ZoneInfo("UTC"))
+    return list(
+        session.scalars(
+            select(Member)
+            .where(Member.erased_at.is_(None) | (Member.erased_at >= start))
+            .order_by(Member.family_name, Member.given_name, Member.id)
+        )
+    )
+
+
+def month_statements(
+    session: Session, month: date, now: datetime, rules: BillingSection
+) -> list[MonthStatement]:
+    """Every member's statement for a month that has something on it."""
+    month = first_of(month)
+    found = [
+        statement(session, member, month, now, rules) for member in billed_members(session, month)
+    ]
+    return [one for one in found if not one.is_empty]
+
+
+def close_month(
+    session: Session, month: date, today: date, now: datetime, actor: str, rules: BillingSection
+) -> list[MonthStatement]:
+    """Close a month that is over: store each member's statement, final from now on."""
+    month = first_of(month)
+    if next_month(month) > today:
+        raise BillingError(f"{month:%Y-%m} is not over yet")
+    if is_closed(session, month):
+        raise BillingError(f"{month:%Y-%m} is already closed")
+    statements = month_statements(session, month, now, rules)
+    for one in statements:
+        session.add(
+            Statement(
+                member_id=one.member_id,
+                month=month,
+                member_name=one.member_name,
+                total_cents=one.total_cents,
+                vat_cents=one.vat_cents,
+                credits_left=one.credits_left,
+                detail=one.detail(),
+                closed_at=now,
+                closed_by=actor,
+            )
+        )
+        one.closed_at = now
+    session.add(BillingClosure(month=month, closed_at=now, closed_by=actor))
+    session.flush()
+    return statements
+
+
+def record_pack(
+    session: Session, member: Member, day: date, actor: str, rules: BillingSection
+) -> PackPurchase:
+    """A pack bought at the front desk today, at today's configured size and price."""
+    if is_closed(session, day):
+        raise BillingError(f"{day:%Y-%m} is closed")
+    purchase = PackPurchase(member_id=member.id, bought_on=day, credits=rules.pack_credits,
+                            price_cents=rules.pack_price, recorded_by=actor)  # fmt: skip
+    session.add(purchase)
+    session.flush()
+    return purchase
+
+
+# -- exports ------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "month",
+    "member_id",
+    "member",
+    "half_days",
+    "full_days",
+    "credits_used",
+    "credits_left",
+    "total_excl_vat",
+    "vat",
+    "total_incl_vat",
+    "status",
+)
+
+
+def money(cents: int, decimal_mark: str = ".") -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}{decimal_mark}{abs(cents) % 100:02d}"
+
+
+def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) -> str:
+    """One line per member and month. `excel`: what a French Excel opens cleanly (`;`,
+    decimal comma, a BOM so it reads UTF-8)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    mark = "," if excel else "."
+    for one in statements:
+        name = one.member_name
+        if name[:1] in ("=", "+", "-", "@"):
+            name = "'" + name  # never a formula in a spreadsheet
+        writer.writerow(
+            [
+                f"{one.month:%Y-%m}",
+                one.member_id,
+                name,
+                one.half_days,
+                one.full_days,
+                one.credits_used,
+                one.credits_left,
+                money(one.excl_vat_cents, mark),
+                money(one.vat_cents, mark),
+                money(one.total_cents, mark),
+                "closed" if one.closed_at else "provisional",
+            ]
+        )
+    return ("\ufeff" if excel else "") + out.getvalue()
