@@ -52,7 +52,12 @@ HALF, FULL = "half", "full"
 
 
 class BillingError(ValueError):
-    """A billing action that cannot be done as asked; the message says why."""
+    """A billing action that cannot be done as asked: `reason` is a code the pages
+    translate ("not_over", "already_closed", "closed"), the message says it in English."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -391,9 +396,9 @@ def close_month(
     """Close a month that is over: store each member's statement, final from now on."""
     month = first_of(month)
     if next_month(month) > today:
-        raise BillingError(f"{month:%Y-%m} is not over yet")
+        raise BillingError("not_over", f"{month:%Y-%m} is not over yet")
     if is_closed(session, month):
-        raise BillingError(f"{month:%Y-%m} is already closed")
+        raise BillingError("already_closed", f"{month:%Y-%m} is already closed")
     statements = month_statements(session, month, now, rules)
     for one in statements:
         session.add(
@@ -420,7 +425,7 @@ def record_pack(
 ) -> PackPurchase:
     """A pack bought at the front desk today, at today's configured size and price."""
     if is_closed(session, day):
-        raise BillingError(f"{day:%Y-%m} is closed")
+        raise BillingError("closed", f"{day:%Y-%m} is closed: its statements are final")
     purchase = PackPurchase(member_id=member.id, bought_on=day, credits=rules.pack_credits,
                             price_cents=rules.pack_price, recorded_by=actor)  # fmt: skip
     session.add(purchase)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Flask, g, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_currency, get_locale
 
 LANGUAGES = ("fr", "en")
 HERE = Path(__file__).parent
@@ -48,12 +49,18 @@ def page_language() -> str:
     return str(get_locale() or LANGUAGES[0])
 
 
+def money(cents: int, currency: str = "EUR") -> str:
+    """An amount in cents as the reader writes it: "90,00 €", or "€90.00"."""
+    return str(format_currency(Decimal(cents) / 100, currency))
+
+
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=select_language)
     app.jinja_env.globals["page_language"] = page_language
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.add_template_filter(money)
 
 
 def refresh_catalogue() -> None:

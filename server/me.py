@@ -4,7 +4,8 @@ board shows of them, and a download of everything stored about them."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
+from server.billing import MonthStatement, statement
 from server.i18n import use_language
 from server.links import LinkError, read_member_token
-from server.models import Badge, BadgeKind, Member, Visibility
+from server.models import Badge, BadgeKind, Member, Site, Visibility
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
 
@@ -138,6 +140,50 @@ def data_file(token: str) -> Response | tuple[str, int]:
     )
 
 
+def recent_statements(session: Session, member: Member, now: datetime) -> list[MonthStatement]:
+    """The member's statements of the last twelve months that have something on them,
+    the latest first (this month's is provisional)."""
+    app = runtime()
+    month = local_today(session, member, now).replace(day=1)
+    found = []
+    for _step in range(12):
+        one = statement(session, member, month, now, app.settings.billing)
+        if not one.is_empty:
+            found.append(one)
+        month = (month - timedelta(days=1)).replace(day=1)
+    return found
+
+
+def local_today(session: Session, member: Member, now: datetime) -> date:
+    """Today where the member's space is (the first site's time zone)."""
+    zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+@blp.get("/<token>/statements/<month>")
+def statement_page(token: str, month: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+    """One of the member's monthly statements, day by day."""
+    app = runtime()
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        return render_template("message.html", title=_("Relevé introuvable"),
+                               message=_("Ce mois n'existe pas.")), 404  # fmt: skip
+    try:
+        member_id = _member_id(token)
+        with app.session() as session:
+            member = _holder(session, member_id)
+            page = render_template(
+                "me_statement.html",
+                statement=statement(session, member, first, app.now(), app.settings.billing),
+                currency=app.settings.billing.currency,
+                back=url_for("me.visibility", token=token),
+            )
+    except LinkError as error:
+        return _refusal(error)
+    return page, 200, PRIVATE
+
+
 @blp.route("/<token>", methods=["GET", "POST"])
 def visibility(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     """Show the member's recent visits and visibility choice; a POST changes the choice."""
@@ -167,6 +213,9 @@ def visibility(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
                 hours_minutes=hours_minutes,
                 badge_url=url_for("me.badge_png", token=token),
                 data_url=url_for("me.data_file", token=token),
+                token=token,
+                statements=recent_statements(session, member, now),
+                currency=app.settings.billing.currency,
             )
     except LinkError as error:
         return _refusal(error)

@@ -165,7 +165,19 @@ def test_visits_show_in_the_sites_time_most_recent_first(app, client, session, c
     ]
     assert "3 passages ces 90 derniers jours." in body
     assert "Ce mois-ci : 18 h 33 de présence." in body
-    assert "août" not in body and "Le Garage" not in body
+    assert "Le Garage" not in body
+    # Her statements: November so far (a half day closed at 19:30, a full day, this
+    # morning's half hour) and August's hour.
+    statements = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+    assert "novembre 2026 : 38,00 € (provisoire)" in statements
+    assert "août 2026 : 10,00 € (provisoire)" in statements
+    detail = client.get(link_for(app, alice.id) + "/statements/2026-11")
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", detail.get_data(as_text=True))).split())
+    assert detail.status_code == 200 and detail.headers["Cache-Control"] == "no-store"
+    assert "lundi 23 novembre 8 h 33 journée à l'unité 18,00 €" in text
+    assert "vendredi 20 novembre 0 h 00 (sortie non badgée) demi-journée" in text
+    assert "Total TTC 38,00 €" in text
+    assert client.get(link_for(app, alice.id) + "/statements/2026-13").status_code == 404
     assert '<th scope="col">Arrivée</th>' in body
 
 

@@ -78,7 +78,7 @@ def _allow_uploads() -> None:
 
 
 def init_staff(app: Flask) -> None:
-    from server.staff import auth, dashboard, equipment, members, team  # noqa: F401 (routes)
+    from server.staff import auth, billing, dashboard, equipment, members, team  # noqa: F401
 
     app.add_template_filter(local_time)
     app.jinja_env.globals.update(

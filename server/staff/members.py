@@ -25,6 +25,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from server import audit, presence
+from server.billing import statement
 from server.credentials import cards_sheet, issue_qr, printable_badges
 from server.links import LINK_DAYS, make_member_token
 from server.members import (
@@ -194,6 +195,7 @@ def member(member_id: int) -> str:
     now = app.now()
     with app.session() as session:
         found = _member(session, member_id)
+        today = presence_day(session, now)
         sites = list(session.scalars(select(Site).order_by(Site.id)))
         here = [visit for site in sites for visit in presence.present_visits(session, site.id, now)]
         here = [visit for visit in here if visit.member_id == member_id]
@@ -210,6 +212,9 @@ def member(member_id: int) -> str:
                 _external=True,
             ),
             link_days=LINK_DAYS,
+            this_month=statement(session, found, today, now, app.settings.billing),
+            current_plan=plan_on(found, today),
+            billing=app.settings.billing,
         )
 
 
