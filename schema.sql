@@ -22,6 +22,15 @@ CREATE TABLE billing_closures (
     CONSTRAINT pk_billing_closures PRIMARY KEY (month)
 );
 
+CREATE TABLE job_runs (
+    job VARCHAR(40) NOT NULL,
+    slot VARCHAR(40) NOT NULL,
+    ran_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    ran_by VARCHAR(100) NOT NULL,
+    changed INTEGER NOT NULL,
+    CONSTRAINT pk_job_runs PRIMARY KEY (job, slot)
+);
+
 CREATE TABLE members (
     id SERIAL NOT NULL,
     given_name VARCHAR(100) NOT NULL,

@@ -16,6 +16,7 @@ from presence import __version__
 #: name -> "module:attribute" of a click command or group.
 COMMANDS = {
     "serve": "server.cli:serve",
+    "scheduler": "server.cli:scheduler",
     "db": "server.cli:db",
     "sites": "server.cli:sites",
     "members": "server.cli:members",

@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 #: Every top-level section the project knows; a misspelt one is an error in every part.
-KNOWN_SECTIONS = frozenset({"server", "presence", "api", "board", "cards", "billing", "kiosk"})
+KNOWN_SECTIONS = frozenset(
+    {"server", "presence", "api", "board", "cards", "billing", "jobs", "kiosk"}
+)
 
 CONFIG_ENV = "PRESENCE_CONFIG"
 DEFAULT_PATH = Path("config.toml")

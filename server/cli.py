@@ -105,6 +105,26 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
     run(app, host, port, threads=threads or settings.server.threads)
 
 
+@click.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduled jobs in this process, until stopped (instead of, or beside, the
+    servers' own: each run is claimed in the database, so it happens once)."""
+    import signal
+    import threading
+
+    from server.jobs import start_scheduler
+
+    runtime = open_runtime(ctx)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_args: stop.set())
+    jobs = start_scheduler(runtime)
+    click.echo("Présence scheduler running (Ctrl+C to stop)", err=True)
+    stop.wait()
+    jobs.shutdown(wait=True)
+
+
 # -- db ---------------------------------------------------------------------------------
 
 

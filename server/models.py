@@ -417,3 +417,16 @@ class BillingClosure(Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     closed_at: Mapped[datetime]
     closed_by: Mapped[str] = mapped_column(String(254))
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one slot (a minute, a day): the row is the claim
+    that makes a job run once however many processes schedule it."""
+
+    __tablename__ = "job_runs"
+
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ran_at: Mapped[datetime]
+    ran_by: Mapped[str] = mapped_column(String(100))
+    changed: Mapped[int] = mapped_column(Integer, default=0)

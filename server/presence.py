@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from badges.tokens import looks_like_token
@@ -491,11 +491,17 @@ def head_count(session: Session, site_id: int, now: datetime) -> int:
 
 
 def close_expired_visits(session: Session, now: datetime) -> int:
-    """End, at their site's closing time, the visits nobody tapped out of."""
-    result = session.execute(
-        update(Visit)
+    """End, at their site's closing time, the visits nobody tapped out of.
+
+    Changed one by one (few at a time) rather than in one UPDATE, so that the boards
+    hear of each; on PostgreSQL, rows another sweep holds are left to it.
+    """
+    overdue = session.scalars(
+        select(Visit)
         .where(Visit.checked_out_at.is_(None), Visit.closes_at <= now)
-        .values(checked_out_at=Visit.closes_at, ended_by=VisitEnd.AUTO)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .with_for_update(skip_locked=True)
+    ).all()
+    for visit in overdue:
+        visit.checked_out_at, visit.ended_by = visit.closes_at, VisitEnd.AUTO
+    session.flush()
+    return len(overdue)

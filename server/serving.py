@@ -43,9 +43,18 @@ def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
         # gunicorn 24+ opens a control socket in $HOME; we have no use for it, and a
         # sandboxed unit (ProtectHome=yes) has no home to write it in.
         "control_socket_disable": True,
-        "post_worker_init": lambda worker: _close_boards_on_stop(app),
+        "post_worker_init": lambda worker: _in_worker(app),
     }
     _Gunicorn(app, options).run()
+
+
+def _in_worker(app: Flask) -> None:
+    _close_boards_on_stop(app)
+    runtime = app.extensions["presence"]
+    if runtime.settings.jobs.in_server:
+        from server.jobs import start_scheduler
+
+        start_scheduler(runtime)  # in the worker: a scheduler thread would not survive fork
 
 
 def _close_boards_on_stop(app: Flask) -> None:

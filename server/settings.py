@@ -109,6 +109,20 @@ class BillingSection(Section):
     monthly_price: int = Field(default=15000, ge=0)
 
 
+class JobsSection(Section):
+    # Run the scheduled jobs inside each `presence serve` process (each run is claimed in
+    # the database, so several processes still run it once); false: run them in a
+    # `presence scheduler` process of their own.
+    in_server: bool = True
+    # How often visits past their site's closing time are ended (and boards updated).
+    sweep_seconds: int = Field(default=60, ge=1, le=3600)
+    # Raw badge values of taps older than this are erased (the CNIL's three months for
+    # access data); outcomes, visits and statements stay.
+    retention_days: int = Field(default=92, ge=1)
+    # When the daily retention job runs, in the first site's time zone ("HH:MM").
+    retention_at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 class Settings(BaseModel):
     server: ServerSection = ServerSection()
     presence: PresenceSection = PresenceSection()
@@ -116,6 +130,7 @@ class Settings(BaseModel):
     board: BoardSection = BoardSection()
     cards: CardsSection = CardsSection()
     billing: BillingSection = BillingSection()
+    jobs: JobsSection = JobsSection()
 
     @property
     def data_path(self) -> Path:

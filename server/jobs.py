@@ -1,0 +1,122 @@
+"""Scheduled jobs: visits nobody tapped out of end at their site's closing time, and raw
+badge values are erased after the retention period.
+
+**Once, however many processes.** Each run of a job is claimed in the database before it
+does anything, in the same transaction as its work: a row in `job_runs` keyed by the job
+and its slot (the minute for the sweep, the day for retention). A second process that
+schedules the same slot fails to insert that row and does nothing. So the scheduler can
+run inside every `presence serve` process (`[jobs] in_server`, the default), or in a
+`presence scheduler` process of its own; either way each slot runs once.
+
+**Closing time, daylight saving, downtime.** The sweep does not wait for a clock time:
+every `sweep_seconds` it ends the visits whose `closes_at` (an instant, worked out from
+the site's opening hours in its time zone when the visit began) has passed. A DST change
+moves no instant, and a sweep after a restart ends at once everything that closed while
+the server was down, at the time it closed. The daily retention job catches up the same
+way: at start, if today's run is due and not claimed, it runs.
+
+The functions that do the work take a session and a time, and tests call them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.models import JobRun, Site, Tap
+from server.presence import close_expired_visits
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SWEEP, RETENTION = "end-visits", "retention"
+#: Claims older than this are pruned by the retention job.
+CLAIMS_KEPT = timedelta(days=14)
+
+
+def erase_old_badge_values(session: Session, now: datetime, keep_days: int) -> int:
+    """Blank the raw badge value of taps older than `keep_days` (outcomes stay)."""
+    result = session.execute(
+        update(Tap)
+        .where(Tap.occurred_at < now - timedelta(days=keep_days), Tap.badge_value.is_not(None))
+        .values(badge_value=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(JobRun).where(JobRun.ran_at < now - CLAIMS_KEPT))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def whoami() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_once(
+    app: Runtime, job: str, slot: str, work: Callable[[Session, datetime], int]
+) -> int | None:
+    """Run `work` for this slot unless another process has: None when it had."""
+    now = app.now()
+    try:
+        with app.transaction() as session:
+            claim = JobRun(job=job, slot=slot, ran_at=now, ran_by=whoami(), changed=0)
+            session.add(claim)
+            session.flush()  # a second claim of the slot fails here, before any work
+            changed = claim.changed = work(session, now)
+    except IntegrityError:
+        return None
+    if changed:
+        log.info("%s %s: %d changed", job, slot, changed)
+    return changed
+
+
+def sweep(app: Runtime) -> int | None:
+    """End overdue visits; the slot is the minute."""
+    return run_once(app, SWEEP, f"{app.now():%Y-%m-%dT%H:%M}", close_expired_visits)
+
+
+def retention(app: Runtime) -> int | None:
+    """Erase old raw badge values; the slot is the day."""
+    days = app.settings.jobs.retention_days
+    return run_once(
+        app, RETENTION, f"{app.now():%Y-%m-%d}", lambda s, now: erase_old_badge_values(s, now, days)
+    )
+
+
+def _zone(app: Runtime) -> ZoneInfo:
+    with app.session() as session:
+        return ZoneInfo(session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC")
+
+
+def retention_due(app: Runtime) -> bool:
+    """Whether today's retention run time has passed (it then runs at start if needed)."""
+    zone = _zone(app)
+    hour, minute = map(int, app.settings.jobs.retention_at.split(":"))
+    local = app.now().astimezone(zone)
+    return local >= datetime.combine(local.date(), time(hour, minute), zone)
+
+
+def start_scheduler(app: Runtime) -> BackgroundScheduler:
+    """Schedule the jobs in a background thread of this process."""
+    settings = app.settings.jobs
+    hour, minute = map(int, settings.retention_at.split(":"))
+    scheduler = BackgroundScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+    )
+    scheduler.add_job(sweep, IntervalTrigger(seconds=settings.sweep_seconds), args=[app],
+                      id=SWEEP, next_run_time=datetime.now(ZoneInfo("UTC")))  # fmt: skip
+    scheduler.add_job(retention, CronTrigger(hour=hour, minute=minute, timezone=_zone(app)),
+                      args=[app], id=RETENTION)  # fmt: skip
+    if retention_due(app):
+        scheduler.add_job(retention, args=[app], id=RETENTION + "-catch-up")
+    scheduler.start()
+    return scheduler
