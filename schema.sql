@@ -219,6 +219,8 @@ CREATE TABLE visits (
     ended_by VARCHAR(16),
     in_tap_id INTEGER NOT NULL,
     out_tap_id INTEGER,
+    local_day DATE,
+    minutes INTEGER,
     CONSTRAINT pk_visits PRIMARY KEY (id),
     CONSTRAINT fk_visits_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
     CONSTRAINT fk_visits_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id),
@@ -230,5 +232,7 @@ CREATE TABLE visits (
 CREATE INDEX ix_visits_member_start ON visits (member_id, checked_in_at);
 
 CREATE INDEX ix_visits_present ON visits (site_id, checked_out_at, closes_at);
+
+CREATE INDEX ix_visits_site_day ON visits (site_id, local_day);
 
 CREATE INDEX ix_visits_span ON visits (site_id, checked_in_at, checked_out_at);

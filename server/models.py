@@ -338,6 +338,7 @@ class Visit(Base):
         Index("ix_visits_member_start", "member_id", "checked_in_at"),
         Index("ix_visits_present", "site_id", "checked_out_at", "closes_at"),
         Index("ix_visits_span", "site_id", "checked_in_at", "checked_out_at"),
+        Index("ix_visits_site_day", "site_id", "local_day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -350,10 +351,19 @@ class Visit(Base):
     ended_by: Mapped[VisitEnd | None] = mapped_column(_enum(VisitEnd, "visit_end"))
     in_tap_id: Mapped[int] = mapped_column(ForeignKey("taps.id"))
     out_tap_id: Mapped[int | None] = mapped_column(ForeignKey("taps.id"))
+    # Kept for reports, which SQLite cannot compute per row in a time zone: the day the
+    # visit began in its site's time zone, and its length once it has ended.
+    local_day: Mapped[date | None] = mapped_column(Date)
+    minutes: Mapped[int | None] = mapped_column(Integer)
 
     member: Mapped[Member] = relationship()
     site: Mapped[Site] = relationship()
     in_tap: Mapped[Tap] = relationship(foreign_keys=[in_tap_id])
+
+    def end(self, at: datetime, ended_by: VisitEnd, tap_id: int | None = None) -> None:
+        """End the visit at `at` (the one way a visit ends: its length follows)."""
+        self.checked_out_at, self.ended_by, self.out_tap_id = at, ended_by, tap_id
+        self.minutes = int((at - self.checked_in_at).total_seconds() // 60)
 
     def is_open_at(self, moment: datetime) -> bool:
         if self.checked_out_at is not None:

@@ -440,12 +440,14 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
         if current is not None:  # a check-in elsewhere ends the visit at the other site
             _close(current, at, ends_by, entry.id)
         assert entry.site_id is not None
+        hours = _hours(session, entry.site_id)
         visit = Visit(
             member_id=entry.member_id,
             site_id=entry.site_id,
             checked_in_at=at,
-            closes_at=_closing(session, state, entry.site_id, at, rules),
+            closes_at=hours.closing_after(at).astimezone(UTC) + rules.grace,
             in_tap_id=entry.id,
+            local_day=hours.local_date(at),
         )
         session.add(visit)
         state.open, state.last_change = visit, at
@@ -456,17 +458,17 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
 
 
 def _close(visit: Visit, at: datetime, ended_by: VisitEnd, tap_id: int | None) -> None:
-    visit.checked_out_at, visit.ended_by, visit.out_tap_id = at, ended_by, tap_id
+    visit.end(at, ended_by, tap_id)
 
 
-def _closing(session: Session, state: _State, site_id: int, at: datetime, rules: Rules) -> datetime:
-    # Kept for the session: a batch of taps at one site reads its hours once.
+def _hours(session: Session, site_id: int) -> OpeningHours:
+    """A site's opening hours, read once per session (a batch of taps at one site)."""
     cache: dict[int, OpeningHours] = session.info.setdefault("opening_hours", {})
     if site_id not in cache:
         site = session.get(Site, site_id)
         assert site is not None
         cache[site_id] = opening_hours(site)
-    return cache[site_id].closing_after(at).astimezone(UTC) + rules.grace
+    return cache[site_id]
 
 
 # -- reading presence -------------------------------------------------------------------
@@ -502,6 +504,6 @@ def close_expired_visits(session: Session, now: datetime) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     for visit in overdue:
-        visit.checked_out_at, visit.ended_by = visit.closes_at, VisitEnd.AUTO
+        visit.end(visit.closes_at, VisitEnd.AUTO)
     session.flush()
     return len(overdue)

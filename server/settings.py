@@ -109,6 +109,11 @@ class BillingSection(Section):
     monthly_price: int = Field(default=15000, ge=0)
 
 
+class ReportsSection(Section):
+    # A "regular" is a member present on at least this many distinct days of a month.
+    regular_days: int = Field(default=8, ge=1, le=31)
+
+
 class JobsSection(Section):
     # Run the scheduled jobs inside each `presence serve` process (each run is claimed in
     # the database, so several processes still run it once); false: run them in a
@@ -131,6 +136,7 @@ class Settings(BaseModel):
     cards: CardsSection = CardsSection()
     billing: BillingSection = BillingSection()
     jobs: JobsSection = JobsSection()
+    reports: ReportsSection = ReportsSection()
 
     @property
     def data_path(self) -> Path:

@@ -1,0 +1,225 @@
+"""Occupancy of a site over a period, in the site's time zone.
+
+A visit counts from its check-in to its check-out; a visit nobody tapped out of counts
+until its site's closing time (plus the grace), and one under way until now. A visit
+belongs to the day it began (`Visit.local_day`, kept when the visit is written, so that
+no report converts time zones row by row). Figures:
+
+- per day: visits, members (unique), person-hours, the peak head-count and when it was
+  first reached (people still there from the evening before count from midnight);
+- over the period: visits, unique members (and per ISO week and per month), person-hours,
+  the average stay, capacity use (person-hours over capacity times opening hours);
+- a weekday x hour heatmap of the average head-count (person-minutes in that hour of
+  that weekday, divided by 60 times the number of such weekdays in the period);
+- the regulars: members present on at least `[reports] regular_days` distinct days of a
+  month.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Member, Site, Visit
+from server.presence import opening_hours
+
+
+@dataclass(frozen=True)
+class Stay:
+    member_id: int
+    day: date  # local day it began
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class DayFigures:
+    day: date
+    visits: int = 0
+    members: int = 0
+    person_minutes: int = 0
+    peak: int = 0
+    peak_at: datetime | None = None  # local time
+
+
+@dataclass
+class Occupancy:
+    site: Site
+    start: date
+    end: date  # inclusive
+    days: list[DayFigures] = field(default_factory=list)
+    heatmap: list[list[float]] = field(default_factory=list)  # [weekday][hour]
+    visits: int = 0
+    members: int = 0
+    members_by_week: dict[str, int] = field(default_factory=dict)  # "2026-W48"
+    members_by_month: dict[str, int] = field(default_factory=dict)  # "2026-11"
+    person_minutes: int = 0
+    opening_minutes: int = 0
+    regulars: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # month -> names
+
+    @property
+    def person_hours(self) -> float:
+        return self.person_minutes / 60
+
+    @property
+    def average_stay_minutes(self) -> float:
+        return self.person_minutes / self.visits if self.visits else 0.0
+
+    @property
+    def capacity_use(self) -> float | None:
+        """Person-hours over capacity x opening hours (None without either)."""
+        if not self.site.capacity or not self.opening_minutes:
+            return None
+        return self.person_minutes / (self.site.capacity * self.opening_minutes)
+
+
+def stays(session: Session, site: Site, start: date, end: date, now: datetime) -> list[Stay]:
+    """The site's visits that began from the day before `start` to `end` (the evening
+    before matters to the first day's head-count)."""
+    rows = session.scalars(
+        select(Visit).where(
+            Visit.site_id == site.id,
+            Visit.local_day >= start - timedelta(days=1),
+            Visit.local_day <= end,
+        )
+    )
+    found = []
+    for visit in rows:
+        until = visit.checked_out_at or min(visit.closes_at, now)
+        if until > visit.checked_in_at:
+            assert visit.local_day is not None
+            found.append(Stay(visit.member_id, visit.local_day, visit.checked_in_at, until))
+    return found
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _peaks(found: list[Stay], days: dict[date, DayFigures], zone: ZoneInfo) -> None:
+    """Sweep the arrivals and departures in time order; midnights carry the count."""
+    events: list[tuple[datetime, int]] = [(s.start, 1) for s in found] + [
+        (s.end, -1) for s in found
+    ]
+    events += [(datetime.combine(day, time(0), zone), 0) for day in days]
+    events.sort(key=lambda event: (event[0], event[1]))  # departures before arrivals
+    count = 0
+    for moment, change in events:
+        count += change
+        local = moment.astimezone(zone)
+        figures = days.get(local.date())
+        if figures is not None and count > figures.peak:
+            figures.peak, figures.peak_at = count, local
+
+
+def _heatmap(found: list[Stay], start: date, end: date, zone: ZoneInfo) -> list[list[float]]:
+    minutes = [[0.0] * 24 for _ in range(7)]
+    first = datetime.combine(start, time(0), zone)
+    last = datetime.combine(end + timedelta(days=1), time(0), zone)
+    for stay in found:
+        moment, until = max(stay.start, first), min(stay.end, last)
+        while moment < until:
+            local = moment.astimezone(zone)
+            hour_end = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            step = min(until, hour_end.astimezone(moment.tzinfo))
+            minutes[local.weekday()][local.hour] += (step - moment).total_seconds() / 60
+            moment = step
+    weekdays = [0] * 7
+    for day in _days(start, end):
+        weekdays[day.weekday()] += 1
+    return [
+        [round(minutes[w][h] / 60 / weekdays[w], 2) if weekdays[w] else 0.0 for h in range(24)]
+        for w in range(7)
+    ]
+
+
+def occupancy(
+    session: Session, site: Site, start: date, end: date, now: datetime, regular_days: int = 8
+) -> Occupancy:
+    """The occupancy figures of `site` from `start` to `end` (local days, inclusive)."""
+    hours = opening_hours(site)
+    zone = hours.zone
+    found = stays(session, site, start, end, now)
+    report = Occupancy(site, start, end)
+    by_day = {day: DayFigures(day) for day in _days(start, end)}
+    members_of_day: dict[date, set[int]] = defaultdict(set)
+    for stay in found:
+        figures = by_day.get(stay.day)
+        if figures is None:
+            continue  # the evening before: only for the head-count
+        figures.visits += 1
+        figures.person_minutes += int((stay.end - stay.start).total_seconds() // 60)
+        members_of_day[stay.day].add(stay.member_id)
+    _peaks(found, by_day, zone)
+    weeks: dict[str, set[int]] = defaultdict(set)
+    months: dict[str, set[int]] = defaultdict(set)
+    days_in_month: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for day, figures in by_day.items():
+        people = members_of_day[day]
+        figures.members = len(people)
+        year, week, _weekday = day.isocalendar()
+        weeks[f"{year}-W{week:02d}"] |= people
+        months[f"{day:%Y-%m}"] |= people
+        for member_id in people:
+            days_in_month[f"{day:%Y-%m}"][member_id] += 1
+        for opens, closes in hours.periods_on(day):
+            report.opening_minutes += int((closes - opens).total_seconds() // 60)
+    report.days = list(by_day.values())
+    report.visits = sum(f.visits for f in report.days)
+    report.person_minutes = sum(f.person_minutes for f in report.days)
+    report.members = len(set().union(*members_of_day.values())) if members_of_day else 0
+    report.members_by_week = {key: len(value) for key, value in sorted(weeks.items())}
+    report.members_by_month = {key: len(value) for key, value in sorted(months.items())}
+    report.heatmap = _heatmap(found, start, end, zone)
+    report.regulars = _regulars(session, days_in_month, regular_days)
+    return report
+
+
+def _regulars(
+    session: Session, days_in_month: dict[str, dict[int, int]], regular_days: int
+) -> dict[str, list[tuple[str, int]]]:
+    wanted = {
+        m for counts in days_in_month.values() for m, n in counts.items() if n >= regular_days
+    }
+    names = {
+        member.id: f"{member.given_name} {member.family_name}".strip()
+        for member in session.scalars(select(Member).where(Member.id.in_(wanted)))
+    }
+    return {
+        month: sorted(
+            ((names.get(m, ""), n) for m, n in counts.items() if n >= regular_days),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+        for month, counts in sorted(days_in_month.items())
+    }
+
+
+def days_csv(report: Occupancy) -> str:
+    """The per-day figures, for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["day", "visits", "members", "person_hours", "peak", "peak_at"])
+    for figures in report.days:
+        writer.writerow([
+            figures.day.isoformat(), figures.visits, figures.members,
+            f"{figures.person_minutes / 60:.2f}", figures.peak,
+            figures.peak_at.strftime("%H:%M") if figures.peak_at else "",
+        ])  # fmt: skip
+    return out.getvalue()
+
+
+def heatmap_csv(report: Occupancy) -> str:
+    """The weekday x hour average head-count, one line per weekday (0 is Monday)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["weekday", *(f"{hour:02d}h" for hour in range(24))])
+    for weekday, row in enumerate(report.heatmap):
+        writer.writerow([weekday, *(f"{value:.2f}" for value in row)])
+    return out.getvalue()
