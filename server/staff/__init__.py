@@ -78,7 +78,15 @@ def _allow_uploads() -> None:
 
 
 def init_staff(app: Flask) -> None:
-    from server.staff import auth, billing, dashboard, equipment, members, team  # noqa: F401
+    from server.staff import (  # noqa: F401 (their routes)
+        auth,
+        billing,
+        dashboard,
+        equipment,
+        members,
+        reports,
+        team,
+    )
 
     app.add_template_filter(local_time)
     app.jinja_env.globals.update(
