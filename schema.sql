@@ -219,7 +219,7 @@ CREATE TABLE visits (
     ended_by VARCHAR(16),
     in_tap_id INTEGER NOT NULL,
     out_tap_id INTEGER,
-    local_day DATE,
+    local_day DATE NOT NULL,
     minutes INTEGER,
     CONSTRAINT pk_visits PRIMARY KEY (id),
     CONSTRAINT fk_visits_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
@@ -228,6 +228,8 @@ CREATE TABLE visits (
     CONSTRAINT fk_visits_in_tap_id_taps FOREIGN KEY(in_tap_id) REFERENCES taps (id),
     CONSTRAINT fk_visits_out_tap_id_taps FOREIGN KEY(out_tap_id) REFERENCES taps (id)
 );
+
+CREATE INDEX ix_visits_day_member ON visits (local_day, member_id);
 
 CREATE INDEX ix_visits_member_start ON visits (member_id, checked_in_at);
 

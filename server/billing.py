@@ -25,14 +25,17 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from server.models import (
@@ -41,7 +44,6 @@ from server.models import (
     MemberPlan,
     PackPurchase,
     Plan,
-    Site,
     Statement,
     Visit,
     VisitEnd,
@@ -195,9 +197,10 @@ def presence_days(
     return days
 
 
-def month_days(month: date) -> list[date]:
+@cache
+def month_days(month: date) -> tuple[date, ...]:
     last = calendar.monthrange(month.year, month.month)[1]
-    return [month.replace(day=n) for n in range(1, last + 1)]
+    return tuple(month.replace(day=n) for n in range(1, last + 1))
 
 
 def price_month(
@@ -265,87 +268,146 @@ def next_month(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def month_stays(session: Session, member_id: int, month: date, now: datetime) -> list[Stay]:
-    """The member's visits that started in `month` (each in its site's time zone)."""
-    start = datetime.combine(month, time(0)) - timedelta(days=1)  # any time zone's midnight
-    end = datetime.combine(next_month(month), time(0)) + timedelta(days=1)
-    rows = session.execute(
-        select(Visit, Site.timezone)
-        .join(Site, Visit.site_id == Site.id)
-        .where(
-            Visit.member_id == member_id,
-            Visit.checked_in_at >= start.replace(tzinfo=ZoneInfo("UTC")),
-            Visit.checked_in_at < end.replace(tzinfo=ZoneInfo("UTC")),
-        )
-    ).all()
-    stays = []
-    for visit, timezone in rows:
-        day = visit.checked_in_at.astimezone(ZoneInfo(timezone)).date()
-        if first_of(day) != month:
-            continue
-        if visit.ended_by is VisitEnd.AUTO or (
-            visit.checked_out_at is None and visit.closes_at <= now
-        ):
-            stays.append(Stay(day, None))
-            continue
-        end_at = visit.checked_out_at or now  # a visit under way counts until now
-        stays.append(Stay(day, int((end_at - visit.checked_in_at).total_seconds() // 60)))
-    return stays
+def _stays(
+    session: Session, member_ids: Collection[int] | None, first: date, last: date, now: datetime
+) -> dict[tuple[int, date], list[Stay]]:
+    """Stays by (member, month) for visits from the month `first` to the month `last`,
+    in one query (`Visit.local_day` is the day in the site's time zone)."""
+    overdue = Visit.checked_out_at.is_(None) & (Visit.closes_at <= now)
+    query = select(
+        Visit.member_id, Visit.local_day, Visit.minutes, Visit.checked_in_at,
+        (Visit.ended_by == VisitEnd.AUTO) | overdue,
+    ).where(Visit.local_day >= first, Visit.local_day < next_month(last))  # fmt: skip
+    if member_ids is not None:
+        query = query.where(Visit.member_id.in_(member_ids))
+    found: dict[tuple[int, date], list[Stay]] = defaultdict(list)
+    for member_id, day, minutes, began, at_closing in session.execute(query):
+        if at_closing:
+            minutes = None  # nobody tapped out: closing time ended it
+        elif minutes is None:
+            minutes = int((now - began).total_seconds() // 60)  # under way: until now
+        found[(member_id, first_of(day))].append(Stay(day, minutes))
+    return found
 
 
-def _plans(session: Session, member_id: int) -> Callable[[date], Plan | None]:
-    plans = session.scalars(
-        select(MemberPlan).where(MemberPlan.member_id == member_id).order_by(MemberPlan.starts_on)
-    ).all()
+def _by_member(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.member_id].append(row)
+    return grouped
+
+
+def _plan_on(plans: Sequence[Any]) -> Callable[[date], Plan | None]:
+    """`plans`: rows with `starts_on` and `plan`."""
+    ordered = sorted(plans, key=lambda plan: plan.starts_on)
+    starts = [plan.starts_on for plan in ordered]
 
     def plan_on(day: date) -> Plan | None:
-        started = [plan.plan for plan in plans if plan.starts_on <= day]
-        return started[-1] if started else None
+        index = bisect_right(starts, day)
+        return ordered[index - 1].plan if index else None
 
     return plan_on
 
 
-def _purchases(session: Session, member_id: int) -> list[PackPurchase]:
-    return list(
-        session.scalars(
-            select(PackPurchase)
-            .where(PackPurchase.member_id == member_id)
-            .order_by(PackPurchase.bought_on, PackPurchase.id)
-        )
-    )
+def _among(column: Any, ids: Collection[int] | None) -> ColumnElement[bool]:
+    """`column IN ids`, or no condition at all."""
+    return column.in_(ids) if ids is not None else true()
 
 
 def is_closed(session: Session, month: date) -> bool:
     return session.get(BillingClosure, first_of(month)) is not None
 
 
-def statement(
-    session: Session, member: Member, month: date, now: datetime, rules: BillingSection
-) -> MonthStatement:
-    """A member's statement for a month: the stored one once the month is closed, else
-    computed now (provisional), its pack balance carried from the last closed month."""
+def statements(
+    session: Session, members: Sequence[Member], month: date, now: datetime, rules: BillingSection
+) -> list[MonthStatement]:
+    """The members' statements for a month: the stored ones once the month is closed,
+    else computed now (provisional), each pack balance carried from the member's last
+    closed statement. A few queries whatever the number of members."""
     month = first_of(month)
+    ids = [member.id for member in members]
+    only = ids if len(ids) <= 500 else None  # past that, reading everyone's rows is cheaper
+    stored = {
+        s.member_id: s
+        for s in session.scalars(
+            select(Statement).where(Statement.month == month, _among(Statement.member_id, only))
+        )
+    }
+    closures = {c.month: c for c in session.scalars(select(BillingClosure))}
+    latest = (
+        select(Statement.member_id, func.max(Statement.month).label("month"))
+        .where(Statement.month < month, _among(Statement.member_id, only))
+        .group_by(Statement.member_id)
+        .subquery()
+    )
+    # Plain rows, not objects: a statement's detail or a whole plan is not needed here.
+    last = {
+        row.member_id: row
+        for row in session.execute(
+            select(Statement.member_id, Statement.month, Statement.credits_left).join(
+                latest,
+                (Statement.member_id == latest.c.member_id) & (Statement.month == latest.c.month),
+            )
+        )
+    }
+    purchases = _by_member(session.execute(
+        select(PackPurchase.member_id, PackPurchase.bought_on, PackPurchase.credits,
+               PackPurchase.price_cents)
+        .where(_among(PackPurchase.member_id, only))
+        .order_by(PackPurchase.bought_on, PackPurchase.id)
+    ))  # fmt: skip
+    plans = _by_member(
+        session.execute(
+            select(MemberPlan.member_id, MemberPlan.starts_on, MemberPlan.plan).where(
+                _among(MemberPlan.member_id, only)
+            )
+        )
+    )
+    starts: dict[int, date] = {}
+    for member_id in ids:
+        previous = last.get(member_id)
+        start = next_month(previous.month) if previous is not None else month
+        if previous is None and purchases.get(member_id):
+            start = min(start, first_of(purchases[member_id][0].bought_on))
+        starts[member_id] = start
+    stays = _stays(session, only, month, month, now)
+    earlier = [m for m, start in starts.items() if start < month and m not in stored]
+    if earlier:  # pack balances carried through months no statement closed
+        first = min(starts[m] for m in earlier)
+        stays.update(_stays(session, earlier, first, month - timedelta(days=1), now))
+    found = []
+    for member in members:
+        if member.id in stored:
+            found.append(MonthStatement.of(stored[member.id]))
+            continue
+        previous = last.get(member.id)
+        credits = previous.credits_left if previous is not None else 0
+        plan_on = _plan_on(plans.get(member.id, []))
+        bought = purchases.get(member.id, [])
+        found.append(
+            _chain(
+                member, month, starts[member.id], credits, bought, plan_on, stays, closures, rules
+            )
+        )
+    return found
+
+
+def _chain(
+    member: Member,
+    month: date,
+    start: date,
+    credits: int,
+    purchases: Sequence[Any],
+    plan_on: Callable[[date], Plan | None],
+    stays: dict[tuple[int, date], list[Stay]],
+    closures: dict[date, BillingClosure],
+    rules: BillingSection,
+) -> MonthStatement:
+    """Price the months from `start` to `month`, carrying the pack balance."""
     name = f"{member.given_name} {member.family_name}".strip()
-    stored = session.scalar(
-        select(Statement).where(Statement.member_id == member.id, Statement.month == month)
-    )
-    if stored is not None:
-        return MonthStatement.of(stored)
-    last = session.scalar(
-        select(Statement)
-        .where(Statement.member_id == member.id, Statement.month < month)
-        .order_by(Statement.month.desc())
-        .limit(1)
-    )
-    purchases = _purchases(session, member.id)
-    credits = last.credits_left if last is not None else 0
-    start = next_month(last.month) if last is not None else month
-    if last is None and purchases:
-        start = min(start, first_of(purchases[0].bought_on))
-    plan_on = _plans(session, member.id)
     current = start
     while True:
-        closed = is_closed(session, current)
+        closed = current in closures
         bought = [
             Purchase(p.bought_on, p.credits, p.price_cents)
             for p in purchases
@@ -353,18 +415,24 @@ def statement(
         ]
         # A closed month without a statement had nothing to bill when it was closed, and
         # stays so: a late tap does not reopen it.
-        stays = [] if closed else month_stays(session, member.id, current, now)
-        result = price_month(member.id, name, current, stays, plan_on, bought, credits, rules)
+        these = [] if closed else stays.get((member.id, current), [])
+        result = price_month(member.id, name, current, these, plan_on, bought, credits, rules)
         if current >= month:
-            closure = session.get(BillingClosure, month)
-            if closure is not None:
+            if closed:
                 return MonthStatement(
                     member.id, month, name, credits_in=credits, credits_left=credits,
-                    closed_at=closure.closed_at,
+                    closed_at=closures[current].closed_at,
                 )  # fmt: skip
             return result
         credits = credits if closed else result.credits_left
         current = next_month(current)
+
+
+def statement(
+    session: Session, member: Member, month: date, now: datetime, rules: BillingSection
+) -> MonthStatement:
+    """A member's statement for a month (see `statements`)."""
+    return statements(session, [member], month, now, rules)[0]
 
 
 def billed_members(session: Session, month: date) -> list[Member]:
@@ -383,10 +451,7 @@ def month_statements(
     session: Session, month: date, now: datetime, rules: BillingSection
 ) -> list[MonthStatement]:
     """Every member's statement for a month that has something on it."""
-    month = first_of(month)
-    found = [
-        statement(session, member, month, now, rules) for member in billed_members(session, month)
-    ]
+    found = statements(session, billed_members(session, month), first_of(month), now, rules)
     return [one for one in found if not one.is_empty]
 
 

@@ -339,6 +339,7 @@ class Visit(Base):
         Index("ix_visits_present", "site_id", "checked_out_at", "closes_at"),
         Index("ix_visits_span", "site_id", "checked_in_at", "checked_out_at"),
         Index("ix_visits_site_day", "site_id", "local_day"),
+        Index("ix_visits_day_member", "local_day", "member_id"),  # a month's statements
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -353,7 +354,7 @@ class Visit(Base):
     out_tap_id: Mapped[int | None] = mapped_column(ForeignKey("taps.id"))
     # Kept for reports, which SQLite cannot compute per row in a time zone: the day the
     # visit began in its site's time zone, and its length once it has ended.
-    local_day: Mapped[date | None] = mapped_column(Date)
+    local_day: Mapped[date] = mapped_column(Date)
     minutes: Mapped[int | None] = mapped_column(Integer)
 
     member: Mapped[Member] = relationship()

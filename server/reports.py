@@ -21,13 +21,13 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from server.models import Member, Site, Visit
+from server.models import Member, Site, UTCDateTime, Visit
 from server.presence import opening_hours
 
 
@@ -83,20 +83,32 @@ class Occupancy:
 def stays(session: Session, site: Site, start: date, end: date, now: datetime) -> list[Stay]:
     """The site's visits that began from the day before `start` to `end` (the evening
     before matters to the first day's head-count)."""
-    rows = session.scalars(
-        select(Visit).where(
+    rows = session.execute(
+        select(
+            Visit.member_id, Visit.local_day, Visit.checked_in_at,
+            func.coalesce(Visit.checked_out_at, case(
+                (Visit.closes_at < literal(now, UTCDateTime()), Visit.closes_at),
+                else_=literal(now, UTCDateTime()),
+            )),
+        ).where(
             Visit.site_id == site.id,
             Visit.local_day >= start - timedelta(days=1),
             Visit.local_day <= end,
         )
-    )
+    )  # fmt: skip
     found = []
-    for visit in rows:
-        until = visit.checked_out_at or min(visit.closes_at, now)
-        if until > visit.checked_in_at:
-            assert visit.local_day is not None
-            found.append(Stay(visit.member_id, visit.local_day, visit.checked_in_at, until))
+    for member_id, day, began, until in rows:
+        until = _aware(until)
+        if until > began:
+            found.append(Stay(member_id, day, began, until))
     return found
+
+
+def _aware(moment: datetime | str) -> datetime:
+    """A time from a SQL expression (which skips the column type): aware, in UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _days(start: date, end: date) -> list[date]:
@@ -104,38 +116,58 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def _peaks(found: list[Stay], days: dict[date, DayFigures], zone: ZoneInfo) -> None:
-    """Sweep the arrivals and departures in time order; midnights carry the count."""
-    events: list[tuple[datetime, int]] = [(s.start, 1) for s in found] + [
-        (s.end, -1) for s in found
-    ]
-    events += [(datetime.combine(day, time(0), zone), 0) for day in days]
-    events.sort(key=lambda event: (event[0], event[1]))  # departures before arrivals
-    count = 0
-    for moment, change in events:
-        count += change
-        local = moment.astimezone(zone)
-        figures = days.get(local.date())
-        if figures is not None and count > figures.peak:
-            figures.peak, figures.peak_at = count, local
+    """Sweep the arrivals and departures in time order; each midnight carries the count.
+
+    Each day's bounds are worked out once as instants, so no event is converted."""
+    events = sorted([(s.start, 1) for s in found] + [(s.end, -1) for s in found])
+    count, index = 0, 0
+    for day in sorted(days):
+        begins = datetime.combine(day, time(0), zone).astimezone(UTC)
+        ends = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        while index < len(events) and events[index][0] < begins:  # the evening before
+            count += events[index][1]
+            index += 1
+        figures = days[day]
+        if count > figures.peak:  # people still there at midnight
+            figures.peak, figures.peak_at = count, begins.astimezone(zone)
+        while index < len(events) and events[index][0] < ends:
+            moment, change = events[index]
+            count += change
+            if count > figures.peak:
+                figures.peak, figures.peak_at = count, moment.astimezone(zone)
+            index += 1
 
 
 def _heatmap(found: list[Stay], start: date, end: date, zone: ZoneInfo) -> list[list[float]]:
-    minutes = [[0.0] * 24 for _ in range(7)]
-    first = datetime.combine(start, time(0), zone)
-    last = datetime.combine(end + timedelta(days=1), time(0), zone)
+    """Person-minutes per weekday and hour, as an average head-count.
+
+    Each stay is converted to local time once, then cut at the hours of the wall clock in
+    whole minutes (on the two nights a year the clocks change, an hour may be off by one:
+    the spaces are closed then)."""
+    first = datetime.combine(start, time(0))
+    days = (end - start).days + 1
+    span = days * 24 * 60
+    per_hour = [0.0] * (days * 24)
     for stay in found:
-        moment, until = max(stay.start, first), min(stay.end, last)
-        while moment < until:
-            local = moment.astimezone(zone)
-            hour_end = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-            step = min(until, hour_end.astimezone(moment.tzinfo))
-            minutes[local.weekday()][local.hour] += (step - moment).total_seconds() / 60
-            moment = step
+        begins = int(
+            (stay.start.astimezone(zone).replace(tzinfo=None) - first).total_seconds() // 60
+        )
+        ends = int((stay.end.astimezone(zone).replace(tzinfo=None) - first).total_seconds() // 60)
+        begins, ends = max(begins, 0), min(ends, span)
+        hour = begins // 60
+        while begins < ends:
+            step = min(ends, (hour + 1) * 60)
+            per_hour[hour] += step - begins
+            begins, hour = step, hour + 1
+    totals = [[0.0] * 24 for _ in range(7)]
     weekdays = [0] * 7
-    for day in _days(start, end):
-        weekdays[day.weekday()] += 1
+    for day_index in range(len(per_hour) // 24):
+        weekday = (start.weekday() + day_index) % 7
+        weekdays[weekday] += 1
+        for hour in range(24):
+            totals[weekday][hour] += per_hour[day_index * 24 + hour]
     return [
-        [round(minutes[w][h] / 60 / weekdays[w], 2) if weekdays[w] else 0.0 for h in range(24)]
+        [round(totals[w][h] / 60 / weekdays[w], 2) if weekdays[w] else 0.0 for h in range(24)]
         for w in range(7)
     ]
 

@@ -175,3 +175,29 @@ def test_a_deployed_database_keeps_its_data_through_upgrades(engine: Engine) -> 
         row = connection.execute(text("SELECT slug, name, url, lat FROM sites")).one()
     assert tuple(row) == ("cantine", "La Cantine", None, None)
     assert migrate.is_up_to_date(engine)
+
+
+def test_visits_get_their_local_day_and_length_when_upgraded(engine: Engine) -> None:
+    """Visits written before 0008 get the day they began in their site's time zone (a
+    visit at 23:30 UTC in winter is on the next day in Paris) and their length."""
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO sites (id, slug, name, timezone, opening_hours, created_at, board_seq) "
+            "VALUES (1, 'cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00', 0)",
+            "INSERT INTO members (id, given_name, family_name, display_name, language, skills,"
+            " working_on, open_to_chat_about, visibility, created_at) VALUES (1, 'A', '', 'A',"
+            " 'fr', '[]', '', '', 'hidden', '2026-01-01 00:00:00')",
+            "INSERT INTO taps (id, tap_id, kind, site_id, member_id, reason, occurred_at, clock,"
+            " received_at, outcome, response) VALUES (1, '00000000000000000000000000000001',"
+            " 'staff_in', 1, 1, '', '2026-11-23 23:30:00', 'server', '2026-11-23 23:30:00',"
+            " 'checked_in', '{}')",
+            "INSERT INTO visits (member_id, site_id, checked_in_at, checked_out_at, closes_at,"
+            " in_tap_id) VALUES (1, 1, '2026-11-23 23:30:00', '2026-11-24 01:15:00',"
+            " '2026-11-24 23:00:00', 1)",
+        ):
+            connection.execute(text(statement))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        day, minutes = connection.execute(text("SELECT local_day, minutes FROM visits")).one()
+    assert (str(day), minutes) == ("2026-11-24", 105)

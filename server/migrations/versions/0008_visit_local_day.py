@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("local_day", sa.Date(), nullable=True))
         batch.add_column(sa.Column("minutes", sa.Integer(), nullable=True))
     op.create_index("ix_visits_site_day", "visits", ["site_id", "local_day"], unique=False)
+    op.create_index("ix_visits_day_member", "visits", ["local_day", "member_id"], unique=False)
     # Existing visits: their day in their site's time zone, their length if ended.
     connection = op.get_bind()
     rows = connection.execute(
@@ -39,6 +40,8 @@ def upgrade() -> None:
             minutes = int((_utc(checked_out) - start).total_seconds() // 60)
         day = start.astimezone(ZoneInfo(timezone)).date()
         connection.execute(update, {"day": day, "minutes": minutes, "id": visit_id})
+    with op.batch_alter_table("visits") as batch:
+        batch.alter_column("local_day", existing_type=sa.Date(), nullable=False)
 
 
 def _utc(value: datetime | str) -> datetime:
@@ -48,6 +51,7 @@ def _utc(value: datetime | str) -> datetime:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_visits_day_member", table_name="visits")
     op.drop_index("ix_visits_site_day", table_name="visits")
     with op.batch_alter_table("visits") as batch:
         batch.drop_column("minutes")
