@@ -8,6 +8,7 @@ from __future__ import annotations
 import queue
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,15 @@ import requests
 import socketio
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, expect
+from sqlalchemy.orm import Session
 
+from server import migrate
+from server.db import make_engine
+from server.models import StaffRole
+from server.staff.passwords import add_staff
 from tests.conftest import REDIS_ENV, require_env
-from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
+from tests.factories import make_badge, make_kiosk, make_member, make_site
+from tests.servers import ServerProcess, free_port, post_tap, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -29,25 +36,36 @@ OTHER_STRANGER = "04112233445566"
 WAIT_MS = 10_000
 
 
-def arrange(config: Path) -> str:
+def arrange(database: str) -> str:
     """A site open all day, a staff account, Bruno (hidden from the board) with a badge;
-    the kiosk's token."""
-    every_day = ["--hours", "mon-sun 00:00-23:59"]
-    presence(config, "sites", "add", "La Cantine", "--slug", "cantine", *every_day)
-    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    account = ["nadine@example.org", "--name", "Nadine", "--password-stdin"]
-    presence(config, "staff", "add", *account, stdin=PASSWORD + "\n")
-    member = ["--given-name", "Bruno", "--family-name", "Kerbrat", "--email", "bruno@example.org"]
-    presence(config, "members", "add", *member)
-    presence(config, "badges", "assign", "bruno@example.org", BRUNO)
-    return kiosk
+    the kiosk's token. Written in this process, not through five `presence` commands: the
+    commands have tests of their own, and each would cost a second of start-up."""
+    engine = make_engine(database)
+    migrate.upgrade(engine)
+    every_day = {
+        day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    with Session(engine) as session:
+        site = make_site(session, slug="cantine", name="La Cantine", opening_hours=every_day)
+        _kiosk, token = make_kiosk(session, site, name="porte")
+        add_staff(
+            session, "nadine@example.org", "Nadine", StaffRole.STAFF, PASSWORD, datetime.now(UTC)
+        )
+        bruno = make_member(
+            session, given_name="Bruno", family_name="Kerbrat", email="bruno@example.org"
+        )
+        make_badge(session, bruno, value=BRUNO)
+        session.commit()
+    engine.dispose()
+    return token
 
 
 @pytest.fixture
 def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     port = free_port()
-    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'presence.db'}", port=port)
-    kiosk = arrange(config)
+    database = f"sqlite:///{tmp_path / 'presence.db'}"
+    config = write_config(tmp_path, database, port=port)
+    kiosk = arrange(database)
     server = ServerProcess(config, port).start()
     try:
         yield server, kiosk
@@ -155,7 +173,7 @@ def test_a_tap_stored_by_one_process_reaches_a_dashboard_on_another(tmp_path: Pa
         config = write_config(tmp_path, database, port=port, redis_url=redis_url)
         servers.append(ServerProcess(config, port))
     first, second = servers
-    kiosk = arrange(first.config)
+    kiosk = arrange(database)
     try:
         for server in servers:
             server.start()
