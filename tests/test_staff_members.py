@@ -354,3 +354,13 @@ def test_the_staff_pages_speak_english_when_asked(
     assert "Dashboard" in client.get("/staff/").get_data(as_text=True)  # remembered
     back = client.get("/staff/?lang=fr").get_data(as_text=True)
     assert "Tableau de bord" in back and '<html lang="fr">' in back
+
+
+def test_guessing_ones_current_password_is_limited_like_the_log_in(
+    client: FlaskClient, admin: StaffUser
+) -> None:
+    log_in(client, admin.email)
+    wrong = {"current": "not it at all", "new": "x" * 20, "again": "x" * 20}
+    answers = [submit(client, "/staff/password", wrong) for _ in range(6)]
+    assert [answer.status_code for answer in answers] == [400] * 5 + [429]
+    assert "Trop d&#39;essais" in answers[5].get_data(as_text=True)

@@ -130,6 +130,12 @@ def login() -> Response | tuple[str, int]:
 
 @blp.errorhandler(RateLimitExceeded)
 def too_many(error: RateLimitExceeded) -> tuple[str, int]:
+    """Too many guesses, at the log-in or at one's current password."""
+    if request.endpoint == "staff.password":
+        from server.staff.team import PasswordForm
+
+        flash(_("Trop d'essais : attendez une minute avant de réessayer."), "problem")
+        return render_template("staff/password.html", form=PasswordForm()), 429
     flash(_("Trop de tentatives de connexion : attendez une minute avant de réessayer."), "problem")
     return render_template("staff/login.html", form=LoginForm()), 429
 

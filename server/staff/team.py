@@ -19,7 +19,7 @@ from server import audit
 from server.models import StaffRole, StaffUser
 from server.runtime import runtime
 from server.staff import actor, admin_only, blp
-from server.staff.auth import StaffLogin, check_password
+from server.staff.auth import LOGIN_LIMITS, StaffLogin, check_password, limiter
 from server.staff.passwords import (
     MIN_PASSWORD_LENGTH,
     StaffError,
@@ -107,7 +107,12 @@ def account_action(user_id: int, action: str) -> Response | str:
     return redirect(url_for("staff.team"))
 
 
+def _own_account() -> str:
+    return f"password:{current_user.id}"
+
+
 @blp.route("/password", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMITS, methods=["POST"], key_func=_own_account)
 def password() -> Response | tuple[str, int]:
     """Change one's own password: the other sessions end, this one goes on."""
     form = PasswordForm()
