@@ -260,13 +260,16 @@ def heatmap_csv(report: Occupancy) -> str:
 def headcount_curve(
     session: Session, site: Site, day: date, now: datetime, step_minutes: int = 15
 ) -> list[tuple[str, int]]:
-    """How many people were there through a day, every `step_minutes` (local times)."""
+    """How many people were there through a day, every `step_minutes` (local times), up
+    to now."""
     zone = opening_hours(site).zone
     found = stays(session, site, day, day, now)
     start = datetime.combine(day, time(0), zone)
     curve = []
     for n in range(0, 24 * 60, step_minutes):
         moment = start + timedelta(minutes=n)
+        if moment > now:
+            break  # today's curve stops at the present
         count = sum(1 for stay in found if stay.start <= moment < stay.end)
         curve.append((f"{n // 60:02d}:{n % 60:02d}", count))
     return curve
