@@ -32,6 +32,7 @@ from server.models import (
     Member,
     OpeningException,
     Outcome,
+    PackPurchase,
     Plan,
     Site,
     StaffRole,
@@ -47,6 +48,7 @@ from server.presence import (
     opening_hours,
     record_badge_tap,
 )
+from server.settings import BillingSection
 from server.sites import add_site, issue_display_token
 from server.staff.passwords import add_staff
 
@@ -362,6 +364,11 @@ def _members(session: Session, rng: random.Random, now: datetime) -> list[_Perso
         member.created_at = joined
         if member.visibility is not Visibility.HIDDEN:
             member.visibility_consent_at = joined
+        if plans[index] is Plan.PACK:  # bought at the front desk when they joined
+            pack = BillingSection()
+            session.add(PackPurchase(member_id=member.id, bought_on=joined.date(),
+                                     credits=pack.pack_credits, price_cents=pack.pack_price,
+                                     recorded_by=FRONT_DESK))  # fmt: skip
         uid = _new_uid(rng, uids)
         assign_badge(session, member, BadgeKind.NFC, uid, "badge NFC", joined)
         people.append(_Person(member, uid, plans[index], rng.uniform(0.6, 1.3)))
