@@ -17,8 +17,9 @@ pack's balance is carried from the month before), and the time each close took i
 Each timing is the median of `--repeat` runs. The SQL baselines compute only the core
 figures (counts, distinct members, summed minutes per day; billing's half and full days
 per member at the payg prices); the reports do more (peaks, heatmap, plans, packs), so
-the ratio shows what the rest costs. The target is every report under one second on
-SQLite at a million visits.
+the ratio shows what the rest costs. The funders' summary's baseline is the per-day
+query over its two months plus the statements' query. The target is every report under
+one second on SQLite at a million visits.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from server.models import (  # noqa: E402
     Visit,
     VisitEnd,
 )
-from server.reports import occupancy  # noqa: E402
+from server.reports import funders_summary, occupancy  # noqa: E402
 from server.settings import BillingSection  # noqa: E402
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -238,6 +239,10 @@ def main() -> int:
                   "half": rules.payg_half_day}  # fmt: skip
         sql = timed(lambda: session.execute(BILLING_SQL, prices).all(), args.repeat)
         rows.append(("statements, every member, a month", bills, sql))
+        previous = (month - timedelta(days=1)).replace(day=1)
+        summary = timed(lambda: funders_summary(session, site, month, now, 8, rules), args.repeat)
+        rows.append(("funders' summary, one site, a month", summary,
+                     timed(sql_for(previous, month_end), args.repeat) + sql))  # fmt: skip
 
     width = max(len(name) for name, _o, _s in rows)
     print(f"\n{'report':<{width}}  {'ours':>9}  {'SQL':>9}  {'ratio':>6}  under 1 s")

@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from server.models import Member, Site, UTCDateTime, Visit
+from server.billing import is_closed, month_statements, next_month
+from server.models import Member, Site, Statement, UTCDateTime, Visit
 from server.presence import opening_hours
+from server.settings import BillingSection
 
 
 @dataclass(frozen=True)
@@ -273,3 +275,41 @@ def headcount_curve(
         count = sum(1 for stay in found if stay.start <= moment < stay.end)
         curve.append((f"{n // 60:02d}:{n % 60:02d}", count))
     return curve
+
+
+@dataclass
+class MonthFigures:
+    """A month of one site, as the funders' summary shows it."""
+
+    month: date
+    occupancy: Occupancy
+    revenue_cents: int  # every member's statements, VAT included
+
+    @property
+    def regulars(self) -> int:
+        return len(self.occupancy.regulars.get(f"{self.month:%Y-%m}", []))
+
+
+def revenue(session: Session, month: date, now: datetime, rules: BillingSection) -> int:
+    """A month's coworking revenue: the stored totals once it is closed, else computed."""
+    if is_closed(session, month):
+        total = select(func.coalesce(func.sum(Statement.total_cents), 0))
+        return int(session.scalar(total.where(Statement.month == month)) or 0)
+    return sum(one.total_cents for one in month_statements(session, month, now, rules))
+
+
+def funders_summary(
+    session: Session,
+    site: Site,
+    month: date,
+    now: datetime,
+    regular_days: int,
+    rules: BillingSection,
+) -> tuple[MonthFigures, MonthFigures]:
+    """The month before and the month: what a Cantine sends its funders."""
+    months = []
+    for first in ((month - timedelta(days=1)).replace(day=1), month):
+        last = next_month(first) - timedelta(days=1)
+        figures = occupancy(session, site, first, last, now, regular_days)
+        months.append(MonthFigures(first, figures, revenue(session, first, now, rules)))
+    return months[0], months[1]

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from server.billing import close_month
 from server.models import StaffRole
+from server.settings import BillingSection
 from server.staff.passwords import add_staff
 from tests.factories import badge_tap, make_badge, make_kiosk, make_member, make_site, submit
 
@@ -74,3 +76,9 @@ def test_the_funders_summary_compares_with_the_month_before(
     # 9:00 to 13:00 is exactly 4 hours: a payg half day (10.00), twice each month.
     assert "Recettes du coworking (TTC) 20,00 € 20,00 € +0 %" in words
     assert "lundi 2 novembre : 2 personnes en même temps, 2 visites" in words
+
+    # October closed: its revenue is read from the stored statements, and is the same.
+    close_month(session, date(2026, 10, 1), date(2026, 11, 24), clock(), "nadine", BillingSection())
+    session.commit()
+    words = text(client.get("/staff/reports/funders?month=2026-11"))
+    assert "Recettes du coworking (TTC) 20,00 € 20,00 € +0 %" in words

@@ -4,7 +4,7 @@ the funders' monthly summary, printable."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from flask import Response as FlaskResponse
 from flask import abort, render_template, request
@@ -12,9 +12,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.billing import month_statements, next_month
 from server.models import Site
-from server.reports import Occupancy, days_csv, headcount_curve, heatmap_csv, occupancy
+from server.reports import (
+    Occupancy,
+    days_csv,
+    funders_summary,
+    headcount_curve,
+    heatmap_csv,
+    occupancy,
+)
 from server.runtime import runtime
 from server.staff import blp
 from server.staff.members import presence_day
@@ -125,25 +131,16 @@ def funders() -> str | tuple[str, int]:
         if site is None:
             abort(404)
         regular = app.settings.reports.regular_days
-        months = []
-        for first in ((month - timedelta(days=1)).replace(day=1), month):
-            last = next_month(first) - timedelta(days=1)
-            report = occupancy(session, site, first, last, now, regular)
-            statements = month_statements(session, first, now, app.settings.billing)
-            revenue = sum(statement.total_cents for statement in statements)
-            months.append((first, report, revenue))
-        (_before, previous, previous_revenue), (_now, current, revenue) = months
-        busiest = sorted(current.days, key=lambda f: (-f.peak, -f.visits, f.day))[:3]
+        previous, current = funders_summary(session, site, month, now, regular,
+                                            app.settings.billing)  # fmt: skip
+        days = current.occupancy.days
+        busiest = sorted(days, key=lambda f: (-f.peak, -f.visits, f.day))[:3]
         return render_template(
             "staff/funders.html",
             site=site,
             month=month,
             current=current,
             previous=previous,
-            revenue=revenue,
-            previous_revenue=previous_revenue,
-            regulars=len(current.regulars.get(f"{month:%Y-%m}", [])),
-            previous_regulars=len(previous.regulars.get(f"{_before:%Y-%m}", [])),
             busiest=busiest,
             regular_days=regular,
             currency=app.settings.billing.currency,
