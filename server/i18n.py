@@ -76,7 +76,9 @@ def refresh_catalogue() -> None:
     )  # fmt: skip
     if CATALOGUE.exists():
         update = ["update", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"]
-        subprocess.run([*babel, *update, "--no-fuzzy-matching"], check=True)
+        subprocess.run(
+            [*babel, *update, "--no-fuzzy-matching", "--ignore-pot-creation-date"], check=True
+        )
     else:
         subprocess.run([*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"],
                        check=True)  # fmt: skip
