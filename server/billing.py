@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select, true
@@ -319,7 +319,7 @@ def is_closed(session: Session, month: date) -> bool:
 
 
 def statements(
-    session: Session, members: Sequence[Member], month: date, now: datetime, rules: BillingSection
+    session: Session, members: Sequence[Billed], month: date, now: datetime, rules: BillingSection
 ) -> list[MonthStatement]:
     """The members' statements for a month: the stored ones once the month is closed,
     else computed now (provisional), each pack balance carried from the member's last
@@ -393,7 +393,7 @@ def statements(
 
 
 def _chain(
-    member: Member,
+    member: Billed,
     month: date,
     start: date,
     credits: int,
@@ -435,12 +435,20 @@ def statement(
     return statements(session, [member], month, now, rules)[0]
 
 
-def billed_members(session: Session, month: date) -> list[Member]:
-    """Members who may owe something for `month`: not erased before it, on a plan."""
+class Billed(Protocol):
+    """What a statement needs of a member: a `Member`, or a plain row of these columns."""
+
+    id: int
+    given_name: str
+    family_name: str
+
+
+def billed_members(session: Session, month: date) -> list[Billed]:
+    """Members who may owe something for `month`: not erased before it (plain rows)."""
     start = datetime.combine(month, time(0), ZoneInfo("UTC"))
     return list(
-        session.scalars(
-            select(Member)
+        session.execute(
+            select(Member.id, Member.given_name, Member.family_name)
             .where(Member.erased_at.is_(None) | (Member.erased_at >= start))
             .order_by(Member.family_name, Member.given_name, Member.id)
         )
