@@ -43,7 +43,12 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from sqlalchemy import insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from server.billing import close_month, month_statements, next_month  # noqa: E402
+from server.billing import (  # noqa: E402
+    close_month,
+    month_statements,
+    next_month,
+    previous_month,
+)
 from server.db import make_engine, make_session_factory  # noqa: E402
 from server.models import (  # noqa: E402
     Base,
@@ -239,7 +244,7 @@ def main() -> int:
                   "half": rules.payg_half_day}  # fmt: skip
         sql = timed(lambda: session.execute(BILLING_SQL, prices).all(), args.repeat)
         rows.append(("statements, every member, a month", bills, sql))
-        previous = (month - timedelta(days=1)).replace(day=1)
+        previous = previous_month(month)
         summary = timed(lambda: funders_summary(session, site, month, now, 8, rules), args.repeat)
         rows.append(("funders' summary, one site, a month", summary,
                      timed(sql_for(previous, month_end), args.repeat) + sql))  # fmt: skip

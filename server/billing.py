@@ -264,6 +264,10 @@ def first_of(day: date) -> date:
     return day.replace(day=1)
 
 
+def previous_month(month: date) -> date:
+    return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def next_month(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
 

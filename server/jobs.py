@@ -30,13 +30,14 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import JobRun, Site, Tap
+from server.models import JobRun, Tap
 from server.presence import close_expired_visits
 from server.runtime import Runtime
+from server.sites import home_zone
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def retention(app: Runtime) -> int | None:
 
 def _zone(app: Runtime) -> ZoneInfo:
     with app.session() as session:
-        return ZoneInfo(session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC")
+        return home_zone(session)
 
 
 def retention_due(app: Runtime) -> bool:

@@ -4,8 +4,7 @@ board shows of them, and a download of everything stored about them."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
-from server.billing import MonthStatement, statement
+from server.billing import MonthStatement, previous_month, statement
 from server.i18n import use_language
 from server.links import LinkError, read_member_token
-from server.models import Badge, BadgeKind, Member, Site, Visibility
+from server.models import Badge, BadgeKind, Member, Visibility
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
+from server.sites import local_today
 
 blp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -144,20 +144,14 @@ def recent_statements(session: Session, member: Member, now: datetime) -> list[M
     """The member's statements of the last twelve months that have something on them,
     the latest first (this month's is provisional)."""
     app = runtime()
-    month = local_today(session, member, now).replace(day=1)
+    month = local_today(session, now).replace(day=1)
     found = []
     for _step in range(12):
         one = statement(session, member, month, now, app.settings.billing)
         if not one.is_empty:
             found.append(one)
-        month = (month - timedelta(days=1)).replace(day=1)
+        month = previous_month(month)
     return found
-
-
-def local_today(session: Session, member: Member, now: datetime) -> date:
-    """Today where the member's space is (the first site's time zone)."""
-    zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
-    return now.astimezone(ZoneInfo(zone)).date()
 
 
 @blp.get("/<token>/statements/<month>")

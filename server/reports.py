@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
-from server.billing import is_closed, month_statements, next_month
+from server.billing import is_closed, month_statements, next_month, previous_month
 from server.models import Member, Site, Statement, UTCDateTime, Visit
 from server.presence import opening_hours
 from server.settings import BillingSection
@@ -326,7 +326,7 @@ def funders_summary(
 ) -> tuple[MonthFigures, MonthFigures]:
     """The month before and the month: what a Cantine sends its funders."""
     months = []
-    for first in ((month - timedelta(days=1)).replace(day=1), month):
+    for first in (previous_month(month), month):
         last = next_month(first) - timedelta(days=1)
         figures = occupancy(session, site, first, last, now, regular_days)
         months.append(MonthFigures(first, figures, revenue(session, first, now, rules)))

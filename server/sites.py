@@ -6,6 +6,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -67,6 +68,16 @@ def add_site(
     session.add(site)
     session.flush()
     return site
+
+
+def home_zone(session: Session) -> ZoneInfo:
+    """The space's time zone (its first site's): where "today" and "this month" are."""
+    return ZoneInfo(session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC")
+
+
+def local_today(session: Session, now: datetime) -> date:
+    """Today, in the space's time zone."""
+    return now.astimezone(home_zone(session)).date()
 
 
 def find_site(session: Session, slug: str) -> Site | None:

@@ -3,7 +3,7 @@ detail, the CSV exports, closing a month (admins), and packs bought at the front
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -18,14 +18,15 @@ from server.billing import (
     is_closed,
     month_statements,
     next_month,
+    previous_month,
     record_pack,
     statement,
     statements_csv,
 )
 from server.models import Member
 from server.runtime import runtime
+from server.sites import local_today
 from server.staff import actor, admin_only, blp
-from server.staff.members import presence_day
 
 REFUSALS = {
     "not_over": _l("Ce mois n'est pas encore fini : il se clôt une fois passé."),
@@ -42,17 +43,13 @@ def parse_month(text: str) -> date:
         abort(404)
 
 
-def previous_month(month: date) -> date:
-    return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
 @blp.get("/billing")
 def billing() -> str:
     """A month's statements (this month, provisional, unless another is asked for)."""
     app = runtime()
     now = app.now()
     with app.session() as session:
-        today = presence_day(session, now)
+        today = local_today(session, now)
         asked = request.args.get("month")
         month = parse_month(asked) if asked else today.replace(day=1)
         statements = month_statements(session, month, now, app.settings.billing)
@@ -97,7 +94,7 @@ def billing_close(month: str) -> Response:
     first = parse_month(month)
     with app.transaction() as session:
         try:
-            closed = close_month(session, first, presence_day(session, now), now, actor(),
+            closed = close_month(session, first, local_today(session, now), now, actor(),
                                  app.settings.billing)  # fmt: skip
         except BillingError as error:
             flash(str(REFUSALS[error.reason]), "problem")
@@ -136,7 +133,7 @@ def member_pack(member_id: int) -> Response:
         if member is None or member.erased_at is not None:
             abort(404)
         try:
-            purchase = record_pack(session, member, presence_day(session, now), actor(),
+            purchase = record_pack(session, member, local_today(session, now), actor(),
                                    app.settings.billing)  # fmt: skip
         except BillingError as error:
             flash(str(REFUSALS[error.reason]), "problem")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Response as FlaskResponse
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -43,6 +42,7 @@ from server.members import (
 from server.models import Member, MemberPlan, Plan, Site, TapKind, Visibility
 from server.photos import PhotoError, delete_photo, send_photo, store_photo
 from server.runtime import runtime
+from server.sites import home_zone, local_today
 from server.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, blp
 
 PLANS = [SelectChoice(plan.value, PLAN_NAMES[plan]) for plan in Plan]
@@ -128,7 +128,7 @@ def members() -> str:
         if chosen["presence"]:
             inside = Member.id.in_(present)
             found = found.where(inside if chosen["presence"] == "present" else ~inside)
-        today = presence_day(session, now)
+        today = local_today(session, now)
         if chosen["plan"]:
             found = found.where(current_plan(today) == Plan(chosen["plan"]))
         rows = session.scalars(found.order_by(Member.family_name, Member.given_name)).all()
@@ -152,12 +152,6 @@ def current_plan(day: date) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-
-
-def presence_day(session: Session, now: datetime) -> date:
-    """Today, in the time zone of the (first) site."""
-    zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
-    return now.astimezone(ZoneInfo(zone)).date()
 
 
 @blp.route("/members/new", methods=["GET", "POST"])
@@ -195,7 +189,7 @@ def member(member_id: int) -> str:
     now = app.now()
     with app.session() as session:
         found = _member(session, member_id)
-        today = presence_day(session, now)
+        today = local_today(session, now)
         sites = list(session.scalars(select(Site).order_by(Site.id)))
         here = [visit for site in sites for visit in presence.present_visits(session, site.id, now)]
         here = [visit for visit in here if visit.member_id == member_id]
@@ -279,7 +273,7 @@ def _when(text: str | None, site: Site, now: datetime) -> datetime:
 def audit_trail() -> str:
     with runtime().session() as session:
         entries: Any = audit.latest(session)
-        zone = session.scalar(select(Site.timezone).order_by(Site.id).limit(1)) or "UTC"
+        zone = home_zone(session).key
         return render_template("staff/audit.html", entries=entries, zone=zone)
 
 
@@ -298,7 +292,7 @@ def member_edit(member_id: int) -> Response | str:
     now = app.now()
     with app.transaction() as session:
         found = _member(session, member_id)
-        today = presence_day(session, now)
+        today = local_today(session, now)
         form = EditForm(obj=found)
         if request.method == "GET":
             form.skills.data = ", ".join(str(skill) for skill in found.skills)

@@ -22,8 +22,8 @@ from server.reports import (
     occupancy,
 )
 from server.runtime import runtime
+from server.sites import local_today
 from server.staff import blp
-from server.staff.members import presence_day
 
 MAX_DAYS = 366
 
@@ -61,7 +61,7 @@ def _asked(session: Session, today: date) -> Asked:
 def _report(session: Session) -> tuple[Asked, Occupancy]:
     app = runtime()
     now = app.now()
-    asked = _asked(session, presence_day(session, now))
+    asked = _asked(session, local_today(session, now))
     report = occupancy(session, asked.site, asked.start, asked.end, now,
                        app.settings.reports.regular_days)  # fmt: skip
     return asked, report
@@ -80,7 +80,7 @@ def reports() -> str | tuple[str, int]:
             return render_template("staff/reports.html", sites=sites, report=None,
                                    problem=str(error)), 400  # fmt: skip
         busiest = max(report.days, key=lambda figures: (figures.peak, figures.visits))
-        curve_day = min(asked.end, presence_day(session, app.now()))
+        curve_day = min(asked.end, local_today(session, app.now()))
         chart = {
             "days": [f.day.isoformat() for f in report.days],
             "visits": [f.visits for f in report.days],
@@ -122,7 +122,7 @@ def funders() -> str | tuple[str, int]:
     app = runtime()
     now = app.now()
     with app.session() as session:
-        today = presence_day(session, now)
+        today = local_today(session, now)
         try:
             month = date.fromisoformat((request.args.get("month") or f"{today:%Y-%m}") + "-01")
         except ValueError:
