@@ -27,7 +27,7 @@ import csv
 import io
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -38,7 +38,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from server.db import driver_rows
 from server.models import (
+    MINUTE,
     BillingClosure,
     Member,
     MemberPlan,
@@ -47,6 +49,8 @@ from server.models import (
     Statement,
     Visit,
     VisitEnd,
+    epoch_microseconds,
+    microseconds,
 )
 from server.settings import BillingSection
 
@@ -69,6 +73,43 @@ class Stay:
 
     day: date
     minutes: int | None
+
+
+@dataclass(frozen=True)
+class Plans:
+    """A member's plans over time: each plan holds from its first day to the next one's."""
+
+    changes: tuple[tuple[date, Plan], ...]  # (first day, plan), in order
+
+    @classmethod
+    def of(cls, rows: Iterable[Any]) -> Plans:
+        """From rows with `starts_on` and `plan` (`MemberPlan`s or plain rows)."""
+        return cls(tuple(sorted(((row.starts_on, row.plan) for row in rows), key=_first_day)))
+
+    @classmethod
+    def always(cls, plan: Plan) -> Plans:
+        return cls(((date.min, plan),))
+
+    def on(self, day: date) -> Plan | None:
+        index = bisect_right(self.changes, day, key=_first_day)
+        return self.changes[index - 1][1] if index else None
+
+    def days_on(self, plan: Plan, first: date, last: date) -> int:
+        """How many days from `first` to `last` (inclusive) are on `plan`."""
+        days = 0
+        for n, (starts, held) in enumerate(self.changes):
+            if held is plan:
+                ends = (
+                    self.changes[n + 1][0] - timedelta(days=1)
+                    if n + 1 < len(self.changes)
+                    else last
+                )
+                days += max((min(ends, last) - max(starts, first)).days + 1, 0)
+        return days
+
+
+def _first_day(change: tuple[date, Plan]) -> date:
+    return change[0]
 
 
 @dataclass(frozen=True)
@@ -208,7 +249,7 @@ def price_month(
     member_name: str,
     month: date,
     stays: Iterable[Stay],
-    plan_on: Callable[[date], Plan | None],
+    plans: Plans,
     purchases: Sequence[Purchase],
     credits_in: int,
     rules: BillingSection,
@@ -223,7 +264,7 @@ def price_month(
         while upcoming is not None and upcoming.bought_on <= day:
             balance += upcoming.credits
             upcoming = next(bought, None)
-        plan = plan_on(day) or Plan.PAYG
+        plan = plans.on(day) or Plan.PAYG
         needed = 2 if kind == FULL else 1
         payg = rules.payg_full_day if kind == FULL else rules.payg_half_day
         credits, price, how = 0, 0, plan.value
@@ -242,7 +283,7 @@ def price_month(
     for rest in [upcoming, *bought]:
         if rest is not None:
             balance += rest.credits
-    statement.monthly_days = sum(1 for day in month_days(month) if plan_on(day) is Plan.MONTHLY)
+    statement.monthly_days = plans.days_on(Plan.MONTHLY, month, month_days(month)[-1])
     statement.monthly_cents = round_cents(
         Decimal(rules.monthly_price) * statement.monthly_days / len(month_days(month))
     )
@@ -276,22 +317,33 @@ def _stays(
     session: Session, member_ids: Collection[int] | None, first: date, last: date, now: datetime
 ) -> dict[tuple[int, date], list[Stay]]:
     """Stays by (member, month) for visits from the month `first` to the month `last`,
-    in one query (`Visit.local_day` is the day in the site's time zone)."""
+    in one query (`Visit.local_day` is the day in the site's time zone), read as the
+    driver gives the rows: a month of a network is 80,000 visits."""
     overdue = Visit.checked_out_at.is_(None) & (Visit.closes_at <= now)
     query = select(
-        Visit.member_id, Visit.local_day, Visit.minutes, Visit.checked_in_at,
+        Visit.member_id, Visit.local_day, Visit.minutes, epoch_microseconds(Visit.checked_in_at),
         (Visit.ended_by == VisitEnd.AUTO) | overdue,
     ).where(Visit.local_day >= first, Visit.local_day < next_month(last))  # fmt: skip
     if member_ids is not None:
         query = query.where(Visit.member_id.in_(member_ids))
+    until = microseconds(now)
+    days: dict[Any, tuple[date, date]] = {}  # as the driver gives it -> (day, its month)
     found: dict[tuple[int, date], list[Stay]] = defaultdict(list)
-    for member_id, day, minutes, began, at_closing in session.execute(query):
+    for member_id, stored_day, minutes, began, at_closing in driver_rows(
+        session.connection(), query
+    ):
         if at_closing:
             minutes = None  # nobody tapped out: closing time ended it
         elif minutes is None:
-            minutes = int((now - began).total_seconds() // 60)  # under way: until now
-        found[(member_id, first_of(day))].append(Stay(day, minutes))
+            minutes = (until - began) // MINUTE  # under way: until now
+        day, month = days.get(stored_day) or days.setdefault(stored_day, _day_and_month(stored_day))
+        found[(member_id, month)].append(Stay(day, minutes))
     return found
+
+
+def _day_and_month(stored: date | str) -> tuple[date, date]:
+    day = date.fromisoformat(stored) if isinstance(stored, str) else stored
+    return day, first_of(day)
 
 
 def _by_member(rows: Iterable[Any]) -> dict[int, list[Any]]:
@@ -299,18 +351,6 @@ def _by_member(rows: Iterable[Any]) -> dict[int, list[Any]]:
     for row in rows:
         grouped[row.member_id].append(row)
     return grouped
-
-
-def _plan_on(plans: Sequence[Any]) -> Callable[[date], Plan | None]:
-    """`plans`: rows with `starts_on` and `plan`."""
-    ordered = sorted(plans, key=lambda plan: plan.starts_on)
-    starts = [plan.starts_on for plan in ordered]
-
-    def plan_on(day: date) -> Plan | None:
-        index = bisect_right(starts, day)
-        return ordered[index - 1].plan if index else None
-
-    return plan_on
 
 
 def _among(column: Any, ids: Collection[int] | None) -> ColumnElement[bool]:
@@ -386,11 +426,11 @@ def statements(
             continue
         previous = last.get(member.id)
         credits = previous.credits_left if previous is not None else 0
-        plan_on = _plan_on(plans.get(member.id, []))
+        history = Plans.of(plans.get(member.id, []))
         bought = purchases.get(member.id, [])
         found.append(
             _chain(
-                member, month, starts[member.id], credits, bought, plan_on, stays, closures, rules
+                member, month, starts[member.id], credits, bought, history, stays, closures, rules
             )
         )
     return found
@@ -402,7 +442,7 @@ def _chain(
     start: date,
     credits: int,
     purchases: Sequence[Any],
-    plan_on: Callable[[date], Plan | None],
+    plans: Plans,
     stays: dict[tuple[int, date], list[Stay]],
     closures: dict[date, BillingClosure],
     rules: BillingSection,
@@ -420,7 +460,7 @@ def _chain(
         # A closed month without a statement had nothing to bill when it was closed, and
         # stays so: a late tap does not reopen it.
         these = [] if closed else stays.get((member.id, current), [])
-        result = price_month(member.id, name, current, these, plan_on, bought, credits, rules)
+        result = price_month(member.id, name, current, these, plans, bought, credits, rules)
         if current >= month:
             if closed:
                 return MonthStatement(

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +51,17 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def driver_rows(connection: Connection, statement: Executable) -> list[tuple[Any, ...]]:
+    """A query's rows as the database driver gives them, without SQLAlchemy's rows or
+    type processing: for reports reading a hundred thousand rows, where building rows
+    took a third of the time. Select values the driver gives as wanted (integers, text)."""
+    result = connection.execute(statement)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     JSON,
@@ -23,13 +24,17 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SQLColumnExpression,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,6 +52,55 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class epoch_microseconds(FunctionElement[int]):  # noqa: N801 (an SQL function)
+    """Microseconds since 1970 of a `UTCDateTime` expression, worked out by the database:
+    exact integers, for code that reads many times and only compares and subtracts them
+    (parsing 250,000 stored times into datetimes was a third of a year's report)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+    def __init__(self, moment: SQLColumnExpression[Any]) -> None:
+        super().__init__(moment)
+
+
+@compiles(epoch_microseconds)
+def _epoch_sqlite(element: epoch_microseconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite times as 'YYYY-MM-DD HH:MM:SS.ffffff'. SQLite's own time
+    # functions round to the millisecond (:59.999999 would be the next second), so
+    # the whole seconds come from the text before the dot (unixepoch, or strftime, which
+    # gives text, before SQLite 3.38) and the microseconds from the text after it.
+    (moment,) = element.clauses
+    seconds, fraction = (compiler.process(moment, **kw) for _ in range(2))
+    if (compiler.dialect.server_version_info or (0,)) >= (3, 38):
+        whole = f"unixepoch(substr({seconds}, 1, 19))"
+    else:
+        whole = f"CAST(strftime('%s', substr({seconds}, 1, 19)) AS INTEGER)"
+    return f"({whole} * 1000000 + CAST(substr({fraction}, 21, 6) AS INTEGER))"
+
+
+@compiles(epoch_microseconds, "postgresql")
+def _epoch_postgresql(element: epoch_microseconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(moment, **kw)}) * 1000000 AS BIGINT)"
+
+
+SECOND = 1_000_000  # in microseconds
+MINUTE = 60 * SECOND
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def microseconds(moment: datetime) -> int:
+    """An aware time in microseconds since 1970, as `epoch_microseconds` gives them."""
+    since = moment - EPOCH
+    return (since.days * 86_400 + since.seconds) * SECOND + since.microseconds
+
+
+def moment_of(value: int, zone: ZoneInfo) -> datetime:
+    """Microseconds since 1970 as an aware time in `zone`."""
+    return (EPOCH + timedelta(microseconds=value)).astimezone(zone)
 
 
 def utcnow() -> datetime:

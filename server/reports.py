@@ -19,28 +19,43 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, case, func, literal, select, type_coerce
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.billing import is_closed, month_statements, next_month, previous_month
-from server.models import Member, Site, Statement, UTCDateTime, Visit
+from server.db import driver_rows
+from server.models import (
+    MINUTE,
+    Member,
+    Site,
+    Statement,
+    Visit,
+    epoch_microseconds,
+    microseconds,
+    moment_of,
+)
 from server.presence import opening_hours
 from server.settings import BillingSection
 
 
-class Stay(NamedTuple):
-    """A visit as reports see it (a tuple: a year of a busy site is 125,000 of them)."""
+@dataclass
+class Stays:
+    """Visits as reports see them, column by column: a year of a busy site is 125,000
+    visits, and four lists of plain values cost far less to build and to sweep than as
+    many objects. Times are whole microseconds since 1970 (UTC) (`epoch_microseconds`):
+    exact, and compared and subtracted without building datetimes."""
 
-    member_id: int
-    day: date  # local day it began
-    start: datetime
-    end: datetime
+    members: list[int]
+    days: list[int]  # the local day each began, as `date.toordinal()`
+    starts: list[int]
+    ends: list[int]
 
 
 @dataclass
@@ -84,108 +99,100 @@ class Occupancy:
         return self.person_minutes / (self.site.capacity * self.opening_minutes)
 
 
-def stays(session: Session, site: Site, start: date, end: date, now: datetime) -> list[Stay]:
+def stays(session: Session, site: Site, start: date, end: date, now: datetime) -> Stays:
     """The site's visits that began from the day before `start` to `end` (the evening
-    before matters to the first day's head-count).
-
-    Read on the session's connection with the times left as the database gives them
-    (text on SQLite), then parsed with `fromisoformat`: a year of a busy site is 125,000
-    rows, and the ORM's handling of them was half of a year report's time."""
-    until = func.coalesce(Visit.checked_out_at, case(
-        (Visit.closes_at < literal(now, UTCDateTime()), Visit.closes_at),
-        else_=literal(now, UTCDateTime()),
-    ))  # fmt: skip
-    rows = session.connection().execute(
+    before matters to the first day's head-count)."""
+    rows = driver_rows(
+        session.connection(),
         select(
             Visit.member_id,
-            type_coerce(Visit.local_day, String),
-            type_coerce(Visit.checked_in_at, String),
-            type_coerce(until, String),
+            Visit.local_day,  # text on SQLite
+            epoch_microseconds(Visit.checked_in_at),
+            epoch_microseconds(Visit.checked_out_at),
+            epoch_microseconds(Visit.closes_at),
         ).where(
             Visit.site_id == site.id,
             Visit.local_day >= start - timedelta(days=1),
             Visit.local_day <= end,
-        )
+        ),
     )
-    found = []
-    for member_id, day, began_at, ended_at in rows:
-        began, ended = _aware(began_at), _aware(ended_at)
-        if ended > began:
-            found.append(Stay(member_id, _day(day), began, ended))
-    return found
-
-
-def _aware(moment: datetime | str) -> datetime:
-    """A stored time, as text (SQLite) or a naive UTC datetime (PostgreSQL): aware."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _day(day: date | str) -> date:
-    return date.fromisoformat(day) if isinstance(day, str) else day
+    if not rows:
+        return Stays([], [], [], [])
+    members, days, starts, checked_out, closes = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    until = microseconds(now)
+    # Nobody tapped out: closing time ended it, or it goes on.
+    ends = [
+        out if out is not None else min(shut, until)
+        for out, shut in zip(checked_out, closes, strict=True)
+    ]
+    parsed = {day: date.fromisoformat(str(day)).toordinal() for day in set(days)}
+    found = Stays(members, [parsed[day] for day in days], starts, ends)
+    if all(began < ended for began, ended in zip(starts, ends, strict=True)):
+        return found
+    kept = [n for n, (began, ended) in enumerate(zip(starts, ends, strict=True)) if began < ended]
+    return Stays(*([column[n] for n in kept] for column in vars(found).values()))
 
 
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _peaks(found: list[Stay], days: dict[date, DayFigures], zone: ZoneInfo) -> None:
-    """Sweep the arrivals and departures in time order; each midnight carries the count.
+def _peaks(found: Stays, days: list[DayFigures], zone: ZoneInfo) -> None:
+    """Sweep the arrivals and departures in time order (a departure first when both
+    happen at once); each midnight carries the count over."""
+    arrivals, departures = sorted(found.starts), sorted(found.ends)
+    arrived = left = 0  # how many of each the sweep has passed
+    for figures in days:
+        begins = microseconds(datetime.combine(figures.day, time(0), zone))
+        ends = microseconds(datetime.combine(figures.day + timedelta(days=1), time(0), zone))
+        arrived = bisect_left(arrivals, begins, lo=arrived)  # the evening before
+        left = bisect_left(departures, begins, lo=left)
+        peak, peak_at = arrived - left, begins  # people still there at midnight
+        last = bisect_left(arrivals, ends, lo=arrived)
+        while arrived < last:
+            moment = arrivals[arrived]
+            arrived += 1
+            left = bisect_right(departures, moment, lo=left)
+            if arrived - left > peak:
+                peak, peak_at = arrived - left, moment
+        if peak:
+            figures.peak, figures.peak_at = peak, moment_of(peak_at, zone)
 
-    Each day's bounds are worked out once as instants, so no event is converted."""
-    events = sorted([(s.start, 1) for s in found] + [(s.end, -1) for s in found])
-    count, index = 0, 0
-    for day in sorted(days):
-        begins = datetime.combine(day, time(0), zone).astimezone(UTC)
-        ends = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
-        while index < len(events) and events[index][0] < begins:  # the evening before
-            count += events[index][1]
-            index += 1
-        figures = days[day]
-        if count > figures.peak:  # people still there at midnight
-            figures.peak, figures.peak_at = count, begins.astimezone(zone)
-        while index < len(events) and events[index][0] < ends:
-            moment, change = events[index]
-            count += change
-            if count > figures.peak:
-                figures.peak, figures.peak_at = count, moment.astimezone(zone)
-            index += 1
 
-
-def _heatmap(found: list[Stay], start: date, end: date, zone: ZoneInfo) -> list[list[float]]:
+def _heatmap(found: Stays, start: date, end: date, zone: ZoneInfo) -> list[list[float]]:
     """Person-minutes per weekday and hour, as an average head-count.
 
-    Each stay is converted to local time once, then cut at the hours of the wall clock in
-    whole minutes (on the two nights a year the clocks change, an hour may be off by one:
-    the spaces are closed then)."""
+    The stays' times are moved to local time by their day's UTC offset and cut in whole
+    minutes (on the two nights a year the clocks change, an hour may be off by one: the
+    spaces are closed then); a head-count per minute of the period, summed per hour."""
     days = (end - start).days + 1
     span = days * 24 * 60
-    per_hour = [0.0] * (days * 24)
+    changes = [0] * (span + 1)  # +1 where a stay begins, -1 where it ends
     # Minutes since the period's local midnight: UTC minutes plus the day's UTC offset,
     # one offset per local day rather than a time-zone conversion per stay.
-    origin = datetime.combine(start, time(0), UTC).timestamp() / 60
-    offsets: dict[date, float] = {}
-    for stay in found:
-        offset = offsets.get(stay.day)
+    origin = microseconds(datetime.combine(start, time(0), UTC)) // MINUTE
+    offsets: dict[int, int] = {}
+    for day, began, ended in zip(found.days, found.starts, found.ends, strict=True):
+        offset = offsets.get(day)
         if offset is None:
-            noon = datetime.combine(stay.day, time(12), zone).utcoffset()
-            offset = offsets[stay.day] = (noon.total_seconds() if noon else 0) / 60
-        begins = int(stay.start.timestamp() // 60 + offset - origin)
-        ends = int(stay.end.timestamp() // 60 + offset - origin)
-        begins, ends = max(begins, 0), min(ends, span)
-        hour = begins // 60
-        while begins < ends:
-            step = min(ends, (hour + 1) * 60)
-            per_hour[hour] += step - begins
-            begins, hour = step, hour + 1
-    totals = [[0.0] * 24 for _ in range(7)]
+            noon = datetime.combine(date.fromordinal(day), time(12), zone).utcoffset()
+            offset = offsets[day] = int(noon.total_seconds() // 60 if noon else 0) - origin
+        begins = max(began // MINUTE + offset, 0)
+        ends = min(ended // MINUTE + offset, span)
+        if begins < ends:
+            changes[begins] += 1
+            changes[ends] -= 1
+    present = list(accumulate(changes))
+    totals = [[0] * 24 for _ in range(7)]
     weekdays = [0] * 7
-    for day_index in range(len(per_hour) // 24):
+    for day_index in range(days):
         weekday = (start.weekday() + day_index) % 7
         weekdays[weekday] += 1
+        row, first = totals[weekday], day_index * 1440
         for hour in range(24):
-            totals[weekday][hour] += per_hour[day_index * 24 + hour]
+            row[hour] += sum(present[first + hour * 60 : first + hour * 60 + 60])
     return [
         [round(totals[w][h] / 60 / weekdays[w], 2) if weekdays[w] else 0.0 for h in range(24)]
         for w in range(7)
@@ -199,36 +206,37 @@ def occupancy(
     hours = opening_hours(site)
     zone = hours.zone
     found = stays(session, site, start, end, now)
-    report = Occupancy(site, start, end)
-    by_day = {day: DayFigures(day) for day in _days(start, end)}
-    members_of_day: dict[date, set[int]] = defaultdict(set)
-    for stay in found:
-        figures = by_day.get(stay.day)
-        if figures is None:
-            continue  # the evening before: only for the head-count
-        figures.visits += 1
-        figures.person_minutes += int((stay.end - stay.start).total_seconds() // 60)
-        members_of_day[stay.day].add(stay.member_id)
-    _peaks(found, by_day, zone)
-    weeks: dict[str, set[int]] = defaultdict(set)
-    months: dict[str, set[int]] = defaultdict(set)
-    days_in_month: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for day, figures in by_day.items():
-        people = members_of_day[day]
-        figures.members = len(people)
-        year, week, _weekday = day.isocalendar()
-        weeks[f"{year}-W{week:02d}"] |= people
-        months[f"{day:%Y-%m}"] |= people
-        for member_id in people:
-            days_in_month[f"{day:%Y-%m}"][member_id] += 1
-        for opens, closes in hours.periods_on(day):
+    report = Occupancy(site, start, end, days=[DayFigures(day) for day in _days(start, end)])
+    first = start.toordinal()
+    days_of: dict[int, set[int]] = defaultdict(set)  # member -> days there (ordinals)
+    for member, day, began, ended in zip(
+        found.members, found.days, found.starts, found.ends, strict=True
+    ):
+        if day >= first:  # not the evening before: it counts only in the head-count
+            figures = report.days[day - first]
+            figures.visits += 1
+            figures.person_minutes += (ended - began) // MINUTE
+            days_of[member].add(day)
+    _peaks(found, report.days, zone)
+    week_of = {f.day.toordinal(): "{}-W{:02d}".format(*f.day.isocalendar()) for f in report.days}
+    month_of = {f.day.toordinal(): f"{f.day:%Y-%m}" for f in report.days}
+    members_by_day: Counter[int] = Counter()
+    weeks: Counter[str] = Counter()
+    days_in_month: dict[str, dict[int, int]] = defaultdict(dict)  # month -> member -> days
+    for member, days in days_of.items():
+        members_by_day.update(days)
+        weeks.update({week_of[day] for day in days})
+        for month, count in Counter(month_of[day] for day in days).items():
+            days_in_month[month][member] = count
+    for figures in report.days:
+        figures.members = members_by_day[figures.day.toordinal()]
+        for opens, closes in hours.periods_on(figures.day):
             report.opening_minutes += int((closes - opens).total_seconds() // 60)
-    report.days = list(by_day.values())
     report.visits = sum(f.visits for f in report.days)
     report.person_minutes = sum(f.person_minutes for f in report.days)
-    report.members = len(set().union(*members_of_day.values())) if members_of_day else 0
-    report.members_by_week = {key: len(value) for key, value in sorted(weeks.items())}
-    report.members_by_month = {key: len(value) for key, value in sorted(months.items())}
+    report.members = len(days_of)
+    report.members_by_week = dict(sorted(weeks.items()))
+    report.members_by_month = {month: len(days_in_month[month]) for month in sorted(days_in_month)}
     report.heatmap = _heatmap(found, start, end, zone)
     report.regulars = _regulars(session, days_in_month, regular_days)
     return report
@@ -237,6 +245,7 @@ def occupancy(
 def _regulars(
     session: Session, days_in_month: dict[str, dict[int, int]], regular_days: int
 ) -> dict[str, list[tuple[str, int]]]:
+    """Month -> the regulars' names and days there, most days first."""
     wanted = {
         m for counts in days_in_month.values() for m, n in counts.items() if n >= regular_days
     }
@@ -290,7 +299,10 @@ def headcount_curve(
         moment = start + timedelta(minutes=n)
         if moment > now:
             break  # today's curve stops at the present
-        count = sum(1 for stay in found if stay.start <= moment < stay.end)
+        at = microseconds(moment)
+        count = sum(
+            1 for began, ended in zip(found.starts, found.ends, strict=True) if began <= at < ended
+        )
         curve.append((f"{n // 60:02d}:{n % 60:02d}", count))
     return curve
 

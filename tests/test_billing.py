@@ -17,6 +17,7 @@ from server.billing import (
     FULL,
     HALF,
     BillingError,
+    Plans,
     Purchase,
     Stay,
     close_month,
@@ -41,13 +42,12 @@ def day(n: int) -> date:
     return date(2026, 11, n)
 
 
-def payg(_day: date) -> Plan:
-    return Plan.PAYG
+PAYG = Plans.always(Plan.PAYG)
 
 
-def priced(stays: list[Stay], plan_on: Any = payg, credits_in: int = 0, **rules: Any) -> Any:
+def priced(stays: list[Stay], plans: Plans = PAYG, credits_in: int = 0, **rules: Any) -> Any:
     settings = RULES.model_copy(update=rules)
-    return price_month(1, "Alice", NOV, stays, plan_on, [], credits_in, settings)
+    return price_month(1, "Alice", NOV, stays, plans, [], credits_in, settings)
 
 
 # -- one rule at a time, on plain values ---------------------------------------------------
@@ -78,9 +78,7 @@ def test_a_forgotten_check_out_adds_no_hours_but_makes_at_least_a_half_day() -> 
 
 
 def test_a_pack_running_out_mid_month_bills_the_rest_at_the_payg_prices() -> None:
-    def pack(_day: date) -> Plan:
-        return Plan.PACK
-
+    pack = Plans.always(Plan.PACK)
     month = priced([Stay(day(2), 300), Stay(day(3), 300), Stay(day(4), 60)], pack, credits_in=3)
     # Full day: 2 credits. Full day with 1 credit left: 1 credit + a payg half day (10.00).
     # Half day, no credit: payg half day (10.00).
@@ -93,9 +91,7 @@ def test_a_pack_running_out_mid_month_bills_the_rest_at_the_payg_prices() -> Non
 
 
 def test_a_pack_bought_mid_month_counts_from_its_day_and_is_on_the_statement() -> None:
-    def pack(_day: date) -> Plan:
-        return Plan.PACK
-
+    pack = Plans.always(Plan.PACK)
     bought = [Purchase(day(10), 10, 9000)]
     month = price_month(1, "A", NOV, [Stay(day(9), 60), Stay(day(12), 300)], pack, bought, 0, RULES)
     assert [(d.credits, d.price_cents) for d in month.days] == [(0, 1000), (2, 0)]
@@ -103,20 +99,29 @@ def test_a_pack_bought_mid_month_counts_from_its_day_and_is_on_the_statement() -
 
 
 def test_a_plan_change_applies_from_its_date_and_monthly_is_prorated() -> None:
-    def plan_on(one: date) -> Plan:
-        return Plan.PAYG if one < day(16) else Plan.MONTHLY
-
-    month = priced([Stay(day(10), 300), Stay(day(20), 300)], plan_on)
+    plans = Plans(((date(2026, 1, 1), Plan.PAYG), (day(16), Plan.MONTHLY)))
+    month = priced([Stay(day(10), 300), Stay(day(20), 300)], plans)
     assert [(d.plan, d.price_cents) for d in month.days] == [("payg", 1800), ("monthly", 0)]
     # 15 of November's 30 days on the monthly plan: half of 150.00.
     assert (month.monthly_days, month.monthly_cents, month.total_cents) == (15, 7500, 9300)
 
 
-def test_free_members_owe_nothing_and_vat_is_inside_the_price() -> None:
-    def free(_day: date) -> Plan:
-        return Plan.FREE
+def test_a_plan_holds_from_its_first_day_to_the_next_ones() -> None:
+    plans = Plans.of([
+        MemberPlan(starts_on=day(20), plan=Plan.PAYG),  # given in any order
+        MemberPlan(starts_on=day(5), plan=Plan.MONTHLY),
+        MemberPlan(starts_on=date(2026, 12, 10), plan=Plan.MONTHLY),
+    ])  # fmt: skip
+    assert [plans.on(d) for d in (day(4), day(5), day(19), day(20))] == [
+        None, Plan.MONTHLY, Plan.MONTHLY, Plan.PAYG,
+    ]  # fmt: skip
+    assert plans.days_on(Plan.MONTHLY, NOV, day(30)) == 15  # the 5th to the 19th
+    assert plans.days_on(Plan.MONTHLY, date(2026, 12, 1), date(2026, 12, 31)) == 22
+    assert plans.days_on(Plan.PACK, NOV, day(30)) == 0
 
-    assert priced([Stay(day(2), 300)], free).total_cents == 0
+
+def test_free_members_owe_nothing_and_vat_is_inside_the_price() -> None:
+    assert priced([Stay(day(2), 300)], Plans.always(Plan.FREE)).total_cents == 0
     assert vat_of(1800, 20.0) == 300  # 15.00 + 3.00
     assert vat_of(1000, 20.0) == 167  # 8.33 + 1.67
     assert vat_of(1000, 5.5) == 52  # 9.48 + 0.52

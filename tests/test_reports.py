@@ -4,13 +4,16 @@ against an independent minute-by-minute count."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
+from server.models import UTCDateTime, epoch_microseconds, microseconds, moment_of
 from server.reports import days_csv, headcount_curve, heatmap_csv, occupancy
 from tests.factories import badge_tap, make_badge, make_kiosk, make_member, make_site
 
@@ -95,12 +98,15 @@ def test_a_generated_month_agrees_with_a_minute_by_minute_count(session: Session
                 badge_tap(session, kiosk, badge, end)
             intervals.setdefault(date(2026, 11, day), []).append((member.id, start, end))
     report = occupancy(session, site, date(2026, 11, 1), date(2026, 11, 30), paris(30, 23))
+    person_minutes: Counter[tuple[int, int]] = Counter()  # (weekday, hour) -> minutes
     for figures in report.days:
         todays = intervals.get(figures.day, [])
         minute_counts = [
             sum(1 for _m, start, end in todays if start <= moment < end)
             for moment in (paris(figures.day.day, 0) + timedelta(minutes=n) for n in range(1440))
         ]
+        for minute, count in enumerate(minute_counts):
+            person_minutes[(figures.day.weekday(), minute // 60)] += count
         expected = (
             len(todays),
             len({m for m, _s, _e in todays}),
@@ -109,6 +115,35 @@ def test_a_generated_month_agrees_with_a_minute_by_minute_count(session: Session
         )
         assert (figures.visits, figures.members, figures.person_minutes, figures.peak) == expected
     assert report.visits == sum(len(v) for v in intervals.values()) > 100
+    # November 2026 has five Sundays and Mondays, four of every other weekday.
+    weekdays = Counter(date(2026, 11, n).weekday() for n in range(1, 31))
+    assert report.heatmap == [
+        [round(person_minutes[(w, h)] / 60 / weekdays[w], 2) for h in range(24)] for w in range(7)
+    ]
+    assert max(max(row) for row in report.heatmap) > 1
+
+
+def test_the_database_gives_stored_times_to_the_microsecond(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports read times as integers the database works out (no time zones on SQLite):
+    they must be the very instants stored, fractions of a second included."""
+    moments = [
+        datetime(2026, 3, 29, 0, 59, 59, 999_999, UTC),  # a second before the clocks change
+        datetime(2026, 11, 30, 9, 0, 0, 1, UTC),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ]
+    dialect = session.get_bind().dialect
+    # SQLite before 3.38 (Ubuntu 22.04's) has no unixepoch(): the SQL differs, not the answer.
+    versions = [dialect.server_version_info, (3, 37, 2)] if dialect.name == "sqlite" else [None]
+    connection = session.connection().execution_options(compiled_cache=None)
+    for version in versions:
+        if version is not None:
+            monkeypatch.setattr(dialect, "server_version_info", version)
+        for moment in moments:
+            stored = literal(moment, UTCDateTime())
+            assert connection.scalar(select(epoch_microseconds(stored))) == microseconds(moment)
+            assert moment_of(microseconds(moment), PARIS) == moment
 
 
 def test_nothing_in_the_period_gives_zeros_not_errors(session: Session, clock: Any) -> None:
