@@ -48,9 +48,14 @@ CREATE TABLE members (
     created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     archived_at TIMESTAMP WITHOUT TIME ZONE,
     erased_at TIMESTAMP WITHOUT TIME ZONE,
+    is_guest BOOLEAN DEFAULT false NOT NULL,
+    became_member_at TIMESTAMP WITHOUT TIME ZONE,
+    host_consent_at TIMESTAMP WITHOUT TIME ZONE,
+    sponsor_id INTEGER,
     CONSTRAINT pk_members PRIMARY KEY (id),
     CONSTRAINT uq_members_email UNIQUE (email),
-    CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile'))
+    CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile')),
+    CONSTRAINT fk_members_sponsor_id_members FOREIGN KEY(sponsor_id) REFERENCES members (id)
 );
 
 CREATE TABLE sites (
@@ -96,6 +101,7 @@ CREATE TABLE badges (
     issued_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     revoked_at TIMESTAMP WITHOUT TIME ZONE,
     version INTEGER DEFAULT '1' NOT NULL,
+    valid_on DATE,
     CONSTRAINT pk_badges PRIMARY KEY (id),
     CONSTRAINT fk_badges_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
     CONSTRAINT ck_badges_badge_kind CHECK (kind IN ('nfc', 'qr'))
@@ -172,6 +178,25 @@ CREATE TABLE statements (
     CONSTRAINT uq_statements_member_id_month UNIQUE (member_id, month),
     CONSTRAINT fk_statements_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
 );
+
+CREATE TABLE guest_days (
+    id SERIAL NOT NULL,
+    guest_id INTEGER NOT NULL,
+    host_id INTEGER,
+    site_id INTEGER NOT NULL,
+    day DATE NOT NULL,
+    badge_id INTEGER,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    created_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_guest_days PRIMARY KEY (id),
+    CONSTRAINT uq_guest_days_guest_id_site_id_day UNIQUE (guest_id, site_id, day),
+    CONSTRAINT fk_guest_days_guest_id_members FOREIGN KEY(guest_id) REFERENCES members (id),
+    CONSTRAINT fk_guest_days_host_id_members FOREIGN KEY(host_id) REFERENCES members (id),
+    CONSTRAINT fk_guest_days_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id),
+    CONSTRAINT fk_guest_days_badge_id_badges FOREIGN KEY(badge_id) REFERENCES badges (id)
+);
+
+CREATE INDEX ix_guest_days_host_day ON guest_days (host_id, day);
 
 CREATE TABLE taps (
     id SERIAL NOT NULL,

@@ -47,6 +47,7 @@ STRINGS = {
         "forged": "Ce code n'est pas un badge de la Cantine — passez à l'accueil",
         "unknown_offline": "Badge non reconnu (hors ligne) — enregistré, passez à l'accueil",
         "replaced": "Cette carte a été remplacée — passez à l'accueil",
+        "not_today": "Ce pass n'est pas valable aujourd'hui — passez à l'accueil",
         "spool_failed": "Ce badge n'a pas pu être enregistré — prévenez l'accueil",
         "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
         "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
@@ -69,6 +70,7 @@ STRINGS = {
         "forged": "This code is not one of our badges — please see the front desk",
         "unknown_offline": "Badge not recognised (offline) — recorded, see the front desk",
         "replaced": "This card was replaced — please see the front desk",
+        "not_today": "This pass is not valid today — please see the front desk",
         "spool_failed": "This badge could not be recorded — please tell the front desk",
         "people_here": {"one": "{n} person here", "other": "{n} people here"},
         "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
@@ -121,8 +123,10 @@ class Screen:
         """The server's answer for a tap: correct the screen if it still shows that tap."""
         kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
         reason = result.get("reason")
-        if reason == "replaced" or reason in ("bad_signature", "unknown_key"):
-            message = "replaced" if reason == "replaced" else "forged"
+        if reason in ("replaced", "not_today"):
+            message = reason
+        elif reason in ("bad_signature", "unknown_key"):
+            message = "forged"
         show = self.state["show"]
         changes: dict[str, Any] = {"head_count": head_count}
         if show.get("tap") == result.get("id"):

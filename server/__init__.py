@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     from server import api, board_page, health, home, me, photos, spaceapi
     from server.i18n import init_i18n
     from server.live import init_live
+    from server.schemas import document_one_kind_of_tap
     from server.staff import init_staff
 
     init_i18n(app)
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
     rest.register_blueprint(api.blp)
+    document_one_kind_of_tap(rest.spec.components.schemas)
     app.register_blueprint(home.blp)
     app.register_blueprint(spaceapi.blp)
     app.register_blueprint(me.blp)

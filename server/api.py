@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server import presence
+from server import guests, presence
 from server.errors import ApiError
 from server.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
 from server.models import BadgeKind, Kiosk
@@ -79,11 +79,16 @@ class Taps(MethodView):
         taps = [
             presence.IncomingTap(
                 tap_id=tap["id"],
-                badge=tap["badge"],
+                badge=tap["badge"] or "",
                 badge_kind=BadgeKind(tap["badge_kind"]),
                 read_at=tap["read_at"],
                 monotonic=tap["monotonic"],
                 boot_id=tap["boot_id"],
+                guest=tap["guest"]
+                and presence.GuestArrival(
+                    tap["guest"]["name"], tap["guest"]["email"], tap["guest"]["host"]
+                ),
+                leaving=tap["leaving"],
             )
             for tap in upload["taps"]
         ]
@@ -103,11 +108,7 @@ def _store_taps(
     with app.transaction() as session:
         kiosk = _kiosk(session)
         kiosk.last_seen_at = now
-        key = app.badge_public_key
-        results = [
-            presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, app.rules, key)
-            for tap in taps
-        ]
+        results = [_store_tap(session, kiosk, tap, kiosk_clock) for tap in taps]
         # Every counted tap already says the head-count after it; ask only if none did.
         counted = [result.head_count for result in results if result.head_count is not None]
         count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
@@ -116,6 +117,23 @@ def _store_taps(
         "head_count": count,
         "server_time": now,
     }
+
+
+def _store_tap(
+    session: Session,
+    kiosk: Kiosk,
+    tap: presence.IncomingTap,
+    kiosk_clock: presence.KioskClock | None,
+) -> presence.TapResult:
+    app = runtime()
+    now, rules = app.now(), app.rules
+    if tap.guest is not None:
+        key = app.badge_private_key
+        return guests.record_arrival(session, kiosk, tap, kiosk_clock, now, rules, key)
+    if tap.leaving is not None:
+        return guests.record_departure(session, kiosk, tap, kiosk_clock, now, rules)
+    key = app.badge_public_key
+    return presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, rules, key)
 
 
 @blp.route("/heartbeat")
@@ -139,6 +157,7 @@ class HeartbeatView(MethodView):
                 "mode": kiosk.mode.value,
                 "site": {"slug": site.slug, "name": site.name, "timezone": site.timezone},
                 "head_count": presence.head_count(session, site.id, now),
+                "guests": guests.present_guests(session, site.id, now),
             }
 
 
@@ -153,4 +172,5 @@ class DirectoryView(MethodView):
         with app.session() as session:
             secret = str(current_app.config["SECRET_KEY"])
             found = directory(session, secret, _kiosk(session), app.now())
-            return found | {"badge_key": app.badge_public_key.hex()}
+            hosts = [{"id": id_, "name": name} for id_, name in guests.hosts(session)]
+            return found | {"badge_key": app.badge_public_key.hex(), "hosts": hosts}

@@ -42,6 +42,7 @@ from server.db import driver_rows
 from server.models import (
     MINUTE,
     BillingClosure,
+    GuestDay,
     Member,
     MemberPlan,
     PackPurchase,
@@ -127,6 +128,17 @@ class Day:
 
 
 @dataclass(frozen=True)
+class GuestCharge:
+    """A guest's day billed to their host (`[billing] guest_days = "host"`)."""
+
+    day: date
+    guest: str
+    minutes: int
+    kind: str  # HALF or FULL
+    price_cents: int
+
+
+@dataclass(frozen=True)
 class Purchase:
     bought_on: date
     credits: int
@@ -142,6 +154,7 @@ class MonthStatement:
     member_name: str
     days: list[Day] = field(default_factory=list)
     purchases: list[Purchase] = field(default_factory=list)
+    guests: list[GuestCharge] = field(default_factory=list)
     monthly_days: int = 0
     monthly_cents: int = 0
     credits_in: int = 0
@@ -165,7 +178,9 @@ class MonthStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.days or self.purchases or self.monthly_days or self.credits_left)
+        return not (
+            self.days or self.purchases or self.guests or self.monthly_days or self.credits_left
+        )
 
     def detail(self) -> dict[str, object]:
         """What a closed statement keeps (JSON)."""
@@ -173,6 +188,7 @@ class MonthStatement:
         return {
             "days": [{**asdict(d), "day": d.day.isoformat()} for d in self.days],
             "purchases": purchases,
+            "guests": [{**asdict(g), "day": g.day.isoformat()} for g in self.guests],
             "monthly_days": self.monthly_days,
             "monthly_cents": self.monthly_cents,
             "credits_in": self.credits_in,
@@ -187,12 +203,17 @@ class MonthStatement:
             Purchase(**{**p, "bought_on": date.fromisoformat(p["bought_on"])})
             for p in detail["purchases"]  # type: ignore[attr-defined]
         ]
+        guests = [
+            GuestCharge(**{**g, "day": date.fromisoformat(g["day"])})
+            for g in detail.get("guests", [])  # type: ignore[attr-defined]
+        ]
         return cls(
             member_id=stored.member_id,
             month=stored.month,
             member_name=stored.member_name,
             days=days,
             purchases=purchases,
+            guests=guests,
             monthly_days=int(detail["monthly_days"]),  # type: ignore[call-overload]
             monthly_cents=int(detail["monthly_cents"]),  # type: ignore[call-overload]
             credits_in=int(detail["credits_in"]),  # type: ignore[call-overload]
@@ -419,6 +440,13 @@ def statements(
     if earlier:  # pack balances carried through months no statement closed
         first = min(starts[m] for m in earlier)
         stays.update(_stays(session, earlier, first, month - timedelta(days=1), now))
+    # A member who came as a guest before joining: those days were guest days.
+    as_guest = select(GuestDay.guest_id, GuestDay.day).where(_among(GuestDay.guest_id, only))
+    for guest_id, day in session.execute(as_guest):
+        key = (guest_id, first_of(day))
+        if key in stays:
+            stays[key] = [stay for stay in stays[key] if stay.day != day]
+    charges = _guest_charges(session, only, month, now, rules)
     found = []
     for member in members:
         if member.id in stored:
@@ -428,12 +456,51 @@ def statements(
         credits = previous.credits_left if previous is not None else 0
         history = Plans.of(plans.get(member.id, []))
         bought = purchases.get(member.id, [])
-        found.append(
-            _chain(
-                member, month, starts[member.id], credits, bought, history, stays, closures, rules
-            )
+        result = _chain(
+            member, month, starts[member.id], credits, bought, history, stays, closures, rules
         )
+        if result.closed_at is None and charges.get(member.id):
+            result.guests = charges[member.id]
+            result.total_cents += sum(charge.price_cents for charge in result.guests)
+            result.vat_cents = vat_of(result.total_cents, rules.vat_percent)
+        found.append(result)
     return found
+
+
+def _guest_charges(
+    session: Session,
+    host_ids: Collection[int] | None,
+    month: date,
+    now: datetime,
+    rules: BillingSection,
+) -> dict[int, list[GuestCharge]]:
+    """Host -> their guests' days in the month, priced at the `payg` prices by each
+    guest's own presence that day (nothing when guest days are free)."""
+    if rules.guest_days != "host":
+        return {}
+    invited = session.execute(
+        select(GuestDay.host_id, GuestDay.guest_id, GuestDay.day, Member.given_name)
+        .join(Member, Member.id == GuestDay.guest_id)
+        .where(
+            _among(GuestDay.host_id, host_ids), GuestDay.host_id.is_not(None),
+            GuestDay.day >= month, GuestDay.day < next_month(month),
+        )
+        .order_by(GuestDay.day, GuestDay.id)
+    ).all()  # fmt: skip
+    if not invited:
+        return {}
+    stays = _stays(session, {row.guest_id for row in invited}, month, month, now)
+    present: dict[tuple[int, date], tuple[int, str]] = {}
+    for (guest_id, _month), theirs in stays.items():
+        for day, minutes, _auto, kind in presence_days(theirs, rules):
+            present[(guest_id, day)] = (minutes, kind)
+    charges: dict[int, list[GuestCharge]] = defaultdict(list)
+    for host_id, guest_id, day, name in invited:
+        if host_id is not None and (guest_id, day) in present:
+            minutes, kind = present[(guest_id, day)]
+            price = rules.payg_full_day if kind == FULL else rules.payg_half_day
+            charges[host_id].append(GuestCharge(day, name, minutes, kind, price))
+    return charges
 
 
 def _chain(
@@ -493,6 +560,7 @@ def billed_members(session: Session, month: date) -> list[Billed]:
     return list(
         session.execute(
             select(Member.id, Member.given_name, Member.family_name)
+            .where(Member.is_guest.is_(False))
             .where(Member.erased_at.is_(None) | (Member.erased_at >= start))
             .order_by(Member.family_name, Member.given_name, Member.id)
         )
@@ -564,6 +632,7 @@ CSV_COLUMNS = (
     "vat",
     "total_incl_vat",
     "status",
+    "guest_days",  # guests' days billed to this member (added last: columns only grow)
 )
 
 
@@ -596,6 +665,7 @@ def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) ->
                 money(one.vat_cents, mark),
                 money(one.total_cents, mark),
                 "closed" if one.closed_at else "provisional",
+                len(one.guests),
             ]
         )
     return ("\ufeff" if excel else "") + out.getvalue()

@@ -97,6 +97,8 @@ def directory(session: Session, secret: str, kiosk: Kiosk, now: datetime) -> dic
         .join(Member, Badge.member_id == Member.id)
         .where(
             Badge.revoked_at.is_(None),
+            # a guest's pass until the day after its own (any time zone's "today")
+            Badge.valid_on.is_(None) | (Badge.valid_on >= (now - timedelta(days=1)).date()),
             Member.archived_at.is_(None),
             Member.erased_at.is_(None),
         )

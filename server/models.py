@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -267,11 +268,20 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     archived_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
+    # A guest is a person without a badge of their own, checked in for a day (at the
+    # kiosk, or invited ahead with a one-day pass); `became_member_at` is when one joined.
+    is_guest: Mapped[bool] = mapped_column(default=False, server_default=false())
+    became_member_at: Mapped[datetime | None]
+    # Agreed to be listed at the kiosk as someone guests can name as their host.
+    host_consent_at: Mapped[datetime | None]
+    # Parrainage: the member who brought this one in.
+    sponsor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
 
     plans: Mapped[list[MemberPlan]] = relationship(
         back_populates="member", cascade="all, delete-orphan", order_by="MemberPlan.starts_on"
     )
     badges: Mapped[list[Badge]] = relationship(back_populates="member")
+    sponsor: Mapped[Member | None] = relationship(remote_side=[id])
 
     @property
     def greeting_name(self) -> str:
@@ -309,6 +319,8 @@ class Badge(Base):
     # A QR badge's value is its signed token, which names this version: re-issuing the
     # card (a lost phone screenshot, a reprint) bumps it and the old card stops working.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A guest's pass opens the door on this day only (in its site's time zone).
+    valid_on: Mapped[date | None] = mapped_column(Date)
 
     member: Mapped[Member] = relationship(back_populates="badges")
 
@@ -439,6 +451,28 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(100), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GuestDay(Base):
+    """A guest's day at a site and who invited them (no host: a guest of the space)."""
+
+    __tablename__ = "guest_days"
+    __table_args__ = (
+        UniqueConstraint("guest_id", "site_id", "day"),
+        Index("ix_guest_days_host_day", "host_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guest_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    day: Mapped[date] = mapped_column(Date)
+    badge_id: Mapped[int | None] = mapped_column(ForeignKey("badges.id"))  # an invitation's pass
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+
+    guest: Mapped[Member] = relationship(foreign_keys=[guest_id])
+    host: Mapped[Member | None] = relationship(foreign_keys=[host_id])
 
 
 class PackPurchase(Base):

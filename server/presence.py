@@ -60,8 +60,18 @@ class KioskClock:
 
 
 @dataclass(frozen=True)
+class GuestArrival:
+    """A guest checking in at the kiosk (see `server.guests`)."""
+
+    name: str
+    email: str | None = None
+    host_id: int | None = None
+
+
+@dataclass(frozen=True)
 class IncomingTap:
-    """One badge read as a kiosk reports it (already checked for types by the API)."""
+    """One tap as a kiosk reports it (already checked for types by the API): a badge
+    read, or a guest arriving (`guest`) or leaving (`leaving`: their arrival's tap id)."""
 
     tap_id: uuid.UUID
     badge: str
@@ -69,6 +79,8 @@ class IncomingTap:
     read_at: datetime
     monotonic: float | None = None
     boot_id: str | None = None
+    guest: GuestArrival | None = None
+    leaving: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +192,7 @@ def record_badge_tap(
     except BadUid as error:
         entry.kind = TapKind.VOID
         entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
-        return _finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
+        return finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
 
     if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
         if badge_key is None:
@@ -190,20 +202,23 @@ def record_badge_tap(
         except TokenRefused as refused:
             if refused.badge is not None:
                 entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
-            return _finish(session, entry, refused.outcome, reason=refused.reason)
+            return finish(session, entry, refused.outcome, reason=refused.reason)
     else:
         found = resolve_badge(session, tap.badge_kind, entry.badge_value)
         if found is None:
-            return _finish(session, entry, Outcome.UNKNOWN_BADGE)
+            return finish(session, entry, Outcome.UNKNOWN_BADGE)
         badge = found
     entry.badge_id, entry.member_id = badge.id, badge.member_id
     member = lock_member(session, badge.member_id)
     if badge.revoked_at is not None:
-        return _finish(session, entry, Outcome.REVOKED, reason="revoked")
+        return finish(session, entry, Outcome.REVOKED, reason="revoked")
     if member.archived_at is not None or member.erased_at is not None:
-        return _finish(session, entry, Outcome.ARCHIVED)
+        return finish(session, entry, Outcome.ARCHIVED)
+    if badge.valid_on is not None:  # a guest's pass: its day only
+        if _hours(session, kiosk.site_id).local_date(occurred_at) != badge.valid_on:
+            return finish(session, entry, Outcome.REVOKED, reason="not_today")
 
-    return _apply_entry(session, entry, member, rules)
+    return apply_entry(session, entry, member, rules)
 
 
 def record_staff_entry(
@@ -232,10 +247,10 @@ def record_staff_entry(
         clock=ClockStatus.SERVER,
         received_at=received_at,
     )
-    return _apply_entry(session, entry, member, rules)
+    return apply_entry(session, entry, member, rules)
 
 
-def _apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> TapResult:
+def apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> TapResult:
     """Add an entry that concerns a member (already locked) and bring their visits along."""
     assert entry.site_id is not None
     entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
@@ -243,7 +258,7 @@ def _apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> 
     session.flush()
     outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
     count = head_count(session, entry.site_id, entry.received_at)
-    return _finish(session, entry, outcome, name=member.greeting_name, head_count=count)
+    return finish(session, entry, outcome, name=member.greeting_name, head_count=count)
 
 
 def normalise_badge(kind: BadgeKind, raw: str) -> str:
@@ -272,7 +287,7 @@ def lock_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def _finish(
+def finish(
     session: Session,
     entry: Tap,
     outcome: Outcome,

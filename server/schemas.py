@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from server.models import BadgeKind, KioskMode, Outcome, Visibility
 
@@ -66,12 +66,36 @@ class KioskClockSchema(_Schema):
     )
 
 
+class GuestArrivalSchema(_Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "The guest's first name, as typed at the kiosk (control characters "
+            "are dropped, spaces collapsed; nothing left makes it 'Invité·e')."
+        },
+    )
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    host = Count(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),  # a database id
+        metadata={"description": "The host's member id, from the directory's `hosts`."},
+    )
+
+
 class TapSchema(_Schema):
+    """A badge read (`badge`), a guest arriving (`guest`) or leaving (`leaving`)."""
+
     id = fields.UUID(required=True, metadata={"description": "Made at the kiosk; unique."})
     badge = fields.String(
-        required=True,
+        load_default=None,
         validate=validate.Length(min=1, max=512),
         metadata={"description": "NFC UID (hex, separators allowed) or QR content."},
+    )
+    guest = fields.Nested(GuestArrivalSchema, load_default=None)
+    leaving = fields.UUID(
+        load_default=None, metadata={"description": "A guest leaving: their arrival's tap id."}
     )
     badge_kind = fields.String(
         load_default=BadgeKind.NFC.value,
@@ -85,6 +109,28 @@ class TapSchema(_Schema):
         metadata={"description": "The kiosk's monotonic clock at the read."},
     )
     boot_id = fields.String(load_default=None, allow_none=True, validate=BOOT_ID)
+
+    @validates_schema
+    def one_kind_of_tap(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        given = [name for name in ("badge", "guest", "leaving") if data.get(name) is not None]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of badge, guest and leaving.", "badge")
+
+
+def document_one_kind_of_tap(schemas: dict[str, dict[str, Any]]) -> None:
+    """Say in the OpenAPI document what `TapSchema.one_kind_of_tap` checks (apispec cannot
+    see a schema-level validator): exactly one of badge, guest and leaving."""
+    kinds = ("badge", "guest", "leaving")
+    schemas["Tap"]["oneOf"] = [
+        {
+            "required": [kind],
+            "properties": {
+                other: ({"not": {"type": "null"}} if other == kind else {"type": "null"})
+                for other in kinds
+            },
+        }
+        for kind in kinds
+    ]
 
 
 class TapUploadSchema(_Schema):
@@ -125,12 +171,22 @@ class SiteSchema(_Schema):
     timezone = fields.String(required=True)
 
 
+class PresentGuestSchema(_Schema):
+    arrival = fields.String(required=True, metadata={"description": "Their arrival's tap id"})
+    name = fields.String(required=True)
+
+
 class HeartbeatResultSchema(_Schema):
     server_time = Instant(required=True)
     kiosk = fields.String(required=True)
     mode = fields.String(required=True, validate=validate.OneOf([m.value for m in KioskMode]))
     site = fields.Nested(SiteSchema, required=True)
     head_count = fields.Integer(required=True)
+    guests = fields.List(
+        fields.Nested(PresentGuestSchema),
+        required=True,
+        metadata={"description": "The guests here now, for the kiosk's 'I am leaving' list."},
+    )
 
 
 class DirectoryEntrySchema(_Schema):
@@ -139,6 +195,11 @@ class DirectoryEntrySchema(_Schema):
     visibility = fields.String(
         required=True, validate=validate.OneOf([v.value for v in Visibility])
     )
+
+
+class HostSchema(_Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
 
 
 class DirectorySchema(_Schema):
@@ -150,6 +211,11 @@ class DirectorySchema(_Schema):
     badge_key = fields.String(
         required=True,
         metadata={"description": "Hex Ed25519 public key that checks QR badge tokens offline"},
+    )
+    hosts = fields.List(
+        fields.Nested(HostSchema),
+        required=True,
+        metadata={"description": "Members a guest may name as host (they agreed to it)."},
     )
 
 

@@ -107,6 +107,9 @@ class BillingSection(Section):
     # `monthly` plan: unlimited days for this price a month (a month started or ended
     # on the plan is billed for its days on the plan).
     monthly_price: int = Field(default=15000, ge=0)
+    # A guest's day (see server.guests): "free", or billed to their "host" at the `payg`
+    # prices (a half day or a full day, by the guest's own presence that day).
+    guest_days: Literal["free", "host"] = "free"
 
 
 class ReportsSection(Section):

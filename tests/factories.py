@@ -85,11 +85,17 @@ def make_kiosk(
 
 
 def badge_tap(
-    session: Session, kiosk: Kiosk, badge: Badge, when: datetime, rules: Rules | None = None
+    session: Session,
+    kiosk: Kiosk,
+    badge: Badge,
+    when: datetime,
+    rules: Rules | None = None,
+    badge_key: bytes | None = None,
 ) -> TapResult:
-    """A badge read at a kiosk at `when`, received at once, applied by the presence rules."""
+    """A badge read at a kiosk at `when`, received at once, applied by the presence rules
+    (`badge_key`: the public key that checks a QR badge's token)."""
     incoming = IncomingTap(uuid.uuid4(), badge.value, badge.kind, when)
-    return record_badge_tap(session, kiosk, incoming, None, when, rules or Rules())
+    return record_badge_tap(session, kiosk, incoming, None, when, rules or Rules(), badge_key)
 
 
 def staff_entry(
