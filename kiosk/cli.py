@@ -42,6 +42,7 @@ def main(ctx: click.Context) -> None:
     uploader = Uploader(settings, spool, screen, boot_id)
     uploader.start()
     kiosk = Kiosk(settings, make_reader(settings), spool, screen, uploader, boot_id)
+    page.desk = kiosk
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

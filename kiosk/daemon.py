@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from badges.lookup import badge_hash
 from badges.tokens import TokenError, looks_like_token, verify
@@ -23,11 +24,12 @@ from kiosk import systemd
 from kiosk.readers import Read, Reader, ReaderGone
 from kiosk.screen import Screen
 from kiosk.settings import KioskSection
-from kiosk.spool import Spool, SpooledTap, SpoolError
+from kiosk.spool import GUEST, GUEST_LEAVING, Spool, SpooledTap, SpoolError
 from kiosk.uploader import Uploader
 
 log = logging.getLogger(__name__)
 
+LEFT_MEMORY = 600.0  # seconds a guest who left here stays off the list whatever it says
 READ_TIMEOUT = 0.5  # seconds a read waits before the loop turns (and feeds the watchdog)
 REOPEN_MAX = 5.0
 
@@ -59,6 +61,7 @@ class Kiosk:
         self.screen, self.uploader, self.boot_id = screen, uploader, boot_id
         self.wall, self.monotonic = wall, monotonic
         self._last_read: dict[Read, float] = {}
+        self._left: dict[str, float] = {}  # guests' arrival tap id -> when they left here
 
     def handle(self, read: Read) -> SpooledTap | None:
         """One badge presented: spool it (unless it is a repeat) and greet."""
@@ -69,13 +72,9 @@ class Kiosk:
             self.reader.confirm("repeat")
             return None
         self._forget_old_reads(now)
-        read_at = datetime.fromtimestamp(self.wall(), UTC).astimezone().isoformat()
-        tap = SpooledTap.new(read.kind, read.value, read_at, now, self.boot_id)
-        try:
-            self.spool.add(tap)
-        except SpoolError as error:
-            log.error("tap NOT recorded (%s): %s %s", error, read.kind, read.value)
-            self.screen.failed("spool_failed")
+        tap = self._new_tap(read.kind, read.value)
+        error = self._keep(tap)
+        if error is not None:
             self.reader.confirm(f"error {error}")
             return None
         # Refusals decided here are shown at once; the tap is kept all the same, and the
@@ -89,9 +88,62 @@ class Kiosk:
         else:
             self.screen.failed(refusal)
         self.reader.confirm(f"ok {tap.id}")
+        self._sent(tap)
+        return tap
+
+    def _new_tap(self, kind: str, value: str, details: dict[str, Any] | None = None) -> SpooledTap:
+        read_at = datetime.fromtimestamp(self.wall(), UTC).astimezone().isoformat()
+        return SpooledTap.new(kind, value, read_at, self.monotonic(), self.boot_id, details)
+
+    def _keep(self, tap: SpooledTap) -> SpoolError | None:
+        """Spool a tap; on failure say so on the screen and in the log."""
+        try:
+            self.spool.add(tap)
+        except SpoolError as error:
+            log.error("tap NOT recorded (%s): %s %s %s", error, tap.kind, tap.badge, tap.details)
+            self.screen.failed("spool_failed")
+            return error
+        return None
+
+    def _sent(self, tap: SpooledTap) -> None:
         self.uploader.wake()
         self.screen.status(pending=self.spool.pending())
         self._sound()
+
+    # -- guests, from the kiosk's page ------------------------------------------------------
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return self.spool.hosts()
+
+    def guests_here(self) -> list[dict[str, str]]:
+        """Guests who may be leaving: those the server last listed and those whose arrival
+        is still waiting to be sent, less those who just left here."""
+        horizon = self.monotonic() - LEFT_MEMORY
+        self._left = {arrival: at for arrival, at in self._left.items() if at >= horizon}
+        found = {guest["arrival"]: guest for guest in self.screen.guests_on_server}
+        found.update((guest["arrival"], guest) for guest in self.spool.guests_arriving())
+        here = [guest for arrival, guest in found.items() if arrival not in self._left]
+        return sorted(here, key=lambda guest: guest["name"].casefold())
+
+    def guest_arrives(self, name: str, email: str | None, host: int | None) -> SpooledTap | None:
+        """A guest checked in from the page: spooled like a badge read, greeted at once."""
+        tap = self._new_tap(GUEST, "", {"name": name, "email": email, "host": host})
+        if self._keep(tap) is not None:
+            return None
+        self.screen.greet(tap.id, name)
+        self._sent(tap)
+        return tap
+
+    def guest_leaves(self, arrival: str) -> SpooledTap | None:
+        guest = next((g for g in self.guests_here() if g["arrival"] == arrival), None)
+        if guest is None:
+            return None
+        tap = self._new_tap(GUEST_LEAVING, "", {"leaving": arrival})
+        if self._keep(tap) is not None:
+            return None
+        self._left[arrival] = self.monotonic()
+        self.screen.greet(tap.id, guest["name"], leaving=True)
+        self._sent(tap)
         return tap
 
     def _forged(self, read: Read) -> str | None:

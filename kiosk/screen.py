@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
+import unicodedata
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,21 @@ STRINGS = {
         "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
         "token_refused": "kiosque refusé par le serveur : {n} badges gardés en attente",
         "reader_gone": "Lecteur de badges débranché — un instant…",
+        "guest_button": "Je suis invité·e",
+        "guest_arriving": "J'arrive",
+        "guest_leaving": "Je pars",
+        "guest_name": "Votre prénom",
+        "guest_email": "Votre e-mail (facultatif)",
+        "guest_host": "Qui vous invite ? Tapez son nom",
+        "guest_no_host": "Personne en particulier",
+        "guest_submit": "Entrer",
+        "guest_cancel": "Annuler",
+        "guest_pick": "Touchez votre prénom",
+        "guest_none_here": "Aucun·e invité·e n'est enregistré·e ici.",
+        "guest_error_name": "Entrez votre prénom.",
+        "guest_error_email": "Cet e-mail ne semble pas valide.",
+        "guest_error_host": "Choisissez votre hôte dans la liste.",
+        "guest_error_other": "Ça n'a pas marché — passez à l'accueil.",
     },
     "en": {
         "idle": "Tap your badge here",
@@ -76,6 +93,21 @@ STRINGS = {
         "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
         "token_refused": "kiosk refused by the server: {n} taps kept waiting",
         "reader_gone": "Badge reader unplugged — one moment…",
+        "guest_button": "I'm a guest",
+        "guest_arriving": "I'm arriving",
+        "guest_leaving": "I'm leaving",
+        "guest_name": "Your first name",
+        "guest_email": "Your e-mail (optional)",
+        "guest_host": "Who invited you? Type their name",
+        "guest_no_host": "Nobody in particular",
+        "guest_submit": "Check in",
+        "guest_cancel": "Cancel",
+        "guest_pick": "Touch your name",
+        "guest_none_here": "No guest is checked in here.",
+        "guest_error_name": "Enter your first name.",
+        "guest_error_email": "This e-mail does not look valid.",
+        "guest_error_host": "Choose your host from the list.",
+        "guest_error_other": "That did not work — please see the front desk.",
     },
 }
 
@@ -91,6 +123,7 @@ class Screen:
             "status": {"online": None, "pending": 0, "token_refused": False, "reader": True},
             "head_count": None,
         }
+        self.guests_on_server: list[dict[str, str]] = []  # from the last heartbeat
 
     def _update(self, **changes: Any) -> None:
         with self._changed:
@@ -114,9 +147,11 @@ class Screen:
 
     # -- what happens -------------------------------------------------------------------
 
-    def greet(self, tap_id: str, name: str | None) -> None:
+    def greet(self, tap_id: str, name: str | None, leaving: bool = False) -> None:
         """A read was spooled: greet now, from the cached directory if the name is known."""
         show = {"kind": "greeting", "tap": tap_id, "name": name, "message": "saved"}
+        if leaving:
+            show["direction"] = "out"
         self._update(show=show)
 
     def answer(self, result: dict[str, Any], head_count: int | None) -> None:
@@ -139,6 +174,19 @@ class Screen:
             }
         self._update(**changes)
 
+    def guests_here(self, guests: list[dict[str, str]]) -> None:
+        self.guests_on_server = [
+            {"arrival": str(guest["arrival"]), "name": str(guest["name"])}
+            for guest in guests
+            if isinstance(guest, dict) and "arrival" in guest and "name" in guest
+        ]
+
+    def guest_arrived(self, arrival: str, name: str) -> None:
+        self.guests_on_server = [
+            *(guest for guest in self.guests_on_server if guest["arrival"] != arrival),
+            {"arrival": arrival, "name": name},
+        ]
+
     def count(self, head_count: int | None) -> None:
         if head_count is not None and head_count != self.state["head_count"]:
             self._update(head_count=head_count)
@@ -152,6 +200,43 @@ class Screen:
 
 
 # -- the page server ---------------------------------------------------------------------
+
+MAX_FORM_BYTES = 4096
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class GuestDesk(Protocol):
+    """What the page's guest forms call (the kiosk daemon)."""
+
+    def hosts(self) -> list[dict[str, Any]]: ...
+
+    def guests_here(self) -> list[dict[str, str]]: ...
+
+    def guest_arrives(self, name: str, email: str | None, host: int | None) -> object | None: ...
+
+    def guest_leaves(self, arrival: str) -> object | None: ...
+
+
+def guest_form(form: Any, hosts: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The guest form's values checked: (values, the first field that is wrong)."""
+    if not isinstance(form, dict):
+        return {}, "form"
+    name = form.get("name")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        return {}, "name"
+    if any(unicodedata.category(char)[0] == "C" for char in name):
+        return {}, "name"
+    email = form.get("email") or None
+    if email is not None and (
+        not isinstance(email, str) or len(email) > 254 or not EMAIL.fullmatch(email.strip())
+    ):
+        return {}, "email"
+    host = form.get("host")
+    if host is not None and (
+        not isinstance(host, int) or isinstance(host, bool) or host not in {h["id"] for h in hosts}
+    ):
+        return {}, "host"
+    return {"name": name.strip(), "email": email and email.strip(), "host": host}, None
 
 
 def _static(name: str) -> bytes:
@@ -173,11 +258,55 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/state":
             self._send(HTTPStatus.OK, "application/json", json.dumps(self._initial()).encode())
             return
+        desk = self.server.desk
+        if path == "/hosts" and desk is not None:
+            self._json(HTTPStatus.OK, {"hosts": desk.hosts()})
+            return
+        if path == "/guests" and desk is not None:
+            self._json(HTTPStatus.OK, {"guests": desk.guests_here()})
+            return
         name = {"/": "kiosk.html", "/kiosk.js": "kiosk.js", "/kiosk.css": "kiosk.css"}.get(path)
         if name is None:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found")
             return
         self._send(HTTPStatus.OK, self.TYPES["." + name.rsplit(".", 1)[1]], _static(name))
+
+    def do_POST(self) -> None:  # noqa: N802
+        """The guest forms: a guest arriving (/guest) or leaving (/guest/leaving)."""
+        desk = self.server.desk
+        if desk is None or self.path not in ("/guest", "/guest/leaving"):
+            self._json(HTTPStatus.NOT_FOUND, {"error": "not_found"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= MAX_FORM_BYTES:
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "size"})
+            return
+        try:
+            form = json.loads(self.rfile.read(length))
+        except ValueError:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": "form"})
+            return
+        if self.path == "/guest":
+            values, wrong = guest_form(form, desk.hosts())
+            if wrong is not None:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": wrong})
+                return
+            kept = desk.guest_arrives(values["name"], values["email"], values["host"])
+        else:
+            arrival = form.get("arrival") if isinstance(form, dict) else None
+            if not isinstance(arrival, str) or not any(
+                guest["arrival"] == arrival for guest in desk.guests_here()
+            ):
+                self._json(HTTPStatus.NOT_FOUND, {"error": "arrival"})
+                return
+            kept = desk.guest_leaves(arrival)
+        if kept is None:  # the spool refused it: the screen says so already
+            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "spool_failed"})
+            return
+        self._json(HTTPStatus.OK, {"ok": True})
+
+    def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        self._send(status, "application/json", json.dumps(body).encode())
 
     def _initial(self) -> dict[str, Any]:
         _version, state = self.server.screen.snapshot()
@@ -218,6 +347,7 @@ class ScreenServer(ThreadingHTTPServer):
 
     def __init__(self, screen: Screen, host: str, port: int, language: str) -> None:
         self.screen, self.language = screen, language
+        self.desk: GuestDesk | None = None  # the guest forms work once the kiosk is set
         self.stopping = threading.Event()
         super().__init__((host, port), _Handler)
 

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS directory (hash TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hosts (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -42,9 +43,17 @@ class SpoolError(Exception):
     """The spool cannot take the tap (disk full, read-only file system): say so aloud."""
 
 
+#: Kinds of taps that are not badge reads: a guest arriving or leaving (`details`).
+GUEST, GUEST_LEAVING = "guest", "guest_leaving"
+
+
 @dataclass(frozen=True)
 class SpooledTap:
-    """A read as it is kept and sent: its own id, the kiosk's wall and monotonic times."""
+    """A read as it is kept and sent: its own id, the kiosk's wall and monotonic times.
+
+    A badge read has its `kind` ("nfc", "qr") and value; a guest arriving has the kind
+    `GUEST` and the form in `details` ({"name", "email", "host"}); a guest leaving has
+    `GUEST_LEAVING` and {"leaving": the arrival's tap id}."""
 
     id: str
     kind: str
@@ -52,20 +61,28 @@ class SpooledTap:
     read_at: str  # ISO 8601 with offset, the kiosk's wall clock
     monotonic: float
     boot_id: str
+    details: dict[str, Any] | None = None
 
     @classmethod
-    def new(cls, kind: str, badge: str, read_at: str, monotonic: float, boot_id: str) -> SpooledTap:
-        return cls(str(uuid.uuid4()), kind, badge, read_at, monotonic, boot_id)
+    def new(
+        cls,
+        kind: str,
+        badge: str,
+        read_at: str,
+        monotonic: float,
+        boot_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> SpooledTap:
+        return cls(str(uuid.uuid4()), kind, badge, read_at, monotonic, boot_id, details)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "badge": self.badge,
-            "badge_kind": self.kind,
-            "read_at": self.read_at,
-            "monotonic": self.monotonic,
-            "boot_id": self.boot_id,
-        }
+        sent: dict[str, Any] = {"id": self.id, "read_at": self.read_at,
+                                "monotonic": self.monotonic, "boot_id": self.boot_id}  # fmt: skip
+        if self.kind == GUEST:
+            return sent | {"guest": self.details}
+        if self.kind == GUEST_LEAVING:
+            return sent | {"leaving": (self.details or {}).get("leaving")}
+        return sent | {"badge": self.badge, "badge_kind": self.kind}
 
 
 class Spool:
@@ -79,6 +96,9 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(taps)")}
+        if "details" not in columns:  # a spool from before guests: its taps stay as they are
+            self._db.execute("ALTER TABLE taps ADD COLUMN details TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -93,20 +113,40 @@ class Spool:
     def add(self, tap: SpooledTap) -> None:
         """Keep a tap; when this returns, it is on disk."""
         try:
+            details = None if tap.details is None else json.dumps(tap.details)
             self._run(
-                "INSERT INTO taps (id, kind, badge, read_at, monotonic, boot_id) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (tap.id, tap.kind, tap.badge, tap.read_at, tap.monotonic, tap.boot_id),
+                "INSERT INTO taps (id, kind, badge, read_at, monotonic, boot_id, details) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tap.id, tap.kind, tap.badge, tap.read_at, tap.monotonic, tap.boot_id, details),
             )
         except sqlite3.OperationalError as error:  # disk full, I/O error, read-only
             raise SpoolError(str(error)) from error
 
     def oldest(self, limit: int) -> list[SpooledTap]:
         rows = self._run(
-            "SELECT id, kind, badge, read_at, monotonic, boot_id FROM taps ORDER BY seq LIMIT ?",
+            "SELECT id, kind, badge, read_at, monotonic, boot_id, details FROM taps "
+            "ORDER BY seq LIMIT ?",
             (limit,),
         )
-        return [SpooledTap(*row) for row in rows]
+        return [
+            SpooledTap(
+                tap_id,
+                kind,
+                badge,
+                read_at,
+                monotonic,
+                boot_id,
+                json.loads(details) if details else None,
+            )  # fmt: skip
+            for tap_id, kind, badge, read_at, monotonic, boot_id, details in rows
+        ]
+
+    def guests_arriving(self) -> list[dict[str, str]]:
+        """Guests whose arrival is still waiting to be sent: {"arrival", "name"}."""
+        rows = self._run("SELECT id, details FROM taps WHERE kind = ? ORDER BY seq", (GUEST,))
+        return [
+            {"arrival": tap_id, "name": json.loads(details)["name"]} for tap_id, details in rows
+        ]
 
     def remove(self, ids: Iterable[str]) -> None:
         """Forget taps the server acknowledged."""
@@ -130,14 +170,20 @@ class Spool:
     # -- the cached directory --------------------------------------------------------------
 
     def replace_directory(
-        self, key: str, entries: Iterable[tuple[str, str]], badge_key: str | None = None
+        self,
+        key: str,
+        entries: Iterable[tuple[str, str]],
+        badge_key: str | None = None,
+        hosts: Iterable[tuple[int, str]] = (),
     ) -> None:
-        """The server's directory: its lookup key, hash -> name, and the public key that
-        checks QR badge tokens."""
+        """The server's directory: its lookup key, hash -> name, the public key that
+        checks QR badge tokens, and the members a guest may name as host."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM directory")
             self._db.executemany("INSERT OR REPLACE INTO directory VALUES (?, ?)", entries)
+            self._db.execute("DELETE FROM hosts")
+            self._db.executemany("INSERT OR REPLACE INTO hosts VALUES (?, ?)", hosts)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('directory_key', ?)", (key,))
             if badge_key:
                 self._db.execute(
@@ -154,6 +200,11 @@ class Spool:
     def badge_key(self) -> bytes | None:
         """The public key that checks QR badge tokens, once the server has sent it."""
         return self._meta("badge_key")
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """The members a guest may name as host, by name."""
+        rows = self._run("SELECT id, name FROM hosts ORDER BY name, id")
+        return [{"id": host_id, "name": name} for host_id, name in rows]
 
     def name_for(self, badge_hash: str) -> str | None:
         rows = self._run("SELECT name FROM directory WHERE hash = ?", (badge_hash,))

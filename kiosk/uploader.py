@@ -20,7 +20,7 @@ import requests
 
 from kiosk.screen import Screen
 from kiosk.settings import KioskSection
-from kiosk.spool import Spool, SpooledTap
+from kiosk.spool import GUEST, Spool, SpooledTap
 from presence import __version__
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,12 @@ class Uploader(threading.Thread):
             answer = response.json()
             results = answer.get("results", [])
             self.spool.remove(result["id"] for result in results)
+            arriving = {tap.id: tap for tap in batch if tap.kind == GUEST}
             for result in results:
                 self.screen.answer(result, answer.get("head_count"))
+                if result["id"] in arriving and result.get("outcome") == "checked_in":
+                    # until the next heartbeat lists them: they may leave at once
+                    self.screen.guest_arrived(result["id"], result.get("name") or "")
             self._refused_logged = False
             self.batch = self.settings.upload_batch
             self.screen.status(online=True, token_refused=False, pending=self.spool.pending())
@@ -171,7 +175,9 @@ class Uploader(threading.Thread):
             return
         if response.status_code == 200:
             self.screen.status(online=True, token_refused=False)
-            self.screen.count(response.json().get("head_count"))
+            answer = response.json()
+            self.screen.count(answer.get("head_count"))
+            self.screen.guests_here(answer.get("guests", []))
 
     def _refresh_directory(self) -> None:
         try:
@@ -184,5 +190,6 @@ class Uploader(threading.Thread):
             return
         data = response.json()
         entries = [(entry["hash"], entry["name"]) for entry in data.get("entries", [])]
-        self.spool.replace_directory(data["key"], entries, data.get("badge_key"))
+        hosts = [(host["id"], host["name"]) for host in data.get("hosts", [])]
+        self.spool.replace_directory(data["key"], entries, data.get("badge_key"), hosts)
         log.info("member directory refreshed: %d badges", len(entries))

@@ -25,10 +25,12 @@ class Door:
     folder: Path
     members: dict[str, str] = field(default_factory=dict)  # given name -> badge UID
     debounce_seconds: int = 60
+    hosts: tuple[str, ...] = ()  # members listed at the kiosk as guests' hosts
+    extra_config: str = ""
 
     def __post_init__(self) -> None:
         port = free_port()
-        extra = f"[presence]\ndebounce_seconds = {self.debounce_seconds}\n"
+        extra = f"[presence]\ndebounce_seconds = {self.debounce_seconds}\n{self.extra_config}"
         self.database = f"sqlite:///{self.folder / 'server.db'}"
         self.config = write_config(self.folder, self.database, port=port, extra=extra)
         self.server = ServerProcess(self.config, port)
@@ -54,6 +56,8 @@ class Door:
                     data = MemberSchema().load({"given_name": name})
                     member = add_member(session, data, now.date())
                     assign_badge(session, member, BadgeKind.NFC, badge, "", now)
+                    if name in self.hosts:
+                        member.host_consent_at = now
                 _kiosk, token = add_kiosk(
                     session, "porte", site, KioskMode.TOGGLE, now - timedelta(days=1)
                 )

@@ -1,5 +1,6 @@
 // The kiosk's page: shows what the daemon pushes over Server-Sent Events. A greeting or
-// an error stays five seconds, then the screen invites the next person to tap.
+// an error stays five seconds, then the screen invites the next person to tap. A guest
+// checks in or out with the "Je suis invité·e" forms; the daemon spools them like taps.
 "use strict";
 
 (function () {
@@ -22,7 +23,7 @@
     const show = state.show || { kind: "idle" };
     const age = Date.now() - state.at * 1000;
     const kind = show.kind !== "idle" && age < SHOW_MS ? show.kind : "idle";
-    const direction = { checked_in: "in", checked_out: "out" }[show.outcome] || "";
+    const direction = { checked_in: "in", checked_out: "out" }[show.outcome] || show.direction || "";
     document.body.dataset.kind = kind;
     document.body.dataset.direction = direction;
     if (kind === "greeting") {
@@ -52,12 +53,138 @@
     if (kind !== "idle") backToIdle = setTimeout(() => draw(state), SHOW_MS - age + 50);
   }
 
+  // -- guests ------------------------------------------------------------------------
+  const IDLE_MS = 60000; // an abandoned form closes by itself
+  const panel = document.getElementById("guest");
+  const form = document.getElementById("guest-form");
+  const departures = document.getElementById("guest-departures");
+  const choices = document.getElementById("guest-choices");
+  let hosts = [];
+  let host = null; // the chosen host's id, or null: nobody in particular
+  let idle = null;
+
+  function folded(value) {
+    return value.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+  function keepOpen() {
+    clearTimeout(idle);
+    idle = setTimeout(closeGuest, IDLE_MS);
+  }
+  function show(part) {
+    for (const element of [choices, form, departures]) element.hidden = element !== part;
+    keepOpen();
+  }
+  function closeGuest() {
+    clearTimeout(idle);
+    panel.hidden = true;
+    form.reset();
+    host = null;
+    text("guest-error", "");
+  }
+  function option(label, chosen, onPick) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label; // never markup: names are whatever people typed
+    button.setAttribute("aria-pressed", chosen ? "true" : "false");
+    button.addEventListener("click", onPick);
+    item.append(button);
+    return item;
+  }
+  function drawHosts() {
+    const wanted = folded(document.getElementById("guest-host-search").value.trim());
+    const list = document.getElementById("guest-hosts");
+    const matching = hosts.filter((h) => !wanted || folded(h.name).includes(wanted));
+    const items = matching.slice(0, 6).map((h) =>
+      option(h.name, host === h.id, () => {
+        host = h.id;
+        document.getElementById("guest-host-search").value = h.name;
+        drawHosts();
+      }),
+    );
+    items.push(option(strings.guest_no_host, host === null, () => {
+      host = null;
+      document.getElementById("guest-host-search").value = "";
+      drawHosts();
+    }));
+    list.replaceChildren(...items);
+    keepOpen();
+  }
+  async function arriving() {
+    show(form);
+    hosts = (await (await fetch("/hosts")).json()).hosts;
+    drawHosts();
+    document.getElementById("guest-name").focus();
+  }
+  async function leaving() {
+    show(departures);
+    const here = (await (await fetch("/guests")).json()).guests;
+    const list = document.getElementById("guest-here");
+    list.replaceChildren(...here.map((guest) =>
+      option(guest.name, false, async () => {
+        await post("/guest/leaving", { arrival: guest.arrival });
+      }),
+    ));
+    text("guest-pick", here.length ? strings.guest_pick : strings.guest_none_here);
+  }
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.ok) {
+      closeGuest(); // the greeting comes over the events, like a badge's
+      return;
+    }
+    const answer = await response.json().catch(() => ({}));
+    const key = "guest_error_" + answer.error;
+    text("guest-error", strings[key] || strings.guest_error_other);
+    keepOpen();
+  }
+
+  function setUpGuests() {
+    const labels = {
+      "guest-open": "guest_button", "guest-title": "guest_button",
+      "guest-arriving": "guest_arriving", "guest-leaving": "guest_leaving",
+      "guest-name-label": "guest_name", "guest-email-label": "guest_email",
+      "guest-host-label": "guest_host", "guest-submit": "guest_submit",
+    };
+    for (const [id, key] of Object.entries(labels)) text(id, strings[key]);
+    for (const cancel of document.querySelectorAll(".guest-cancel")) {
+      cancel.textContent = strings.guest_cancel;
+      cancel.addEventListener("click", closeGuest);
+    }
+    document.getElementById("guest-open").addEventListener("click", () => {
+      panel.hidden = false;
+      show(choices);
+    });
+    document.getElementById("guest-arriving").addEventListener("click", arriving);
+    document.getElementById("guest-leaving").addEventListener("click", leaving);
+    document.getElementById("guest-host-search").addEventListener("input", () => {
+      host = null;
+      drawHosts();
+    });
+    form.addEventListener("input", keepOpen);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = document.getElementById("guest-name").value.trim();
+      if (!name) {
+        text("guest-error", strings.guest_error_name);
+        return;
+      }
+      const email = document.getElementById("guest-email").value.trim() || null;
+      await post("/guest", { name: name, email: email, host: host });
+    });
+  }
+
   fetch("/state")
     .then((response) => response.json())
     .then((initial) => {
       strings = initial.strings;
       document.documentElement.lang = initial.lang;
       plurals = new Intl.PluralRules(initial.lang);
+      setUpGuests();
       draw(initial.state);
       const events = new EventSource("/events"); // reconnects by itself
       events.onmessage = (event) => draw(JSON.parse(event.data));
