@@ -52,6 +52,8 @@ CREATE TABLE members (
     became_member_at TIMESTAMP WITHOUT TIME ZONE,
     host_consent_at TIMESTAMP WITHOUT TIME ZONE,
     sponsor_id INTEGER,
+    arrival_alerts_at TIMESTAMP WITHOUT TIME ZONE,
+    alert_webhook_url VARCHAR(500),
     CONSTRAINT pk_members PRIMARY KEY (id),
     CONSTRAINT uq_members_email UNIQUE (email),
     CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile')),
@@ -90,6 +92,18 @@ CREATE TABLE staff_users (
     CONSTRAINT pk_staff_users PRIMARY KEY (id),
     CONSTRAINT uq_staff_users_email UNIQUE (email),
     CONSTRAINT ck_staff_users_staff_role CHECK (role IN ('admin', 'staff'))
+);
+
+CREATE TABLE arrival_watches (
+    id SERIAL NOT NULL,
+    watcher_id INTEGER NOT NULL,
+    watched_id INTEGER NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    last_sent_on DATE,
+    CONSTRAINT pk_arrival_watches PRIMARY KEY (id),
+    CONSTRAINT uq_arrival_watches_watcher_id_watched_id UNIQUE (watcher_id, watched_id),
+    CONSTRAINT fk_arrival_watches_watcher_id_members FOREIGN KEY(watcher_id) REFERENCES members (id),
+    CONSTRAINT fk_arrival_watches_watched_id_members FOREIGN KEY(watched_id) REFERENCES members (id)
 );
 
 CREATE TABLE badges (
@@ -178,6 +192,44 @@ CREATE TABLE statements (
     CONSTRAINT uq_statements_member_id_month UNIQUE (member_id, month),
     CONSTRAINT fk_statements_member_id_members FOREIGN KEY(member_id) REFERENCES members (id)
 );
+
+CREATE TABLE webhooks (
+    id SERIAL NOT NULL,
+    url VARCHAR(500) NOT NULL,
+    events JSON NOT NULL,
+    format VARCHAR(16) NOT NULL,
+    secret VARCHAR(64) NOT NULL,
+    site_id INTEGER,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    created_by VARCHAR(254) NOT NULL,
+    disabled_at TIMESTAMP WITHOUT TIME ZONE,
+    CONSTRAINT pk_webhooks PRIMARY KEY (id),
+    CONSTRAINT fk_webhooks_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id)
+);
+
+CREATE TABLE deliveries (
+    id SERIAL NOT NULL,
+    delivery_id UUID NOT NULL,
+    channel VARCHAR(16) NOT NULL,
+    webhook_id INTEGER,
+    target VARCHAR(500) NOT NULL,
+    event VARCHAR(40) NOT NULL,
+    payload JSON NOT NULL,
+    secret VARCHAR(64) NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    claimed_until TIMESTAMP WITHOUT TIME ZONE,
+    delivered_at TIMESTAMP WITHOUT TIME ZONE,
+    gave_up_at TIMESTAMP WITHOUT TIME ZONE,
+    last_status INTEGER,
+    last_error TEXT NOT NULL,
+    CONSTRAINT pk_deliveries PRIMARY KEY (id),
+    CONSTRAINT uq_deliveries_delivery_id UNIQUE (delivery_id),
+    CONSTRAINT fk_deliveries_webhook_id_webhooks FOREIGN KEY(webhook_id) REFERENCES webhooks (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_deliveries_due ON deliveries (delivered_at, gave_up_at, next_attempt_at);
 
 CREATE TABLE guest_days (
     id SERIAL NOT NULL,

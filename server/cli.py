@@ -108,21 +108,23 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
 @click.command()
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:
-    """Run the scheduled jobs in this process, until stopped (instead of, or beside, the
-    servers' own: each run is claimed in the database, so it happens once)."""
+    """Run the scheduled jobs and send webhook calls and e-mails in this process, until
+    stopped (instead of, or beside, the servers' own: each job run and each delivery is
+    claimed in the database, so it happens once)."""
     import signal
     import threading
 
-    from server.jobs import start_scheduler
+    from server.jobs import start_background
 
     runtime = open_runtime(ctx)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
-    jobs = start_scheduler(runtime)
+    jobs, sender = start_background(runtime)
     click.echo("Présence scheduler running (Ctrl+C to stop)", err=True)
     stop.wait()
     jobs.shutdown(wait=True)
+    sender.stop()
 
 
 # -- db ---------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.models import JobRun, Tap
+from server.outbox import Sender
 from server.presence import close_expired_visits
 from server.runtime import Runtime
 from server.sites import home_zone
@@ -121,3 +122,11 @@ def start_scheduler(app: Runtime) -> BackgroundScheduler:
         scheduler.add_job(retention, args=[app], id=RETENTION + "-catch-up")
     scheduler.start()
     return scheduler
+
+
+def start_background(app: Runtime) -> tuple[BackgroundScheduler, Sender]:
+    """What a server (or the `presence scheduler` process) runs beside requests: the
+    scheduled jobs, and the sender of webhook calls and e-mails."""
+    sender = Sender(app)
+    sender.start()
+    return start_scheduler(app), sender

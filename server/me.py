@@ -4,22 +4,25 @@ board shows of them, and a download of everything stored about them."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
 from server.billing import MonthStatement, previous_month, statement
 from server.i18n import use_language
 from server.links import LinkError, read_member_token
-from server.models import Badge, BadgeKind, Member, Visibility
+from server.models import ArrivalWatch, Badge, BadgeKind, Member, Visibility
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
 from server.sites import local_today
+from server.webhooks import may_watch, member_secret
 
 blp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -41,6 +44,8 @@ CHOICES = [
 ]
 
 NO_QR_BADGE = _l("Vous n'avez pas encore de badge QR : demandez-en un à l'accueil.")
+
+WEB_ADDRESS = re.compile(r"https?://[^\s]+")
 
 #: What a member's link answers never stays in a cache: the link is all it takes.
 PRIVATE = {"Cache-Control": "no-store"}
@@ -176,6 +181,79 @@ def statement_page(token: str, month: str) -> tuple[str, int, dict[str, str]] | 
     except LinkError as error:
         return _refusal(error)
     return page, 200, PRIVATE
+
+
+@blp.route("/<token>/together", methods=["GET", "POST"])
+def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+    """Between members: being named as a guests' host at the kiosk, letting others be
+    told of one's arrival, and asking to be told of others' (each side must agree)."""
+    app = runtime()
+    now = app.now()
+    try:
+        member_id = _member_id(token)
+        with app.transaction() as session:
+            member = _holder(session, member_id)
+            problem, status, saved = None, 200, False
+            if request.method == "POST":
+                problem = _change_together(session, member, request.form, now)
+                status, saved = (400, False) if problem else (200, True)
+            watching = session.scalars(
+                select(ArrivalWatch).where(ArrivalWatch.watcher_id == member.id)
+            ).all()
+            watched = {
+                watch.watched_id: session.get(Member, watch.watched_id) for watch in watching
+            }
+            page = render_template(
+                "me_together.html",
+                member=member,
+                token=token,
+                saved=saved,
+                problem=problem,
+                watched=[m for m in watched.values() if m is not None and m.erased_at is None],
+                may_watch=[m for m in may_watch(session, member) if m.id not in watched],
+                signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
+            )
+    except LinkError as error:
+        return _refusal(error)
+    return page, status, PRIVATE
+
+
+def _change_together(session: Session, member: Member, form: Any, now: datetime) -> str | None:
+    """Apply one of the page's forms; a message when the form is wrong."""
+    action = form.get("action")
+    if action == "consents":
+        url = form.get("webhook", "").strip()
+        if url and (len(url) > 500 or not WEB_ADDRESS.fullmatch(url)):
+            return str(_("Une adresse http:// ou https://, de 500 caractères au plus."))
+        member.host_consent_at = (member.host_consent_at or now) if form.get("host") else None
+        member.arrival_alerts_at = (
+            (member.arrival_alerts_at or now) if form.get("alerts") else None
+        )
+        member.alert_webhook_url = url or None
+        return None
+    try:
+        other = int(form.get("member", ""))
+    except ValueError:
+        return str(_("Choisissez quelqu'un dans la liste."))
+    if action == "watch":
+        if other not in {m.id for m in may_watch(session, member)}:
+            return str(_("Cette personne n'a pas accepté que l'on soit prévenu de son arrivée."))
+        exists = session.scalar(
+            select(ArrivalWatch).where(
+                ArrivalWatch.watcher_id == member.id, ArrivalWatch.watched_id == other
+            )
+        )
+        if exists is None:
+            session.add(ArrivalWatch(watcher_id=member.id, watched_id=other, created_at=now))
+        return None
+    if action == "unwatch":
+        session.execute(
+            delete(ArrivalWatch).where(
+                ArrivalWatch.watcher_id == member.id, ArrivalWatch.watched_id == other
+            )
+        )
+        return None
+    return str(_("Ce formulaire n'est pas reconnu : rechargez la page."))
 
 
 @blp.route("/<token>", methods=["GET", "POST"])

@@ -276,6 +276,10 @@ class Member(Base):
     host_consent_at: Mapped[datetime | None]
     # Parrainage: the member who brought this one in.
     sponsor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # Agreed that members who ask are told when they arrive ("tell me when X arrives").
+    arrival_alerts_at: Mapped[datetime | None]
+    # Where this member's own arrival alerts go besides e-mail (Slack, Matrix...).
+    alert_webhook_url: Mapped[str | None] = mapped_column(String(500))
 
     plans: Mapped[list[MemberPlan]] = relationship(
         back_populates="member", cascade="all, delete-orphan", order_by="MemberPlan.starts_on"
@@ -473,6 +477,61 @@ class GuestDay(Base):
 
     guest: Mapped[Member] = relationship(foreign_keys=[guest_id])
     host: Mapped[Member | None] = relationship(foreign_keys=[host_id])
+
+
+class Webhook(Base):
+    """A URL told of check-ins, check-outs, unknown badges and events (registered by staff)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[list[Any]] = mapped_column(default=list)  # names, see server.webhooks
+    format: Mapped[str] = mapped_column(String(16), default="json")  # json, slack, matrix
+    secret: Mapped[str] = mapped_column(String(64))  # signs each delivery (HMAC-SHA256)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))  # None: every site
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    disabled_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """A message to send (a webhook call or an e-mail), written in the transaction of
+    what it tells, then sent and retried with backoff until it is delivered or given up."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "delivered_at", "gave_up_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    channel: Mapped[str] = mapped_column(String(16))  # "webhook" or "email"
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
+    target: Mapped[str] = mapped_column(String(500))  # the URL or the e-mail address
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]  # a sender holds it until then
+    delivered_at: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ArrivalWatch(Base):
+    """A member asking to be told when another arrives (both must agree, see
+    `Member.arrival_alerts_at`)."""
+
+    __tablename__ = "arrival_watches"
+    __table_args__ = (UniqueConstraint("watcher_id", "watched_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watcher_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    watched_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sent_on: Mapped[date | None] = mapped_column(Date)  # once a day at most
 
 
 class PackPurchase(Base):

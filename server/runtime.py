@@ -18,6 +18,7 @@ from server.db import READ_ONLY, is_sqlite, transaction
 from server.models import utcnow
 from server.presence import Rules
 from server.settings import Settings, badge_signing_key, secret_key
+from server.webhooks import NotificationTracker
 
 Clock = Callable[[], datetime]
 
@@ -33,6 +34,8 @@ class Runtime:
     badge_private_key: bytes = field(init=False, repr=False)
     badge_public_key: bytes = field(init=False, repr=False)
     _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
+    #: Set when a transaction queued webhook calls or e-mails (see server.outbox).
+    outbox_wake: threading.Event = field(init=False, repr=False)
 
     @property
     def rules(self) -> Rules:
@@ -54,6 +57,11 @@ class Runtime:
         # server sets `board.publish`, a command-line process leaves it to Redis or none.
         self.board = BoardTracker(self.now, secret_key(self.settings))
         self.board.install(self.sessions)
+        # ...and the webhook calls and alerts its taps call for, sent by server.outbox.
+        self.outbox_wake = threading.Event()
+        NotificationTracker(
+            self.now, self.settings, secret_key(self.settings), self.outbox_wake.set
+        ).install(self.sessions)
         self.badge_private_key = badge_signing_key(self.settings)
         self.badge_public_key = public_key_of(self.badge_private_key)
 

@@ -52,9 +52,9 @@ def _in_worker(app: Flask) -> None:
     _close_boards_on_stop(app)
     runtime = app.extensions["presence"]
     if runtime.settings.jobs.in_server:
-        from server.jobs import start_scheduler
+        from server.jobs import start_background
 
-        start_scheduler(runtime)  # in the worker: a scheduler thread would not survive fork
+        start_background(runtime)  # in the worker: threads would not survive the fork
 
 
 def _close_boards_on_stop(app: Flask) -> None:

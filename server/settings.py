@@ -131,6 +131,24 @@ class JobsSection(Section):
     retention_at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class MailSection(Section):
+    # The SMTP server that sends arrival alerts and guests' passes; no host: no e-mail
+    # (alerts then go only to webhooks).
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: str = ""
+    sender: str = "presence@localhost"
+
+
+class WebhooksSection(Section):
+    # A delivery not accepted (2xx) is tried again after 30 s, 1 min, 2 min... (at most
+    # an hour apart) and given up after this many attempts (16: about 9 hours).
+    max_attempts: int = Field(default=16, ge=1, le=100)
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+
 class Settings(BaseModel):
     server: ServerSection = ServerSection()
     presence: PresenceSection = PresenceSection()
@@ -138,6 +156,8 @@ class Settings(BaseModel):
     board: BoardSection = BoardSection()
     cards: CardsSection = CardsSection()
     billing: BillingSection = BillingSection()
+    mail: MailSection = MailSection()
+    webhooks: WebhooksSection = WebhooksSection()
     jobs: JobsSection = JobsSection()
     reports: ReportsSection = ReportsSection()
 

@@ -86,6 +86,7 @@ def init_staff(app: Flask) -> None:
         members,
         reports,
         team,
+        webhooks,
     )
 
     app.add_template_filter(local_time)
