@@ -123,6 +123,25 @@ CREATE TABLE badges (
 
 CREATE INDEX ix_badges_lookup ON badges (kind, value);
 
+CREATE TABLE events (
+    id SERIAL NOT NULL,
+    site_id INTEGER NOT NULL,
+    title VARCHAR(200) NOT NULL,
+    description TEXT NOT NULL,
+    starts_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    ends_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    brought_by VARCHAR(16) NOT NULL,
+    open_to_all BOOLEAN NOT NULL,
+    capacity INTEGER,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    created_by VARCHAR(254) NOT NULL,
+    cancelled_at TIMESTAMP WITHOUT TIME ZONE,
+    CONSTRAINT pk_events PRIMARY KEY (id),
+    CONSTRAINT fk_events_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id)
+);
+
+CREATE INDEX ix_events_site_start ON events (site_id, starts_at);
+
 CREATE TABLE kiosks (
     id SERIAL NOT NULL,
     name VARCHAR(100) NOT NULL,
@@ -250,6 +269,21 @@ CREATE TABLE guest_days (
 
 CREATE INDEX ix_guest_days_host_day ON guest_days (host_id, day);
 
+CREATE TABLE tickets (
+    id SERIAL NOT NULL,
+    event_id INTEGER NOT NULL,
+    name VARCHAR(100) NOT NULL,
+    email VARCHAR(254),
+    token VARCHAR(200) NOT NULL,
+    walk_in BOOLEAN NOT NULL,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    checked_in_at TIMESTAMP WITHOUT TIME ZONE,
+    CONSTRAINT pk_tickets PRIMARY KEY (id),
+    CONSTRAINT fk_tickets_event_id_events FOREIGN KEY(event_id) REFERENCES events (id)
+);
+
+CREATE INDEX ix_tickets_event ON tickets (event_id, checked_in_at);
+
 CREATE TABLE taps (
     id SERIAL NOT NULL,
     tap_id UUID NOT NULL,
@@ -269,6 +303,7 @@ CREATE TABLE taps (
     received_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     outcome VARCHAR(16) NOT NULL,
     response JSON NOT NULL,
+    ticket_id INTEGER,
     CONSTRAINT pk_taps PRIMARY KEY (id),
     CONSTRAINT uq_taps_tap_id UNIQUE (tap_id),
     CONSTRAINT ck_taps_tap_kind CHECK (kind IN ('badge', 'staff_in', 'staff_out', 'auto_out', 'void')),
@@ -279,7 +314,8 @@ CREATE TABLE taps (
     CONSTRAINT fk_taps_badge_id_badges FOREIGN KEY(badge_id) REFERENCES badges (id),
     CONSTRAINT fk_taps_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
     CONSTRAINT ck_taps_clock_status CHECK (clock IN ('corrected', 'unverified', 'implausible', 'server')),
-    CONSTRAINT ck_taps_outcome CHECK (outcome IN ('checked_in', 'checked_out', 'duplicate', 'unknown_badge', 'revoked', 'archived', 'invalid'))
+    CONSTRAINT ck_taps_outcome CHECK (outcome IN ('checked_in', 'checked_out', 'duplicate', 'unknown_badge', 'revoked', 'archived', 'invalid')),
+    CONSTRAINT fk_taps_ticket_id_tickets FOREIGN KEY(ticket_id) REFERENCES tickets (id)
 );
 
 CREATE INDEX ix_taps_member_time ON taps (member_id, occurred_at, tap_id);

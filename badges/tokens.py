@@ -8,6 +8,8 @@ appear: the badge id is a number with no meaning outside the server.
 
     P1 + base32( format | key id (4 bytes) | badge id | version | Ed25519 signature )
 
+An event ticket (format 2) is signed the same way and names a ticket id instead.
+
 Base32 uses only characters of QR's alphanumeric mode, so a token of about 115
 characters fits a version 5 code at error correction M (37 x 37 modules), which phone
 screens and cheap scanners read reliably. Ed25519 signatures are deterministic: a badge
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 PREFIX = "P1"
 FORMAT = 1
+TICKET_FORMAT = 2  # an event ticket: format | key id | ticket id | signature
 SIGNATURE_BYTES = 64
 DOMAIN = b"presence-badge-token\x00"  # a signature made for anything else never verifies
 
@@ -50,6 +53,13 @@ class BadgeToken:
 
     badge_id: int
     version: int
+
+
+@dataclass(frozen=True)
+class TicketToken:
+    """What a valid event ticket says: which ticket (see server.events)."""
+
+    ticket_id: int
 
 
 def looks_like_token(value: str) -> bool:
@@ -119,19 +129,39 @@ def sign(private_key: bytes, badge: BadgeToken) -> str:
     return PREFIX + base64.b32encode(payload + signature).decode().rstrip("=")
 
 
-def verify(public_key: bytes, token: str) -> BadgeToken:
-    """The badge a token names, or TokenError with reason `malformed`, `unknown_key`
-    (signed with a key that is not ours) or `bad_signature` (altered, or forged)."""
+def sign_ticket(private_key: bytes, ticket: TicketToken) -> str:
+    """An event ticket's token: signed like a badge's, in a format of its own."""
+    if ticket.ticket_id < 1:
+        raise ValueError("ticket ids start at 1")
+    signer = Ed25519PrivateKey.from_private_bytes(private_key)
+    payload = (
+        bytes([TICKET_FORMAT]) + key_id(public_key_of(private_key)) + _uvarint(ticket.ticket_id)
+    )
+    signature = signer.sign(DOMAIN + payload)
+    return PREFIX + base64.b32encode(payload + signature).decode().rstrip("=")
+
+
+def _raw(token: str) -> bytes:
     text = token.strip().upper()
     if not looks_like_token(text):
         raise TokenError("malformed", "not a Présence badge token")
     body = text[len(PREFIX) :]
     try:
-        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+        return base64.b32decode(body + "=" * (-len(body) % 8))
     except (binascii.Error, ValueError):
         raise TokenError("malformed", "the token is not valid base32") from None
-    if len(raw) < 1 + 4 + 2 + SIGNATURE_BYTES or raw[0] != FORMAT:
-        raise TokenError("malformed", "the token is too short or of an unknown format")
+
+
+def is_ticket(token: str) -> bool:
+    """Whether a token is meant as an event ticket (its signature is not checked here)."""
+    try:
+        raw = _raw(token)
+    except TokenError:
+        return False
+    return len(raw) > 0 and raw[0] == TICKET_FORMAT
+
+
+def _signed_payload(public_key: bytes, raw: bytes) -> bytes:
     payload, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
     if payload[1:5] != key_id(public_key):
         raise TokenError("unknown_key", "the token was signed with another key")
@@ -139,6 +169,28 @@ def verify(public_key: bytes, token: str) -> BadgeToken:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, DOMAIN + payload)
     except InvalidSignature:
         raise TokenError("bad_signature", "the token was altered or forged") from None
+    return payload
+
+
+def read_token(public_key: bytes, token: str) -> BadgeToken | TicketToken:
+    """A badge's or an event ticket's token, checked (see `verify`)."""
+    raw = _raw(token)
+    if len(raw) >= 1 + 4 + 1 + SIGNATURE_BYTES and raw[0] == TICKET_FORMAT:
+        payload = _signed_payload(public_key, raw)
+        ticket_id, at = _read_uvarint(payload, 5)
+        if at != len(payload) or ticket_id < 1:
+            raise TokenError("malformed", "the token's content is not a ticket")
+        return TicketToken(ticket_id)
+    return verify(public_key, token)
+
+
+def verify(public_key: bytes, token: str) -> BadgeToken:
+    """The badge a token names, or TokenError with reason `malformed`, `unknown_key`
+    (signed with a key that is not ours) or `bad_signature` (altered, or forged)."""
+    raw = _raw(token)
+    if len(raw) < 1 + 4 + 2 + SIGNATURE_BYTES or raw[0] != FORMAT:
+        raise TokenError("malformed", "the token is too short or of an unknown format")
+    payload = _signed_payload(public_key, raw)
     badge_id, at = _read_uvarint(payload, 5)
     version, at = _read_uvarint(payload, at)
     if at != len(payload) or badge_id < 1 or version < 1:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from badges.lookup import badge_hash
-from badges.tokens import TokenError, looks_like_token, verify
+from badges.tokens import TokenError, looks_like_token, read_token
 from kiosk import systemd
 from kiosk.readers import Read, Reader, ReaderGone
 from kiosk.screen import Screen
 from kiosk.settings import KioskSection
-from kiosk.spool import GUEST, GUEST_LEAVING, Spool, SpooledTap, SpoolError
+from kiosk.spool import GUEST, GUEST_LEAVING, WALK_IN, Spool, SpooledTap, SpoolError
 from kiosk.uploader import Uploader
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,18 @@ class Kiosk:
         self._sent(tap)
         return tap
 
+    def events_today(self) -> list[dict[str, Any]]:
+        return self.screen.events_today
+
+    def walk_in_arrives(self, event: int, name: str, email: str | None) -> SpooledTap | None:
+        """Someone at the door for an event without a ticket: spooled, greeted at once."""
+        tap = self._new_tap(WALK_IN, "", {"event": event, "name": name, "email": email})
+        if self._keep(tap) is not None:
+            return None
+        self.screen.greet(tap.id, name)
+        self._sent(tap)
+        return tap
+
     def guest_leaves(self, arrival: str) -> SpooledTap | None:
         guest = next((g for g in self.guests_here() if g["arrival"] == arrival), None)
         if guest is None:
@@ -152,7 +164,7 @@ class Kiosk:
         if read.kind != "qr" or key is None or not looks_like_token(read.value):
             return None
         try:
-            verify(key, read.value)
+            read_token(key, read.value)  # a badge or an event ticket
         except TokenError as error:
             return "forged" if error.reason != "malformed" else "invalid"
         return None

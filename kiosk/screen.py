@@ -70,6 +70,7 @@ STRINGS = {
         "guest_error_email": "Cet e-mail ne semble pas valide.",
         "guest_error_host": "Choisissez votre hôte dans la liste.",
         "guest_error_other": "Ça n'a pas marché — passez à l'accueil.",
+        "walk_in": "Je viens pour « {title} »",
     },
     "en": {
         "idle": "Tap your badge here",
@@ -108,6 +109,7 @@ STRINGS = {
         "guest_error_email": "This e-mail does not look valid.",
         "guest_error_host": "Choose your host from the list.",
         "guest_error_other": "That did not work — please see the front desk.",
+        "walk_in": "I'm here for “{title}”",
     },
 }
 
@@ -124,6 +126,7 @@ class Screen:
             "head_count": None,
         }
         self.guests_on_server: list[dict[str, str]] = []  # from the last heartbeat
+        self.events_today: list[dict[str, Any]] = []  # likewise: for walk-ins
 
     def _update(self, **changes: Any) -> None:
         with self._changed:
@@ -181,6 +184,13 @@ class Screen:
             if isinstance(guest, dict) and "arrival" in guest and "name" in guest
         ]
 
+    def events_here(self, events: list[dict[str, Any]]) -> None:
+        self.events_today = [
+            {"id": int(event["id"]), "title": str(event["title"])}
+            for event in events
+            if isinstance(event, dict) and isinstance(event.get("id"), int) and "title" in event
+        ]
+
     def guest_arrived(self, arrival: str, name: str) -> None:
         self.guests_on_server = [
             *(guest for guest in self.guests_on_server if guest["arrival"] != arrival),
@@ -215,6 +225,10 @@ class GuestDesk(Protocol):
     def guest_arrives(self, name: str, email: str | None, host: int | None) -> object | None: ...
 
     def guest_leaves(self, arrival: str) -> object | None: ...
+
+    def events_today(self) -> list[dict[str, Any]]: ...
+
+    def walk_in_arrives(self, event: int, name: str, email: str | None) -> object | None: ...
 
 
 def guest_form(form: Any, hosts: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
@@ -265,6 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/guests" and desk is not None:
             self._json(HTTPStatus.OK, {"guests": desk.guests_here()})
             return
+        if path == "/today" and desk is not None:  # ("/events" is the page's event stream)
+            self._json(HTTPStatus.OK, {"events": desk.events_today()})
+            return
         name = {"/": "kiosk.html", "/kiosk.js": "kiosk.js", "/kiosk.css": "kiosk.css"}.get(path)
         if name is None:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found")
@@ -272,9 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, self.TYPES["." + name.rsplit(".", 1)[1]], _static(name))
 
     def do_POST(self) -> None:  # noqa: N802
-        """The guest forms: a guest arriving (/guest) or leaving (/guest/leaving)."""
+        """The guest forms: a guest arriving (/guest) or leaving (/guest/leaving), someone
+        at the door for one of today's events without a ticket (/walk-in)."""
         desk = self.server.desk
-        if desk is None or self.path not in ("/guest", "/guest/leaving"):
+        if desk is None or self.path not in ("/guest", "/guest/leaving", "/walk-in"):
             self._json(HTTPStatus.NOT_FOUND, {"error": "not_found"})
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -286,12 +304,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(HTTPStatus.BAD_REQUEST, {"error": "form"})
             return
-        if self.path == "/guest":
+        if self.path in ("/guest", "/walk-in"):
             values, wrong = guest_form(form, desk.hosts())
+            event = form.get("event") if isinstance(form, dict) else None
+            event_id = event if type(event) is int else None  # neither text nor a bool
+            if self.path == "/walk-in" and event_id not in {e["id"] for e in desk.events_today()}:
+                wrong = "event"
             if wrong is not None:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": wrong})
                 return
-            kept = desk.guest_arrives(values["name"], values["email"], values["host"])
+            if event_id is not None and self.path == "/walk-in":
+                kept = desk.walk_in_arrives(event_id, values["name"], values["email"])
+            else:
+                kept = desk.guest_arrives(values["name"], values["email"], values["host"])
         else:
             arrival = form.get("arrival") if isinstance(form, dict) else None
             if not isinstance(arrival, str) or not any(

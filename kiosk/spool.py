@@ -43,8 +43,9 @@ class SpoolError(Exception):
     """The spool cannot take the tap (disk full, read-only file system): say so aloud."""
 
 
-#: Kinds of taps that are not badge reads: a guest arriving or leaving (`details`).
-GUEST, GUEST_LEAVING = "guest", "guest_leaving"
+#: Kinds of taps that are not badge reads (their form is in `details`): a guest arriving
+#: or leaving, someone at the door for an event without a ticket.
+GUEST, GUEST_LEAVING, WALK_IN = "guest", "guest_leaving", "walk_in"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class SpooledTap:
 
     A badge read has its `kind` ("nfc", "qr") and value; a guest arriving has the kind
     `GUEST` and the form in `details` ({"name", "email", "host"}); a guest leaving has
-    `GUEST_LEAVING` and {"leaving": the arrival's tap id}."""
+    `GUEST_LEAVING` and {"leaving": the arrival's tap id}; a walk-in has `WALK_IN` and
+    {"event", "name", "email"}."""
 
     id: str
     kind: str
@@ -82,6 +84,8 @@ class SpooledTap:
             return sent | {"guest": self.details}
         if self.kind == GUEST_LEAVING:
             return sent | {"leaving": (self.details or {}).get("leaving")}
+        if self.kind == WALK_IN:
+            return sent | {"walk_in": self.details}
         return sent | {"badge": self.badge, "badge_kind": self.kind}
 
 

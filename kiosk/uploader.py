@@ -178,6 +178,7 @@ class Uploader(threading.Thread):
             answer = response.json()
             self.screen.count(answer.get("head_count"))
             self.screen.guests_here(answer.get("guests", []))
+            self.screen.events_here(answer.get("events", []))
 
     def _refresh_directory(self) -> None:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask, render_template
 from flask_babel import gettext as _
@@ -14,6 +16,11 @@ from server.db import make_engine, make_session_factory
 from server.errors import JsonApi, register_error_handlers
 from server.runtime import Clock, Runtime
 from server.settings import Settings, load_settings, secret_key
+
+
+def in_zone(moment: datetime, timezone: str) -> datetime:
+    """A stored time in a site's time zone, for `|datetimeformat(..., rebase=False)`."""
+    return moment.astimezone(ZoneInfo(timezone))
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
@@ -47,7 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, board_page, health, home, me, photos, spaceapi
+    from server import api, board_page, events_page, health, home, me, photos, spaceapi
     from server.i18n import init_i18n
     from server.live import init_live
     from server.schemas import document_one_kind_of_tap
@@ -64,6 +71,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(me.blp)
     app.register_blueprint(photos.blp)
     app.register_blueprint(board_page.blp)
+    app.register_blueprint(events_page.blp)
+    app.add_template_filter(in_zone)
     init_staff(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token
     # instead, which a browser never sends by itself.

@@ -10,7 +10,8 @@ from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server import guests, presence
+from badges.tokens import is_ticket
+from server import events, guests, presence
 from server.errors import ApiError
 from server.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
 from server.models import BadgeKind, Kiosk
@@ -89,6 +90,10 @@ class Taps(MethodView):
                     tap["guest"]["name"], tap["guest"]["email"], tap["guest"]["host"]
                 ),
                 leaving=tap["leaving"],
+                walk_in=tap["walk_in"]
+                and presence.WalkIn(
+                    tap["walk_in"]["event"], tap["walk_in"]["name"], tap["walk_in"]["email"]
+                ),
             )
             for tap in upload["taps"]
         ]
@@ -132,7 +137,12 @@ def _store_tap(
         return guests.record_arrival(session, kiosk, tap, kiosk_clock, now, rules, key)
     if tap.leaving is not None:
         return guests.record_departure(session, kiosk, tap, kiosk_clock, now, rules)
+    if tap.walk_in is not None:
+        key = app.badge_private_key
+        return events.record_walk_in(session, kiosk, tap, kiosk_clock, now, rules, key)
     key = app.badge_public_key
+    if tap.badge_kind is BadgeKind.QR and is_ticket(tap.badge):
+        return events.record_ticket_scan(session, kiosk, tap, kiosk_clock, now, rules, key)
     return presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, rules, key)
 
 
@@ -158,6 +168,10 @@ class HeartbeatView(MethodView):
                 "site": {"slug": site.slug, "name": site.name, "timezone": site.timezone},
                 "head_count": presence.head_count(session, site.id, now),
                 "guests": guests.present_guests(session, site.id, now),
+                "events": [
+                    {"id": event.id, "title": event.title}
+                    for event in events.today_at(session, site, now)
+                ],
             }
 
 

@@ -226,9 +226,7 @@ def _change_together(session: Session, member: Member, form: Any, now: datetime)
         if url and (len(url) > 500 or not WEB_ADDRESS.fullmatch(url)):
             return str(_("Une adresse http:// ou https://, de 500 caractères au plus."))
         member.host_consent_at = (member.host_consent_at or now) if form.get("host") else None
-        member.arrival_alerts_at = (
-            (member.arrival_alerts_at or now) if form.get("alerts") else None
-        )
+        member.arrival_alerts_at = (member.arrival_alerts_at or now) if form.get("alerts") else None
         member.alert_webhook_url = url or None
         return None
     try:

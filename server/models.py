@@ -393,6 +393,8 @@ class Tap(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # An event ticket read at the kiosk (or a walk-in's): no member, no visit.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     @property
     def order_key(self) -> tuple[datetime, str]:
@@ -477,6 +479,46 @@ class GuestDay(Base):
 
     guest: Mapped[Member] = relationship(foreign_keys=[guest_id])
     host: Mapped[Member | None] = relationship(foreign_keys=[host_id])
+
+
+class Event(Base):
+    """A talk, a workshop, an evening at a site (see server.events)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_site_start", "site_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    brought_by: Mapped[str] = mapped_column(String(16))  # partner, community, cantine
+    open_to_all: Mapped[bool] = mapped_column(default=True)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    cancelled_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship()
+
+
+class Ticket(Base):
+    """A place at an event: registered ahead (a QR ticket) or a walk-in; used once."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_event", "event_id", "checked_in_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    token: Mapped[str] = mapped_column(String(200))  # signed, see badges.tokens
+    walk_in: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_in_at: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship()
 
 
 class Webhook(Base):

@@ -69,9 +69,19 @@ class GuestArrival:
 
 
 @dataclass(frozen=True)
+class WalkIn:
+    """Someone at the door for an event, without a ticket (see `server.events`)."""
+
+    event_id: int
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class IncomingTap:
     """One tap as a kiosk reports it (already checked for types by the API): a badge
-    read, or a guest arriving (`guest`) or leaving (`leaving`: their arrival's tap id)."""
+    read, a guest arriving (`guest`) or leaving (`leaving`: their arrival's tap id), or
+    someone coming to an event without a ticket (`walk_in`)."""
 
     tap_id: uuid.UUID
     badge: str
@@ -81,6 +91,7 @@ class IncomingTap:
     boot_id: str | None = None
     guest: GuestArrival | None = None
     leaving: uuid.UUID | None = None
+    walk_in: WalkIn | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from server.billing import is_closed, month_statements, next_month, previous_month
 from server.db import driver_rows
+from server.events import EventsOfMonth, events_of_month
 from server.models import (
     MINUTE,
     Member,
@@ -314,6 +315,7 @@ class MonthFigures:
     month: date
     occupancy: Occupancy
     revenue_cents: int  # every member's statements, VAT included
+    events: EventsOfMonth
 
     @property
     def regulars(self) -> int:
@@ -341,5 +343,6 @@ def funders_summary(
     for first in (previous_month(month), month):
         last = next_month(first) - timedelta(days=1)
         figures = occupancy(session, site, first, last, now, regular_days)
-        months.append(MonthFigures(first, figures, revenue(session, first, now, rules)))
+        months.append(MonthFigures(first, figures, revenue(session, first, now, rules),
+                                   events_of_month(session, site, first)))  # fmt: skip
     return months[0], months[1]

@@ -66,6 +66,10 @@ class KioskClockSchema(_Schema):
     )
 
 
+#: What a tap can be: exactly one of these fields is given.
+TAP_KINDS = ("badge", "guest", "leaving", "walk_in")
+
+
 class GuestArrivalSchema(_Schema):
     name = fields.String(
         required=True,
@@ -84,8 +88,19 @@ class GuestArrivalSchema(_Schema):
     )
 
 
+class WalkInSchema(_Schema):
+    event = Count(
+        required=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "The event's id, from the heartbeat's `events`."},
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
 class TapSchema(_Schema):
-    """A badge read (`badge`), a guest arriving (`guest`) or leaving (`leaving`)."""
+    """A badge read (`badge`), a guest arriving (`guest`) or leaving (`leaving`), someone
+    coming to an event without a ticket (`walk_in`)."""
 
     id = fields.UUID(required=True, metadata={"description": "Made at the kiosk; unique."})
     badge = fields.String(
@@ -97,6 +112,7 @@ class TapSchema(_Schema):
     leaving = fields.UUID(
         load_default=None, metadata={"description": "A guest leaving: their arrival's tap id."}
     )
+    walk_in = fields.Nested(WalkInSchema, load_default=None)
     badge_kind = fields.String(
         load_default=BadgeKind.NFC.value,
         validate=validate.OneOf([kind.value for kind in BadgeKind]),
@@ -112,15 +128,15 @@ class TapSchema(_Schema):
 
     @validates_schema
     def one_kind_of_tap(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        given = [name for name in ("badge", "guest", "leaving") if data.get(name) is not None]
+        given = [name for name in TAP_KINDS if data.get(name) is not None]
         if len(given) != 1:
-            raise ValidationError("Give exactly one of badge, guest and leaving.", "badge")
+            raise ValidationError("Give exactly one of badge, guest, leaving and walk_in.", "badge")
 
 
 def document_one_kind_of_tap(schemas: dict[str, dict[str, Any]]) -> None:
     """Say in the OpenAPI document what `TapSchema.one_kind_of_tap` checks (apispec cannot
-    see a schema-level validator): exactly one of badge, guest and leaving."""
-    kinds = ("badge", "guest", "leaving")
+    see a schema-level validator): exactly one of badge, guest, leaving and walk_in."""
+    kinds = TAP_KINDS
     schemas["Tap"]["oneOf"] = [
         {
             "required": [kind],
@@ -176,6 +192,11 @@ class PresentGuestSchema(_Schema):
     name = fields.String(required=True)
 
 
+class TodaysEventSchema(_Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+
+
 class HeartbeatResultSchema(_Schema):
     server_time = Instant(required=True)
     kiosk = fields.String(required=True)
@@ -186,6 +207,11 @@ class HeartbeatResultSchema(_Schema):
         fields.Nested(PresentGuestSchema),
         required=True,
         metadata={"description": "The guests here now, for the kiosk's 'I am leaving' list."},
+    )
+    events = fields.List(
+        fields.Nested(TodaysEventSchema),
+        required=True,
+        metadata={"description": "Today's events at the site, for walk-ins at the kiosk."},
     )
 
 

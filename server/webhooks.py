@@ -27,7 +27,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import (
@@ -38,6 +38,7 @@ from server.models import (
     Outcome,
     Site,
     Tap,
+    Ticket,
     Visibility,
     Webhook,
 )
@@ -142,6 +143,8 @@ def render(event: dict[str, Any], fmt: str, language: str) -> dict[str, Any]:
 
 def tap_event(session: Session, tap: Tap, now: datetime) -> dict[str, Any] | None:
     """The event a tap makes, if any."""
+    if tap.ticket_id is not None:
+        return _ticket_event(session, tap)
     kind = _OUTCOMES.get(tap.outcome)
     if kind is None or tap.site_id is None:
         return None
@@ -161,6 +164,28 @@ def tap_event(session: Session, tap: Tap, now: datetime) -> dict[str, Any] | Non
         "member": member_view(member),
         "guest": bool(member and member.is_guest),
         "head_count": head_count(session, site.id, now),
+    }
+
+
+def _ticket_event(session: Session, tap: Tap) -> dict[str, Any] | None:
+    """A ticket used at the door: the event and how many came (never who: the people
+    who registered agreed to nothing more)."""
+    ticket = session.get(Ticket, tap.ticket_id)
+    if tap.outcome is not Outcome.CHECKED_IN or ticket is None:
+        return None
+    came = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.event_id == ticket.event_id, Ticket.checked_in_at.is_not(None))
+    )
+    site = ticket.event.site
+    return {
+        "event": EVENT_CHECK_IN,
+        "at": tap.occurred_at.isoformat(),
+        "site": {"slug": site.slug, "name": site.name},
+        "title": ticket.event.title,
+        "event_id": ticket.event_id,
+        "attendance": int(came or 0),
     }
 
 

@@ -20,7 +20,8 @@ from kiosk.screen import guest_form
 from kiosk.spool import GUEST, GUEST_LEAVING, Spool, SpooledTap
 from server.billing import first_of, statement
 from server.db import make_engine, make_session_factory
-from server.models import GuestDay, Member
+from server.events import add_event
+from server.models import GuestDay, Member, Site, Ticket
 from server.settings import BillingSection, load_settings
 from tests.kiosks import Door
 from tests.servers import KioskProcess, SimulatedDevice
@@ -141,6 +142,39 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
         page.locator("#guest-here button", has_text="Bob").click()
         headline.filter(has_text="Au revoir Bob").wait_for(timeout=10_000)
         page.locator("#count").filter(has_text="0 personne ici").wait_for(timeout=20_000)
+
+        # An event tonight: someone without a ticket says so on the kiosk's screen.
+        engine = make_engine(settings.database_url)
+        try:
+            with make_session_factory(engine)() as session, session.begin():
+                site = session.scalars(select(Site)).one()
+                now = datetime.now(UTC)
+                tonight = add_event(session, site, "Soirée <Python>", now, now + timedelta(hours=2),
+                                    "community", True, "", None, "test", now)  # fmt: skip
+                event_id = tonight.id
+        finally:
+            engine.dispose()
+        page.get_by_role("button", name="Je suis invité·e").click()
+        walk_in = page.get_by_role("button", name="Je viens pour « Soirée <Python> »")
+        for _attempt in range(20):  # the kiosk hears of it at its next heartbeat (5 s here)
+            if walk_in.count():
+                break
+            page.get_by_role("button", name="Annuler").first.click()
+            page.wait_for_timeout(1000)
+            page.get_by_role("button", name="Je suis invité·e").click()
+        walk_in.click()
+        assert page.get_by_label("Qui vous invite ? Tapez son nom").is_hidden()
+        page.get_by_label("Votre prénom").fill("Zoé")
+        page.get_by_role("button", name="Entrer").click()
+        headline.filter(has_text="Bonjour Zoé").wait_for(timeout=10_000)
+        engine = make_engine(settings.database_url)
+        try:
+            with make_session_factory(engine)() as session:
+                wait_for(lambda: session.scalar(select(Ticket.checked_in_at).where(
+                    Ticket.event_id == event_id, Ticket.name == "Zoé")),
+                    what="the walk-in's ticket, checked in")  # fmt: skip
+        finally:
+            engine.dispose()
         page.close()
     finally:
         kiosk.stop()

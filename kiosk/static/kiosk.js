@@ -61,6 +61,7 @@
   const choices = document.getElementById("guest-choices");
   let hosts = [];
   let host = null; // the chosen host's id, or null: nobody in particular
+  let eventId = null; // the event a walk-in comes for, or null: a guest
   let idle = null;
 
   function folded(value) {
@@ -79,6 +80,7 @@
     panel.hidden = true;
     form.reset();
     host = null;
+    eventId = null;
     text("guest-error", "");
   }
   function option(label, chosen, onPick) {
@@ -111,10 +113,28 @@
     keepOpen();
   }
   async function arriving() {
+    eventId = null;
+    document.getElementById("guest-host-part").hidden = false;
     show(form);
     hosts = (await (await fetch("/hosts")).json()).hosts;
     drawHosts();
     document.getElementById("guest-name").focus();
+  }
+  function walkingIn(chosen) {
+    eventId = chosen.id;
+    document.getElementById("guest-host-part").hidden = true; // no host for an event
+    show(form);
+    document.getElementById("guest-name").focus();
+  }
+  async function drawWalkIns() {
+    const today = (await (await fetch("/today")).json()).events;
+    document.getElementById("walk-ins").replaceChildren(...today.map((chosen) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = fill(strings.walk_in, { title: chosen.title });
+      button.addEventListener("click", () => walkingIn(chosen));
+      return button;
+    }));
   }
   async function leaving() {
     show(departures);
@@ -158,6 +178,7 @@
     document.getElementById("guest-open").addEventListener("click", () => {
       panel.hidden = false;
       show(choices);
+      drawWalkIns();
     });
     document.getElementById("guest-arriving").addEventListener("click", arriving);
     document.getElementById("guest-leaving").addEventListener("click", leaving);
@@ -174,7 +195,8 @@
         return;
       }
       const email = document.getElementById("guest-email").value.trim() || null;
-      await post("/guest", { name: name, email: email, host: host });
+      if (eventId !== null) await post("/walk-in", { name: name, email: email, event: eventId });
+      else await post("/guest", { name: name, email: email, host: host });
     });
   }
 

@@ -83,6 +83,7 @@ def init_staff(app: Flask) -> None:
         billing,
         dashboard,
         equipment,
+        events,
         members,
         reports,
         team,
