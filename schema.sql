@@ -94,6 +94,24 @@ CREATE TABLE staff_users (
     CONSTRAINT ck_staff_users_staff_role CHECK (role IN ('admin', 'staff'))
 );
 
+CREATE TABLE announcements (
+    id SERIAL NOT NULL,
+    text VARCHAR(280) NOT NULL,
+    site_id INTEGER,
+    expires_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    proposed_by_id INTEGER,
+    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    created_by VARCHAR(254) NOT NULL,
+    decided_at TIMESTAMP WITHOUT TIME ZONE,
+    decided_by VARCHAR(254),
+    CONSTRAINT pk_announcements PRIMARY KEY (id),
+    CONSTRAINT fk_announcements_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id),
+    CONSTRAINT fk_announcements_proposed_by_id_members FOREIGN KEY(proposed_by_id) REFERENCES members (id)
+);
+
+CREATE INDEX ix_announcements_shown ON announcements (status, expires_at);
+
 CREATE TABLE arrival_watches (
     id SERIAL NOT NULL,
     watcher_id INTEGER NOT NULL,

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, board_page, events_page, health, home, me, photos, spaceapi
+    from server import api, board_page, events_page, health, home, me, photos, spaceapi, wall
     from server.i18n import init_i18n
     from server.live import init_live
     from server.schemas import document_one_kind_of_tap
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(photos.blp)
     app.register_blueprint(board_page.blp)
     app.register_blueprint(events_page.blp)
+    app.register_blueprint(wall.blp)
     app.add_template_filter(in_zone)
     init_staff(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token

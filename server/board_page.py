@@ -9,14 +9,18 @@ embedded in it, then follows the live changes over Socket.IO (`server.live`).
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from server.announcements import current
 from server.board import board_state
+from server.events import today_at
 from server.models import Site
 from server.runtime import runtime
 from server.sites import find_site, may_display
@@ -70,6 +74,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "tap_hint": "Badgez à l'entrée pour apparaître ici",
         "offline": "Connexion perdue, reconnexion…",
         "refused": "Cet écran n'a plus accès au tableau : demandez un nouveau lien à l'accueil.",
+        "tonight": "Aujourd'hui",
+        "notices": "Annonces",
     },
     "en": {
         "here_since": "here since {time}",
@@ -96,6 +102,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "tap_hint": "Tap your badge at the door to show up here",
         "offline": "Connection lost, reconnecting…",
         "refused": "This screen can no longer show the board: ask the front desk for a new link.",
+        "tonight": "Today",
+        "notices": "Notices",
     },
 }
 
@@ -128,6 +136,36 @@ def _language() -> str:
     return asked if asked in STRINGS else runtime().settings.board.language
 
 
+def strip(session: Session, site: Site, now: datetime) -> dict[str, list[dict[str, str]]]:
+    """The board's strip: today's events still to come or under way, and announcements."""
+    zone = ZoneInfo(site.timezone)
+    return {
+        "events": [
+            {"title": event.title, "at": event.starts_at.astimezone(zone).strftime("%H:%M")}
+            for event in today_at(session, site, now)
+        ],
+        "announcements": [{"text": note.text} for note in current(session, now, site.id)],
+    }
+
+
+@blp.get("/board/<slug>/strip")
+def strip_json(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The strip again (a board asks every few minutes): under the board's own access."""
+    app = runtime()
+    headers = {"Cache-Control": "no-store"}
+    with app.session() as session:
+        access, site = find_board_site(
+            session, slug, request.args.get("token") or None, request.remote_addr
+        )
+        if site is None:
+            return (
+                {"error": access.value},
+                404 if access is BoardAccess.NO_SUCH_SITE else 403,
+                headers,
+            )
+        return strip(session, site, app.now()), 200, headers
+
+
 @blp.get("/board")
 def first_site() -> Response | tuple[str, int]:
     """The board of the installation's first site (each site has its own address)."""
@@ -155,5 +193,6 @@ def page(slug: str) -> tuple[str, int, dict[str, str]]:
             page = render_template("board_refused.html", message=message, lang=language)
             return page, status, headers
         state = board_state(session, site, app.now(), app.board.secret)
-    setup = {"site": slug, "token": token, "lang": language, "strings": STRINGS[language]}
+        setup = {"site": slug, "token": token, "lang": language, "strings": STRINGS[language],
+                 "strip": strip(session, site, app.now())}  # fmt: skip
     return render_template("board.html", state=state, setup=setup, lang=language), 200, headers

@@ -15,10 +15,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
+from server.announcements import AnnouncementError, propose
 from server.billing import MonthStatement, previous_month, statement
 from server.i18n import use_language
 from server.links import LinkError, read_member_token
-from server.models import ArrivalWatch, Badge, BadgeKind, Member, Visibility
+from server.models import Announcement, ArrivalWatch, Badge, BadgeKind, Member, Visibility
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
 from server.sites import local_today
@@ -212,6 +213,12 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
                 watched=[m for m in watched.values() if m is not None and m.erased_at is None],
                 may_watch=[m for m in may_watch(session, member) if m.id not in watched],
                 signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
+                proposed=session.scalars(
+                    select(Announcement)
+                    .where(Announcement.proposed_by_id == member.id)
+                    .order_by(Announcement.created_at.desc())
+                    .limit(10)
+                ).all(),
             )
     except LinkError as error:
         return _refusal(error)
@@ -221,6 +228,19 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
 def _change_together(session: Session, member: Member, form: Any, now: datetime) -> str | None:
     """Apply one of the page's forms; a message when the form is wrong."""
     action = form.get("action")
+    if action == "propose":
+        try:
+            days = int(form.get("days", ""))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 30:
+            return str(_("Affichée de 1 à 30 jours."))
+        try:
+            propose(session, member, form.get("text", ""), now + timedelta(days=days), now)
+        except AnnouncementError as error:
+            return str(_("Écrivez l'annonce, en 280 caractères au plus.")) if error.reason in (
+                "empty", "long") else str(_("Affichée de 1 à 30 jours."))  # fmt: skip
+        return None
     if action == "consents":
         url = form.get("webhook", "").strip()
         if url and (len(url) > 500 or not WEB_ADDRESS.fullmatch(url)):

@@ -521,6 +521,27 @@ class Ticket(Base):
     event: Mapped[Event] = relationship()
 
 
+class Announcement(Base):
+    """A short note on the boards' strip and the public page, until it expires (see
+    server.announcements): posted by staff, or proposed by a member and published."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (Index("ix_announcements_shown", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(280))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))  # None: every site
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # proposed, published, declined
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+
+    proposed_by: Mapped[Member | None] = relationship()
+
+
 class Webhook(Base):
     """A URL told of check-ins, check-outs, unknown badges and events (registered by staff)."""
 

@@ -79,6 +79,7 @@ def _allow_uploads() -> None:
 
 def init_staff(app: Flask) -> None:
     from server.staff import (  # noqa: F401 (their routes)
+        announcements,
         auth,
         billing,
         dashboard,

@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from server import audit, presence
 from server.billing import statement
 from server.credentials import cards_sheet, issue_qr, printable_badges
+from server.guests import became_member
 from server.links import LINK_DAYS, make_member_token
 from server.members import (
     CSV_COLUMNS,
@@ -39,7 +40,7 @@ from server.members import (
     import_csv,
     plan_on,
 )
-from server.models import Member, MemberPlan, Plan, Site, TapKind, Visibility
+from server.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
 from server.photos import PhotoError, delete_photo, send_photo, store_photo
 from server.runtime import runtime
 from server.sites import home_zone, local_today
@@ -85,7 +86,7 @@ def _member(session: Session, member_id: int) -> Member:
 
 
 FILTERS = {
-    "state": ("active", "archived", "all"),
+    "state": ("active", "archived", "guests", "all"),
     "presence": ("", "present", "absent"),
     "plan": ("", *(plan.value for plan in Plan)),
 }
@@ -115,10 +116,13 @@ def members() -> str:
                     Member.email.ilike(like),
                 )
             )
-        if chosen["state"] != "all":
+        if chosen["state"] == "guests":  # people who came as guests and did not join
+            found = found.where(Member.is_guest.is_(True))
+        elif chosen["state"] != "all":
             archived = chosen["state"] == "archived"
             found = found.where(
-                Member.archived_at.is_not(None) if archived else Member.archived_at.is_(None)
+                Member.archived_at.is_not(None) if archived else Member.archived_at.is_(None),
+                Member.is_guest.is_(False),
             )
         present = {
             visit.member_id
@@ -284,6 +288,19 @@ class EditForm(MemberForm):
     )
     working_on = StringField(_l("Travaille sur"), validators=[Length(max=500)])
     open_to_chat_about = StringField(_l("Envie de parler de"), validators=[Length(max=500)])
+    sponsor = SelectField(_l("Parrainé·e par"), coerce=int, default=0)
+
+
+def _sponsors(session: Session, member: Member) -> list[Any]:
+    """Who may be named as a member's sponsor: any other member who is not a guest."""
+    others = session.execute(
+        select(Member.id, Member.given_name, Member.family_name)
+        .where(Member.id != member.id, Member.is_guest.is_(False), Member.erased_at.is_(None))
+        .order_by(Member.given_name, Member.family_name)
+    )
+    return [SelectChoice(0, _("personne"))] + [
+        SelectChoice(member_id, f"{given} {family}".strip()) for member_id, given, family in others
+    ]
 
 
 @blp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
@@ -294,7 +311,9 @@ def member_edit(member_id: int) -> Response | str:
         found = _member(session, member_id)
         today = local_today(session, now)
         form = EditForm(obj=found)
+        form.sponsor.choices = _sponsors(session, found)
         if request.method == "GET":
+            form.sponsor.data = found.sponsor_id or 0
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
             current = plan_on(found, today)
             form.plan.data = current.plan.value if current else Plan.PAYG.value
@@ -313,6 +332,7 @@ def member_edit(member_id: int) -> Response | str:
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
             found.visibility = Visibility(form.visibility.data)
+            found.sponsor_id = form.sponsor.data or None
             starts_on = form.plan_from.data or today
             if change_plan(found, Plan(form.plan.data), starts_on):
                 audit.record(session, now, actor(), "member.plan", f"member:{member_id}",
@@ -321,6 +341,32 @@ def member_edit(member_id: int) -> Response | str:
             flash(_("Modifications enregistrées."), "saved")
             return redirect(url_for("staff.member", member_id=member_id))
         return render_template("staff/member_edit.html", form=form, member=found)
+
+
+@blp.post("/members/<int:member_id>/join")
+def member_join(member_id: int) -> Response:
+    """A guest becomes a member: the same person, their guest days stay theirs, and the
+    host of their last guest day is recorded as their sponsor."""
+    app = runtime()
+    now = app.now()
+    with app.transaction() as session:
+        found = _member(session, member_id)
+        if found.is_guest:
+            became_member(found, now)
+            host = session.scalar(
+                select(GuestDay.host_id)
+                .where(GuestDay.guest_id == found.id, GuestDay.host_id.is_not(None))
+                .order_by(GuestDay.day.desc())
+                .limit(1)
+            )
+            found.sponsor_id = found.sponsor_id or host
+            if not found.plans:
+                change_plan(found, Plan.PAYG, local_today(session, now))
+            audit.record(session, now, actor(), "member.join", f"member:{member_id}",
+                         sponsor=found.sponsor_id)  # fmt: skip
+    flash(_("C'est maintenant un membre : modifiez sa fiche pour sa formule et son badge."),
+          "saved")  # fmt: skip
+    return redirect(url_for("staff.member", member_id=member_id))
 
 
 @blp.post("/members/<int:member_id>/archive")

@@ -22,7 +22,8 @@ from server.reports import (
     occupancy,
 )
 from server.runtime import runtime
-from server.sites import local_today
+from server.sites import home_zone, local_today
+from server.sponsorship import community
 from server.staff import blp
 
 MAX_DAYS = 366
@@ -145,3 +146,11 @@ def funders() -> str | tuple[str, int]:
             regular_days=regular,
             currency=app.settings.billing.currency,
         )
+
+
+@blp.get("/reports/community")
+def community_report() -> str:
+    """Sponsors, guests who joined, guests month by month."""
+    with runtime().session() as session:
+        zone = str(home_zone(session))
+        return render_template("staff/community.html", found=community(session), default_tz=zone)

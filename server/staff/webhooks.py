@@ -101,7 +101,7 @@ def webhooks() -> str | Response:
         )
 
 
-@blp.post("/webhooks/<int:hook_id>/<any(disable, enable):action>")
+@blp.post("/webhooks/<int:hook_id>/<any('disable', 'enable'):action>")
 @admin_only
 def webhook_action(hook_id: int, action: str) -> Response:
     app = runtime()

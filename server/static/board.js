@@ -2,7 +2,8 @@
 // over Socket.IO. Every change is numbered per site; a board that sees a gap (a lost
 // message, a server restart, a network cut) asks for the whole state again. No polling:
 // the only timed request is at `refresh_at`, when closing time or the day changes the
-// state without any tap.
+// state without any tap. The strip (today's events, announcements) is asked for again
+// every five minutes: it changes when staff post something, not when someone taps.
 "use strict";
 
 (function () {
@@ -290,6 +291,28 @@
       setTimeout(() => socket.connect(), 60000);
     }
   });
+
+  // -- the strip --------------------------------------------------------------------------
+
+  const STRIP_MS = 5 * 60 * 1000;
+  function drawStrip(strip) {
+    const events = strip.events.map((e) => e.at + " " + e.title).join(" · ");
+    const notices = strip.announcements.map((a) => a.text).join(" · ");
+    document.getElementById("strip-events").textContent = events ? strings.tonight + " : " + events : "";
+    document.getElementById("strip-notices").textContent = notices ? strings.notices + " : " + notices : "";
+    document.getElementById("strip").hidden = !events && !notices;
+  }
+  async function refreshStrip() {
+    const query = new URLSearchParams(setup.token ? { token: setup.token } : {});
+    try {
+      const response = await fetch("/board/" + encodeURIComponent(setup.site) + "/strip?" + query);
+      if (response.ok) drawStrip(await response.json());
+    } catch (error) {
+      // offline: the banner says so; the strip stays as it was
+    }
+  }
+  drawStrip(setup.strip);
+  setInterval(refreshStrip, STRIP_MS);
 
   document.getElementById("hint").textContent = strings.tap_hint;
   setState(JSON.parse(document.getElementById("board-state").textContent));
