@@ -18,7 +18,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 #: Every top-level section the project knows; a misspelt one is an error in every part.
 KNOWN_SECTIONS = frozenset(
-    {"server", "presence", "api", "board", "cards", "billing", "jobs", "reports", "kiosk"}
+    {
+        "server",
+        "presence",
+        "api",
+        "board",
+        "cards",
+        "billing",
+        "jobs",
+        "reports",
+        "mail",
+        "webhooks",
+        "kiosk",
+    }
 )
 
 CONFIG_ENV = "PRESENCE_CONFIG"

@@ -19,6 +19,7 @@ ENVIRONMENT = {
     ("server", "badge_signing_key"): "PRESENCE_BADGE_SIGNING_KEY",
     ("server", "database_url"): "PRESENCE_DATABASE_URL",
     ("server", "redis_url"): "PRESENCE_REDIS_URL",
+    ("mail", "password"): "PRESENCE_MAIL_PASSWORD",
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from server.models import Member, StaffRole, Visit
 from server.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
-from tests.factories import make_kiosk, make_member, make_site
+from tests.factories import make_kiosk, make_member, make_site, submit
 from tests.test_api_taps import upload
 from tests.test_guests import guest_json, leaving_json
 from tests.test_staff_members import PASSWORD, csrf, log_in
@@ -56,3 +56,26 @@ def test_a_guest_joins_sponsored_by_their_host_and_the_report_says_so(
     row = page.split("Invité·es devenu·es membres")[1]
     assert "Bob" in row and "24 nov. 2026" in row and "<td>2</td>" in row
     assert "novembre 2026</td><td>2</td><td>1</td>" in page
+
+
+def test_staff_name_a_members_sponsor_on_their_record(
+    client: FlaskClient, session: Session, clock: FrozenClock
+) -> None:
+    add_staff(session, "accueil@example.org", "Accueil", StaffRole.STAFF, PASSWORD, clock())
+    nadine = make_member(session, given_name="Nadine", family_name="Roux")
+    chloe = make_member(session, given_name="Chloé", family_name="Dubois")
+    session.commit()
+    nadine_id, chloe_id, email = nadine.id, chloe.id, chloe.email
+    log_in(client, "accueil@example.org")
+    form = {"given_name": "Chloé", "family_name": "Dubois", "email": email or "",
+            "plan": "payg", "visibility": "hidden"}  # fmt: skip
+    edit = f"/staff/members/{chloe_id}/edit"
+    assert submit(client, edit, {**form, "sponsor_id": str(nadine_id)}).status_code == 302
+    session.expire_all()
+    assert session.get(Member, chloe_id).sponsor_id == nadine_id  # type: ignore[union-attr]
+    session.rollback()
+    assert submit(client, edit, {**form, "sponsor_id": "999999"}).status_code == 302
+    assert session.get(Member, chloe_id).sponsor_id == nadine_id  # type: ignore[union-attr]
+    session.rollback()
+    assert submit(client, edit, {**form, "sponsor_id": "0"}).status_code == 302
+    assert session.get(Member, chloe_id).sponsor_id is None  # type: ignore[union-attr]

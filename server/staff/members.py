@@ -288,7 +288,11 @@ class EditForm(MemberForm):
     )
     working_on = StringField(_l("Travaille sur"), validators=[Length(max=500)])
     open_to_chat_about = StringField(_l("Envie de parler de"), validators=[Length(max=500)])
-    sponsor = SelectField(_l("Parrainé·e par"), coerce=int, default=0)
+    # Not `sponsor` (the relationship the form would read from the member); a form sent
+    # without it keeps the sponsor as it was.
+    sponsor_id = SelectField(
+        _l("Parrainé·e par"), coerce=lambda v: int(v or 0), validate_choice=False
+    )
 
 
 def _sponsors(session: Session, member: Member) -> list[Any]:
@@ -311,9 +315,9 @@ def member_edit(member_id: int) -> Response | str:
         found = _member(session, member_id)
         today = local_today(session, now)
         form = EditForm(obj=found)
-        form.sponsor.choices = _sponsors(session, found)
+        form.sponsor_id.choices = _sponsors(session, found)
         if request.method == "GET":
-            form.sponsor.data = found.sponsor_id or 0
+            form.sponsor_id.data = found.sponsor_id or 0
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
             current = plan_on(found, today)
             form.plan.data = current.plan.value if current else Plan.PAYG.value
@@ -332,7 +336,9 @@ def member_edit(member_id: int) -> Response | str:
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
             found.visibility = Visibility(form.visibility.data)
-            found.sponsor_id = form.sponsor.data or None
+            sponsors = {choice.value for choice in form.sponsor_id.choices}
+            if "sponsor_id" in request.form and form.sponsor_id.data in sponsors:
+                found.sponsor_id = form.sponsor_id.data or None
             starts_on = form.plan_from.data or today
             if change_plan(found, Plan(form.plan.data), starts_on):
                 audit.record(session, now, actor(), "member.plan", f"member:{member_id}",
