@@ -54,7 +54,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import api, board_page, events_page, health, home, me, photos, spaceapi, wall
+    from server import (
+        api,
+        board_page,
+        events_page,
+        health,
+        home,
+        me,
+        passes_page,
+        photos,
+        spaceapi,
+        wall,
+    )
     from server.i18n import init_i18n
     from server.live import init_live
     from server.schemas import document_one_kind_of_tap
@@ -73,6 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(board_page.blp)
     app.register_blueprint(events_page.blp)
     app.register_blueprint(wall.blp)
+    app.register_blueprint(passes_page.blp)
     app.add_template_filter(in_zone)
     init_staff(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from badges.cards import qr_png
 from server.announcements import AnnouncementError, propose
 from server.billing import MonthStatement, previous_month, statement
+from server.guests import GuestError, invite
 from server.i18n import use_language
 from server.links import LinkError, read_member_token
-from server.models import Announcement, ArrivalWatch, Badge, BadgeKind, Member, Visibility
+from server.models import Announcement, ArrivalWatch, Badge, BadgeKind, Member, Site, Visibility
+from server.passes_page import mail_pass, pass_link
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
 from server.sites import local_today
@@ -47,6 +50,7 @@ CHOICES = [
 NO_QR_BADGE = _l("Vous n'avez pas encore de badge QR : demandez-en un à l'accueil.")
 
 WEB_ADDRESS = re.compile(r"https?://[^\s]+")
+WEB_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 #: What a member's link answers never stays in a cache: the link is all it takes.
 PRIVATE = {"Cache-Control": "no-store"}
@@ -213,6 +217,8 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
                 watched=[m for m in watched.values() if m is not None and m.erased_at is None],
                 may_watch=[m for m in may_watch(session, member) if m.id not in watched],
                 signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
+                sites=session.scalars(select(Site).order_by(Site.name)).all(),
+                today=local_today(session, now),
                 proposed=session.scalars(
                     select(Announcement)
                     .where(Announcement.proposed_by_id == member.id)
@@ -223,6 +229,51 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     except LinkError as error:
         return _refusal(error)
     return page, status, PRIVATE
+
+
+@blp.post("/<token>/invite")
+def invite_guest(
+    token: str,
+) -> WerkzeugResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """A member invites someone for a day: their pass, shown at once (and e-mailed)."""
+    app = runtime()
+    now = app.now()
+    try:
+        member_id = _member_id(token)
+        with app.transaction() as session:
+            member = _holder(session, member_id)
+            site = session.get(Site, request.form.get("site", type=int) or 0) or session.scalar(
+                select(Site).order_by(Site.id).limit(1)
+            )
+            name = request.form.get("name", "").strip()
+            email = request.form.get("email", "").strip().lower() or None
+            try:
+                day = date.fromisoformat(request.form.get("day", ""))
+            except ValueError:
+                day = None
+            problem = None
+            if site is None:
+                problem = _("Aucun lieu n'est encore ouvert.")
+            elif not 1 <= len(name) <= 100:
+                problem = _("Donnez le prénom de votre invité·e.")
+            elif email is not None and not WEB_EMAIL.fullmatch(email):
+                problem = _("Cet e-mail ne semble pas valide.")
+            elif day is None:
+                problem = _("Choisissez le jour.")
+            if problem is None and site is not None and day is not None:
+                try:
+                    invited = invite(session, site, day, name, email, member,
+                                     f"member:{member.id}", now, app.badge_private_key)  # fmt: skip
+                except GuestError:
+                    problem = _("Aujourd'hui ou un jour à venir.")
+                else:
+                    if email and app.settings.mail.host:
+                        mail_pass(session, invited, email, now)
+                    return redirect(pass_link(invited))
+            message = render_template("message.html", title=_("Invitation"), message=problem)
+            return message, 400, PRIVATE
+    except LinkError as error:
+        return _refusal(error)
 
 
 def _change_together(session: Session, member: Member, form: Any, now: datetime) -> str | None:

@@ -479,6 +479,7 @@ class GuestDay(Base):
 
     guest: Mapped[Member] = relationship(foreign_keys=[guest_id])
     host: Mapped[Member | None] = relationship(foreign_keys=[host_id])
+    site: Mapped[Site] = relationship()
 
 
 class Event(Base):
