@@ -28,7 +28,9 @@ if __package__ in (None, ""):
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from server import create_app, migrate  # noqa: E402
+from server.announcements import publish  # noqa: E402
 from server.demo import OPEN_TO_CHAT, PEOPLE, SKILLS, WORKING_ON_FR  # noqa: E402
+from server.events import add_event  # noqa: E402
 from server.hours import parse_weekly  # noqa: E402
 from server.kiosks import add_kiosk  # noqa: E402
 from server.models import Badge, BadgeKind, Base, Kiosk, KioskMode, Member, Visibility  # noqa: E402
@@ -101,6 +103,13 @@ def main() -> None:
             session.add(badge)
             badges.append(badge.value)
         kiosk_id = kiosk.id
+        # Tonight's event and an announcement, on the board's strip.
+        evening = datetime(2026, 11, 24, 18, 30, tzinfo=ZoneInfo("Europe/Paris"))
+        title = "Apéro numérique : votre projet en 3 minutes"
+        add_event(session, site, title, evening, evening + timedelta(hours=2), "community",
+                  True, "", None, "shots", NOW)  # fmt: skip
+        publish(session, "Camille cherche un·e associé·e pour une appli de covoiturage rural.",
+                NOW + timedelta(days=10), None, "shots", NOW)  # fmt: skip
 
     def arrive(first: int, last: int) -> None:
         """Members first..last-1 tap in, spread over the morning."""

@@ -18,10 +18,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.announcements import publish
+from server.events import add_event
 from server.hours import OpeningHours, check_periods, parse_weekly
 from server.kiosks import add_kiosk
 from server.members import MemberSchema, add_member, assign_badge
@@ -285,6 +288,7 @@ def build_demo(session: Session, now: datetime, rules: Rules, *, seed: int = 202
         outcomes[result] += 1
         planned.kiosk.last_seen_at = planned.at
     close_expired_visits(session, now)
+    _community(session, site, people, now, rng)
     session.flush()
 
     return _summary(
@@ -303,6 +307,37 @@ def build_demo(session: Session, now: datetime, rules: Rules, *, seed: int = 202
         outcomes=outcomes,
         demo_person=next(p for p in people if p not in present),
     )
+
+
+EVENTS = [  # (days from today, start, end, title, who brings it)
+    (0, "18:30", "21:00", "Apéro numérique : présentez votre projet en 3 minutes", "community"),
+    (6, "14:00", "17:00", "Atelier RGPD pour les associations", "partner"),
+    (13, "19:00", "22:00", "Soirée jeux vidéo indépendants", "cantine"),
+]
+NOTICES = [  # (days shown, text)
+    (14, "Camille cherche un·e associé·e pour une appli de covoiturage rural : venez en parler !"),
+    (3, "Clé de vélo trouvée près de la cuisine : elle vous attend à l'accueil."),
+]
+
+
+def _community(
+    session: Session, site: Site, people: list[_Person], now: datetime, rng: random.Random
+) -> None:
+    """Events to come, announcements, hosts for guests: what makes the board's strip and
+    the kiosk's guest screen worth a look in the demo."""
+    zone = ZoneInfo(site.timezone)
+    today = now.astimezone(zone).date()
+    for days, start, end, title, who in EVENTS:
+        day = today + timedelta(days=days)
+        starts = datetime.combine(day, time.fromisoformat(start), zone)
+        ends = datetime.combine(day, time.fromisoformat(end), zone)
+        if ends > now:
+            add_event(session, site, title, starts, ends, who, True, "", None, FRONT_DESK, now)
+    for days, text in NOTICES:
+        publish(session, text, now + timedelta(days=days), None, FRONT_DESK, now)
+    named = [p.member for p in people if p.member.visibility is not Visibility.HIDDEN]
+    for member in rng.sample(named, min(4, len(named))):
+        member.host_consent_at = now - timedelta(days=rng.randint(1, 60))
 
 
 FRONT_DESK = "accueil@example.org"

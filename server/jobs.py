@@ -34,7 +34,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import JobRun, Tap
+from server.models import Delivery, JobRun, Tap
 from server.outbox import Sender
 from server.presence import close_expired_visits
 from server.runtime import Runtime
@@ -48,7 +48,8 @@ CLAIMS_KEPT = timedelta(days=14)
 
 
 def erase_old_badge_values(session: Session, now: datetime, keep_days: int) -> int:
-    """Blank the raw badge value of taps older than `keep_days` (outcomes stay)."""
+    """Blank the raw badge value of taps older than `keep_days` (outcomes stay), and drop
+    the log of deliveries that old."""
     result = session.execute(
         update(Tap)
         .where(Tap.occurred_at < now - timedelta(days=keep_days), Tap.badge_value.is_not(None))
@@ -56,6 +57,13 @@ def erase_old_badge_values(session: Session, now: datetime, keep_days: int) -> i
         .execution_options(synchronize_session=False)
     )
     session.execute(delete(JobRun).where(JobRun.ran_at < now - CLAIMS_KEPT))
+    # Webhook calls and e-mails sent or given up: their log goes with the access data.
+    session.execute(
+        delete(Delivery).where(
+            Delivery.created_at < now - timedelta(days=keep_days),
+            Delivery.delivered_at.is_not(None) | Delivery.gave_up_at.is_not(None),
+        )
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from server import jobs
-from server.models import JobRun, Site, Tap, TapKind, Visibility, Visit, VisitEnd
+from server.models import Delivery, JobRun, Site, Tap, TapKind, Visibility, Visit, VisitEnd
 from server.runtime import Runtime
 from tests.conftest import at
 from tests.factories import (
@@ -68,8 +68,15 @@ def test_old_badge_values_are_erased_and_outcomes_stay(
     badge = make_badge(session, make_member(session))
     badge_tap(session, kiosk, badge, at(10) - timedelta(days=100))
     badge_tap(session, kiosk, badge, at(10) - timedelta(days=10))
+    long_ago = at(10) - timedelta(days=100)
+    for delivered in (long_ago, None, at(9)):  # sent long ago, still trying, sent today
+        session.add(Delivery(channel="webhook", target="http://127.0.0.1:9/", event="check_in",
+                             created_at=delivered or long_ago, delivered_at=delivered,
+                             next_attempt_at=at(10)))  # fmt: skip
     session.commit()
     assert jobs.retention(runtime) == 1
+    kept = session.scalars(select(Delivery.delivered_at).order_by(Delivery.id)).all()
+    assert kept == [None, at(9)]  # the old log went; nothing unsent is dropped
     session.expire_all()
     old, recent = session.scalars(select(Tap).order_by(Tap.occurred_at)).all()
     assert old.badge_value is None and old.outcome.value == "checked_in"
