@@ -33,7 +33,7 @@ from server.presence import (
     TapResult,
     find_tap,
     finish,
-    place_in_time,
+    kiosk_entry,
 )
 
 BROUGHT_BY = ("partner", "community", "cantine")
@@ -186,19 +186,11 @@ def record_walk_in(
 
 
 def _entry(
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
+    kiosk: Kiosk, tap: IncomingTap, clock: KioskClock | None, received_at: datetime, rules: Rules
 ) -> Tap:
-    occurred_at, clock_status = place_in_time(
-        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
-    )
-    return Tap(tap_id=tap.tap_id, kind=TapKind.VOID, kiosk_id=kiosk.id, site_id=kiosk.site_id,
-               mode=kiosk.mode, badge_kind=tap.badge_kind, read_at=tap.read_at,
-               occurred_at=occurred_at, clock=clock_status, received_at=received_at,
-               reason=TICKET_REASON)  # fmt: skip
+    """A ticket's tap: in the log, but no member's (no visit, no head-count)."""
+    return kiosk_entry(kiosk, tap, clock, received_at, rules, kind=TapKind.VOID,
+                       reason=TICKET_REASON)  # fmt: skip
 
 
 def _check_in(session: Session, entry: Tap, ticket: Ticket) -> TapResult:

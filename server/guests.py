@@ -21,7 +21,7 @@ linked to the member they became (`became_member_at`).
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,9 +49,9 @@ from server.presence import (
     apply_entry,
     find_tap,
     finish,
+    kiosk_entry,
     lock_member,
     opening_hours,
-    place_in_time,
 )
 
 PASS_LABEL = "pass invité·e"
@@ -173,25 +173,19 @@ def record_arrival(
     existing = find_tap(session, tap.tap_id)
     if existing is not None:
         return TapResult.from_stored(existing.response)
-    occurred_at, clock_status = place_in_time(
-        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
-    )
+    entry = kiosk_entry(kiosk, tap, clock, received_at, rules, mode=KioskMode.IN,
+                        badge_kind=BadgeKind.QR, reason="guest arrival")  # fmt: skip
     arrival = tap.guest
     assert arrival is not None
     site = kiosk.site
     host = _host(session, arrival.host_id)
     guest = lock_member(session, _guest(session, clean_name(arrival.name), arrival.email).id)
-    day = opening_hours(site).local_date(occurred_at)
+    day = opening_hours(site).local_date(entry.occurred_at)
     actor = f"kiosk:{kiosk.name}"
     today = guest_day(session, guest, host, site, day, actor, received_at, private_key)
     badge = session.get(Badge, today.badge_id)
     assert badge is not None
-    entry = Tap(
-        tap_id=tap.tap_id, kind=TapKind.BADGE, kiosk_id=kiosk.id, site_id=site.id,
-        mode=KioskMode.IN, badge_kind=BadgeKind.QR, badge_value=badge.value, badge_id=badge.id,
-        member_id=guest.id, read_at=tap.read_at, occurred_at=occurred_at, clock=clock_status,
-        received_at=received_at, reason="guest arrival",
-    )  # fmt: skip
+    entry.badge_value, entry.badge_id, entry.member_id = badge.value, badge.id, guest.id
     if arrival.host_id is not None and host is None:
         entry.reason = "guest arrival (host no longer listed)"
     return apply_entry(session, entry, guest, rules)
@@ -209,14 +203,9 @@ def record_departure(
     existing = find_tap(session, tap.tap_id)
     if existing is not None:
         return TapResult.from_stored(existing.response)
-    occurred_at, clock_status = place_in_time(
-        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
-    )
-    entry = Tap(
-        tap_id=tap.tap_id, kind=TapKind.VOID, kiosk_id=kiosk.id, site_id=kiosk.site_id,
-        mode=KioskMode.OUT, badge_kind=BadgeKind.QR, read_at=tap.read_at,
-        occurred_at=occurred_at, clock=clock_status, received_at=received_at,
-        reason="guest departure",
+    entry = kiosk_entry(
+        kiosk, tap, clock, received_at, rules,
+        kind=TapKind.VOID, mode=KioskMode.OUT, badge_kind=BadgeKind.QR, reason="guest departure",
     )  # fmt: skip
     assert tap.leaving is not None
     arrival = find_tap(session, tap.leaving)

@@ -166,6 +166,28 @@ def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
     return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
 
 
+def kiosk_entry(
+    kiosk: Kiosk,
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    rules: Rules,
+    **fields: Any,
+) -> Tap:
+    """The log entry of a tap from a kiosk, placed in time (`fields` override the badge
+    read's defaults: kind, mode, reason...)."""
+    occurred_at, clock_status = place_in_time(
+        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
+    )
+    values: dict[str, Any] = {
+        "tap_id": tap.tap_id, "kind": TapKind.BADGE, "kiosk_id": kiosk.id,
+        "site_id": kiosk.site_id, "mode": kiosk.mode, "badge_kind": tap.badge_kind,
+        "read_at": tap.read_at, "occurred_at": occurred_at, "clock": clock_status,
+        "received_at": received_at,
+    }  # fmt: skip
+    return Tap(**(values | fields))
+
+
 def record_badge_tap(
     session: Session,
     kiosk: Kiosk,
@@ -183,21 +205,7 @@ def record_badge_tap(
     if existing is not None:
         return TapResult.from_stored(existing.response)
 
-    occurred_at, clock_status = place_in_time(
-        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
-    )
-    entry = Tap(
-        tap_id=tap.tap_id,
-        kind=TapKind.BADGE,
-        kiosk_id=kiosk.id,
-        site_id=kiosk.site_id,
-        mode=kiosk.mode,
-        badge_kind=tap.badge_kind,
-        read_at=tap.read_at,
-        occurred_at=occurred_at,
-        clock=clock_status,
-        received_at=received_at,
-    )
+    entry = kiosk_entry(kiosk, tap, clock, received_at, rules)
     try:
         entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
     except BadUid as error:
@@ -226,7 +234,7 @@ def record_badge_tap(
     if member.archived_at is not None or member.erased_at is not None:
         return finish(session, entry, Outcome.ARCHIVED)
     if badge.valid_on is not None:  # a guest's pass: its day only
-        if _hours(session, kiosk.site_id).local_date(occurred_at) != badge.valid_on:
+        if _hours(session, kiosk.site_id).local_date(entry.occurred_at) != badge.valid_on:
             return finish(session, entry, Outcome.REVOKED, reason="not_today")
 
     return apply_entry(session, entry, member, rules)

@@ -318,6 +318,8 @@ def test_on_their_pages_members_agree_to_be_hosts_and_alerts_need_both_sides(
     # Nadine cannot ask about Alice, who has not agreed: the list is empty, a forged
     # form is refused.
     page = unescape(client.get(nadine_page).text)
+    assert "<title>Présence — entre membres</title>" in page
+    assert page.count('id="invite-title"') == page.count('id="watch-title"') == 1
     assert "Personne d'autre n'a encore accepté" in page
     refused = submit(client, nadine_page, {"action": "watch", "member": str(alice.id)})
     assert refused.status_code == 400 and "n'a pas accepté" in unescape(refused.text)
