@@ -24,6 +24,8 @@ COMMANDS = {
     "kiosks": "server.cli:kiosks",
     "staff": "server.cli:staff",
     "demo": "server.cli:demo",
+    "backup": "server.cli:backup",
+    "restore": "server.cli:restore",
     "kiosk": "kiosk.cli:main",
 }
 

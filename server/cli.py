@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -678,3 +680,51 @@ def demo(ctx: click.Context, seed: int) -> None:
             raise click.ClickException(str(error)) from None
         for line in summary:
             click.echo(line)
+
+
+# -- backup -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to put the backup in (default: backups/ in the data folder).",
+)
+@click.pass_context
+def backup(ctx: click.Context, into: Path | None) -> None:
+    """Back up the SQLite database (online: the server may keep running) and the keys
+    the server generated; print the backup's folder."""
+    from server.backup import BackupError
+    from server.backup import backup as make_backup
+
+    settings = _settings(ctx)
+    try:
+        folder = make_backup(settings, into or settings.data_path / "backups", datetime.now(UTC))
+    except (BackupError, OSError) as error:
+        fail(str(error))
+    click.echo(folder)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def restore(ctx: click.Context, folder: Path) -> None:
+    """Put a backup back (stop the server first). The database it replaces is kept
+    beside it, and the schema is brought up to date."""
+    from server.backup import SECRETS, BackupError
+    from server.backup import restore as put_back
+
+    settings = _settings(ctx)
+    try:
+        aside = put_back(settings, folder, datetime.now(UTC))
+    except (BackupError, OSError) as error:
+        fail(str(error))
+    if aside is not None:
+        click.echo(f"the database it replaced is kept as {aside}")
+    for name in SECRETS:
+        saved, kept = folder / name, settings.data_path / name
+        if saved.exists() and kept.exists() and saved.read_text() != kept.read_text():
+            click.echo(f"note: {kept} differs from the backup's; kept as it is", err=True)
+    click.echo(f"restored from {folder}")
