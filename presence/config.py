@@ -29,6 +29,7 @@ KNOWN_SECTIONS = frozenset(
         "reports",
         "mail",
         "webhooks",
+        "metrics",
         "kiosk",
     }
 )

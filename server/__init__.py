@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     from server.i18n import init_i18n
     from server.live import init_live
+    from server.metrics import init_metrics
     from server.schemas import document_one_kind_of_tap
     from server.staff import init_staff
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     register_error_handlers(app)
     init_live(app, settings.server.redis_url)
+    init_metrics(app, runtime)
     hops = settings.server.proxy_hops
     if hops:
         # Wrapped last, so Socket.IO connections see the real client address too.

@@ -14,6 +14,7 @@ from badges.tokens import is_ticket
 from server import events, guests, presence
 from server.errors import ApiError
 from server.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
+from server.metrics import metrics
 from server.models import BadgeKind, Kiosk
 from server.runtime import runtime
 from server.schemas import (
@@ -97,12 +98,15 @@ class Taps(MethodView):
             )
             for tap in upload["taps"]
         ]
-        try:
-            return _store_taps(taps, kiosk_clock)
-        except IntegrityError:
-            # Two copies of the same new tap raced: the loser's insert failed on the
-            # unique tap id, and trying again finds the winner's answer.
-            return _store_taps(taps, kiosk_clock)
+        measured = metrics()
+        with measured.upload_seconds.time():
+            try:
+                answer = _store_taps(taps, kiosk_clock)
+            except IntegrityError:
+                # Two copies of the same new tap raced: the loser's insert failed on the
+                # unique tap id, and trying again finds the winner's answer.
+                answer = _store_taps(taps, kiosk_clock)
+        return answer
 
 
 def _store_taps(
@@ -114,6 +118,9 @@ def _store_taps(
         kiosk = _kiosk(session)
         kiosk.last_seen_at = now
         results = [_store_tap(session, kiosk, tap, kiosk_clock) for tap in taps]
+        for result in results:
+            if not result.replayed:  # a resent tap was counted the first time
+                metrics().taps.labels(result.outcome.value).inc()
         # Every counted tap already says the head-count after it; ask only if none did.
         counted = [result.head_count for result in results if result.head_count is not None]
         count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)

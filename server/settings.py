@@ -54,9 +54,9 @@ class ApiSection(Section):
     max_batch: int = Field(default=200, ge=1, le=10_000)
 
 
-class BoardSection(Section):
-    language: Literal["fr", "en"] = "fr"
-    # Client networks that may open a board without its display token (the space's LAN).
+class _Networks(Section):
+    """A section naming client networks that may reach something without a key."""
+
     allowed_networks: list[str] = Field(default_factory=list)
 
     @field_validator("allowed_networks")
@@ -78,6 +78,18 @@ class BoardSection(Section):
         except ValueError:
             return False
         return any(ip in ipaddress.ip_network(network) for network in self.allowed_networks)
+
+
+class BoardSection(_Networks):
+    language: Literal["fr", "en"] = "fr"
+    # Client networks that may open a board without its display token (the space's LAN).
+    allowed_networks: list[str] = Field(default_factory=list)
+
+
+class MetricsSection(_Networks):
+    # Who may read /metrics (Prometheus): this machine only, unless the monitoring
+    # server's network is added here.
+    allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
 class CardsSection(Section):
@@ -159,6 +171,7 @@ class Settings(BaseModel):
     billing: BillingSection = BillingSection()
     mail: MailSection = MailSection()
     webhooks: WebhooksSection = WebhooksSection()
+    metrics: MetricsSection = MetricsSection()
     jobs: JobsSection = JobsSection()
     reports: ReportsSection = ReportsSection()
 
