@@ -108,15 +108,16 @@ def _state_for(slug: str, token: str | None) -> tuple[BoardAccess, dict[str, Any
         return access, state
 
 
-def init_live(app: Flask, redis_url: str) -> SocketIO:
+def init_live(app: Flask, redis_url: str, origins: Sequence[str] = ()) -> SocketIO:
     """Attach Socket.IO to the app and make stored changes reach the boards."""
     socketio = SocketIO(
         app,
         async_mode="threading",
         message_queue=redis_url or None,
         channel="presence-board",
-        # Same origin only (the default): another site cannot open a board socket with a
-        # visitor's cookies.
+        # Same origin only unless origins are configured: another site cannot open a
+        # board or dashboard socket with a visitor's cookies.
+        cors_allowed_origins=list(origins) or None,
         logger=False,
         engineio_logger=False,
     )

@@ -39,6 +39,10 @@ class ServerSection(Section):
     # Send the staff session cookie over HTTPS only: set it when browsers reach the
     # server through https:// (directly or through a proxy).
     secure_cookies: bool = False
+    # Pages (besides this server's own address) whose scripts may open Socket.IO
+    # connections (boards, dashboards), e.g. ["https://presence.example.org"]; empty:
+    # the same origin only.
+    socket_origins: list[str] = Field(default_factory=list)
     # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
     proxy_hops: int = Field(default=0, ge=0, le=5)
 

@@ -48,6 +48,9 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     page = browser.new_page(locale="fr-FR")  # a French front desk: the pages follow
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    refused: list[str] = []  # what the Content-Security-Policy blocked: nothing may be
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
 
     page.goto(server.base + "/staff/")
     expect(page).to_have_url(re.compile(r"/staff/login"))
@@ -131,3 +134,4 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     expect(page.get_by_role("heading", name="Change my password")).to_be_visible()
     accessible(page)
     assert dialogs == []  # the hostile name never ran
+    assert refused == []  # every style and script of the pages is allowed by the CSP
