@@ -95,11 +95,13 @@ def fail(message: str) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
     """Run the server (creating the embedded database on first run)."""
     from server import create_app
+    from server.logs import configure_logging
     from server.serving import run
 
     runtime = open_runtime(ctx)
     runtime.engine.dispose()
     settings = runtime.settings
+    configure_logging(settings)
     app = create_app(settings)
     host = host or settings.server.host
     port = port or settings.server.port
@@ -117,8 +119,10 @@ def scheduler(ctx: click.Context) -> None:
     import threading
 
     from server.jobs import start_background
+    from server.logs import configure_logging
 
     runtime = open_runtime(ctx)
+    configure_logging(runtime.settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())

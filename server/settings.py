@@ -43,6 +43,10 @@ class ServerSection(Section):
     # connections (boards, dashboards), e.g. ["https://presence.example.org"]; empty:
     # the same origin only.
     socket_origins: list[str] = Field(default_factory=list)
+    # Logs on standard error: "text" for people, "json" (one object per line) for a log
+    # collector; and the least level written.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
     proxy_hops: int = Field(default=0, ge=0, le=5)
 
