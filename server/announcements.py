@@ -5,7 +5,6 @@ staff publish or decline what they propose."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Announcement, Member
+from server.text import clean_text
 
 MAX_LENGTH = 280
 LONGEST = timedelta(days=90)
@@ -26,16 +26,6 @@ class AnnouncementError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def clean_text(typed: str) -> str:
-    """The text as typed, fit to show: no control characters, spaces collapsed."""
-    kept = "".join(
-        " " if char.isspace() else char
-        for char in typed
-        if char.isspace() or unicodedata.category(char)[0] != "C"
-    )
-    return " ".join(kept.split())
 
 
 def _checked(text: str, expires_at: datetime, now: datetime) -> str:

@@ -14,7 +14,6 @@ count in the head-count; the funders' summary counts them apart.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -31,9 +30,9 @@ from server.presence import (
     KioskClock,
     Rules,
     TapResult,
-    find_tap,
     finish,
     kiosk_entry,
+    replayed,
 )
 
 BROUGHT_BY = ("partner", "community", "cantine")
@@ -120,8 +119,21 @@ def register(
             Ticket.event_id == event.id))  # fmt: skip
         if (taken or 0) >= event.capacity:
             raise EventError("this event is full")
-    ticket = Ticket(event_id=event.id, name=name.strip()[:100], email=email or None,
-                    created_at=now, walk_in=walk_in, token="")  # fmt: skip
+    return _new_ticket(session, event, name.strip()[:100], email, now, private_key, walk_in)
+
+
+def _new_ticket(
+    session: Session,
+    event: Event,
+    name: str,
+    email: str | None,
+    now: datetime,
+    private_key: bytes,
+    walk_in: bool,
+) -> Ticket:
+    """A ticket and its signed token (which names the ticket's id, known once stored)."""
+    ticket = Ticket(event_id=event.id, name=name, email=email or None, created_at=now,
+                    walk_in=walk_in, token="")  # fmt: skip
     session.add(ticket)
     session.flush()
     ticket.token = sign_ticket(private_key, TicketToken(ticket.id))
@@ -139,9 +151,8 @@ def record_ticket_scan(
     public_key: bytes,
 ) -> TapResult:
     """A ticket read at the kiosk: checked in once; read again, refused as already used."""
-    existing = find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    if (answer := replayed(session, tap)) is not None:
+        return answer
     entry = _entry(kiosk, tap, clock, received_at, rules)
     value = tap.badge.strip().upper()
     entry.badge_value = value[:512]
@@ -168,20 +179,18 @@ def record_walk_in(
     private_key: bytes,
 ) -> TapResult:
     """Someone at the door for an event, without a ticket: a ticket made and used at once."""
-    existing = find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    if (answer := replayed(session, tap)) is not None:
+        return answer
     walk_in = tap.walk_in
     assert walk_in is not None
     entry = _entry(kiosk, tap, clock, received_at, rules)
     event = session.get(Event, walk_in.event_id)
     if event is None or event.site_id != kiosk.site_id or event.cancelled_at is not None:
         return finish(session, entry, Outcome.INVALID, reason="unknown_event")
-    ticket = Ticket(event_id=event.id, name=clean_name(walk_in.name), email=walk_in.email,
-                    created_at=received_at, walk_in=True, token=f"new-{uuid.uuid4()}")  # fmt: skip
-    session.add(ticket)
-    session.flush()
-    ticket.token = sign_ticket(private_key, TicketToken(ticket.id))
+    # Not `register`: an event that ended while the kiosk was offline still gets its
+    # walk-ins, and walk-ins never count against the places.
+    name = clean_name(walk_in.name)
+    ticket = _new_ticket(session, event, name, walk_in.email, received_at, private_key, True)
     return _check_in(session, entry, ticket)
 
 

@@ -3,7 +3,6 @@ ticket (a QR code to show at the door), and an iCal feed of what is coming."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
@@ -18,10 +17,10 @@ from badges.cards import qr_png
 from server.events import EventError, register, upcoming
 from server.models import Delivery, Event, Site, Ticket
 from server.runtime import runtime
+from server.text import EMAIL
 
 blp = Blueprint("events", __name__, url_prefix="/events")
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PRIVATE = {"Cache-Control": "no-store"}
 
 

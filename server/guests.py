@@ -20,7 +20,6 @@ linked to the member they became (`became_member_at`).
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -52,7 +51,9 @@ from server.presence import (
     kiosk_entry,
     lock_member,
     opening_hours,
+    replayed,
 )
+from server.text import clean_text
 
 PASS_LABEL = "pass invité·e"
 UNNAMED = "Invité·e"
@@ -61,9 +62,7 @@ UNNAMED = "Invité·e"
 def clean_name(typed: str) -> str:
     """A name as typed on a touch screen, fit to show: no control or format characters,
     spaces collapsed, at most 100 characters (nothing left: "Invité·e")."""
-    kept = "".join(" " if char.isspace() else char for char in typed
-                   if char.isspace() or unicodedata.category(char)[0] != "C")  # fmt: skip
-    return " ".join(kept.split())[:100] or UNNAMED
+    return clean_text(typed)[:100] or UNNAMED
 
 
 class GuestError(ValueError):
@@ -170,9 +169,8 @@ def record_arrival(
 ) -> TapResult:
     """A guest checking in at the kiosk: the guest, their day and pass, and a check-in
     tap of that pass (kept in the log like any other)."""
-    existing = find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    if (answer := replayed(session, tap)) is not None:
+        return answer
     entry = kiosk_entry(kiosk, tap, clock, received_at, rules, mode=KioskMode.IN,
                         badge_kind=BadgeKind.QR, reason="guest arrival")  # fmt: skip
     arrival = tap.guest
@@ -200,9 +198,8 @@ def record_departure(
     rules: Rules,
 ) -> TapResult:
     """A guest leaving, named by the tap of their arrival: a check-out tap of their pass."""
-    existing = find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    if (answer := replayed(session, tap)) is not None:
+        return answer
     entry = kiosk_entry(
         kiosk, tap, clock, received_at, rules,
         kind=TapKind.VOID, mode=KioskMode.OUT, badge_kind=BadgeKind.QR, reason="guest departure",

@@ -26,6 +26,7 @@ from server.passes_page import mail_pass, pass_link
 from server.privacy import member_data, visit_history
 from server.runtime import runtime
 from server.sites import local_today
+from server.text import EMAIL
 from server.webhooks import may_watch, member_secret
 
 blp = Blueprint("me", __name__, url_prefix="/me")
@@ -50,7 +51,6 @@ CHOICES = [
 NO_QR_BADGE = _l("Vous n'avez pas encore de badge QR : demandez-en un à l'accueil.")
 
 WEB_ADDRESS = re.compile(r"https?://[^\s]+")
-WEB_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 #: What a member's link answers never stays in a cache: the link is all it takes.
 PRIVATE = {"Cache-Control": "no-store"}
@@ -256,7 +256,7 @@ def invite_guest(
                 problem = _("Aucun lieu n'est encore ouvert.")
             elif not 1 <= len(name) <= 100:
                 problem = _("Donnez le prénom de votre invité·e.")
-            elif email is not None and not WEB_EMAIL.fullmatch(email):
+            elif email is not None and not EMAIL.fullmatch(email):
                 problem = _("Cet e-mail ne semble pas valide.")
             elif day is None:
                 problem = _("Choisissez le jour.")

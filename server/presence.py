@@ -166,6 +166,13 @@ def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
     return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
 
 
+def replayed(session: Session, tap: IncomingTap) -> TapResult | None:
+    """The first answer to a tap already stored (a kiosk resends an upload whose answer it
+    did not get): stored once, answered the same each time."""
+    existing = find_tap(session, tap.tap_id)
+    return None if existing is None else TapResult.from_stored(existing.response)
+
+
 def kiosk_entry(
     kiosk: Kiosk,
     tap: IncomingTap,
@@ -201,9 +208,8 @@ def record_badge_tap(
 
     `badge_key` is the public key that checks signed QR badge tokens.
     """
-    existing = find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    if (answer := replayed(session, tap)) is not None:
+        return answer
 
     entry = kiosk_entry(kiosk, tap, clock, received_at, rules)
     try:

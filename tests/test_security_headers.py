@@ -13,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from server import create_app
+from server import create_app, migrate
+from server.db import make_engine, make_session_factory
 from server.models import Base
 from server.settings import ServerSection, Settings
 from server.sites import issue_display_token
@@ -66,9 +67,6 @@ def test_a_board_socket_from_another_site_is_refused(
 ) -> None:
     port = free_port()
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", port=port)
-    from server import migrate
-    from server.db import make_engine, make_session_factory
-
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     migrate.upgrade(engine)
     with make_session_factory(engine)() as session, session.begin():
