@@ -30,4 +30,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.server.log_level.upper())
+    # APScheduler says "executed successfully" for every run of every job: only at debug.
+    quiet = settings.server.log_level != "debug"
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if quiet else logging.NOTSET)
     return handler

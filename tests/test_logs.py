@@ -29,6 +29,7 @@ def test_json_logs_are_one_object_per_line_with_the_extra_fields(restore_root: N
     configure_logging(Settings(server=ServerSection(log_format="json", log_level="info")), out)
     logging.getLogger("server.outbox").warning("gave up %s", "check_in", extra={"attempts": 16})
     logging.getLogger("server.jobs").debug("not written: below the level")
+    logging.getLogger("apscheduler.executors.default").info('Job "sweep" executed successfully')
     [line] = out.getvalue().splitlines()
     record = json.loads(line)
     assert record["level"] == "WARNING" and record["logger"] == "server.outbox"
