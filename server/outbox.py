@@ -29,6 +29,7 @@ from email.message import EmailMessage
 
 import requests
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from server.models import Delivery
 from server.runtime import Runtime
@@ -180,5 +181,9 @@ class Sender(threading.Thread):
             try:
                 while deliver_due(self.app) == BATCH:
                     pass
-            except Exception:  # a database hiccup: try again at the next turn
+            except OperationalError as error:
+                # The database is restarting or unreachable: no bug to trace, and the
+                # deliveries wait in it. Try again at the next turn.
+                log.warning("sending deliveries waits for the database: %s", error)
+            except Exception:
                 log.exception("sending deliveries failed")

@@ -14,25 +14,31 @@ from server.members import MemberSchema, add_member, assign_badge
 from server.models import BadgeKind, KioskMode
 from server.runtime import Runtime
 from server.settings import load_settings
-from server.sites import add_site
+from server.sites import add_site, issue_display_token
 from tests.servers import ServerProcess, free_port, write_config
 
 
 @dataclass
 class Door:
-    """A server with a site open all day, members with NFC badges, and one kiosk token."""
+    """A server with a site open all day, members with NFC badges, one kiosk token and
+    the site's board token (`display_token`)."""
 
     folder: Path
     members: dict[str, str] = field(default_factory=dict)  # given name -> badge UID
     debounce_seconds: int = 60
     hosts: tuple[str, ...] = ()  # members listed at the kiosk as guests' hosts
     extra_config: str = ""
+    database: str = ""  # a database URL; a SQLite file in `folder` if left empty
+    redis_url: str = ""
+    visibility: str = "hidden"  # what boards show of the members
 
     def __post_init__(self) -> None:
         port = free_port()
         extra = f"[presence]\ndebounce_seconds = {self.debounce_seconds}\n{self.extra_config}"
-        self.database = f"sqlite:///{self.folder / 'server.db'}"
-        self.config = write_config(self.folder, self.database, port=port, extra=extra)
+        self.database = self.database or f"sqlite:///{self.folder / 'server.db'}"
+        self.config = write_config(
+            self.folder, self.database, port=port, redis_url=self.redis_url, extra=extra
+        )
         self.server = ServerProcess(self.config, port)
         self.token = self._arrange()
 
@@ -53,7 +59,7 @@ class Door:
                     hours=parse_weekly("mon-sun 00:00-23:59"),
                 )
                 for name, badge in self.members.items():
-                    data = MemberSchema().load({"given_name": name})
+                    data = MemberSchema().load({"given_name": name, "visibility": self.visibility})
                     member = add_member(session, data, now.date())
                     assign_badge(session, member, BadgeKind.NFC, badge, "", now)
                     if name in self.hosts:
@@ -61,6 +67,7 @@ class Door:
                 _kiosk, token = add_kiosk(
                     session, "porte", site, KioskMode.TOGGLE, now - timedelta(days=1)
                 )
+                self.display_token = issue_display_token(site)
         finally:
             engine.dispose()
         return token
