@@ -118,8 +118,8 @@ def init_live(app: Flask, redis_url: str, origins: Sequence[str] = ()) -> Socket
         # Same origin only unless origins are configured: another site cannot open a
         # board or dashboard socket with a visitor's cookies.
         cors_allowed_origins=list(origins) or None,
-        logger=False,
-        engineio_logger=False,
+        logger=_quiet_logger("socketio.server"),
+        engineio_logger=_quiet_logger("engineio.server"),
     )
     namespace = BoardNamespace()
     socketio.on_namespace(namespace)
@@ -129,6 +129,17 @@ def init_live(app: Flask, redis_url: str, origins: Sequence[str] = ()) -> Socket
     runtime_of_app.board.publish = socket_publisher(socketio)
     follow_staff_changes(runtime_of_app.sessions, staff_notifier(socketio))
     return socketio
+
+
+def _quiet_logger(name: str) -> logging.Logger:
+    """Socket.IO's logger at WARNING, writing through ours.
+
+    Given `False` instead, python-socketio adds a handler of its own to it, and each of
+    its lines (a failed publish to Redis...) came out twice, once without a time.
+    """
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
 
 
 def socket_publisher(socketio: SocketIO) -> Publish:

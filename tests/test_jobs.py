@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from server import jobs
+from server import create_app, jobs
 from server.models import Delivery, JobRun, Site, Tap, TapKind, Visibility, Visit, VisitEnd
 from server.runtime import Runtime
+from server.settings import ServerSection, Settings
 from tests.conftest import at
 from tests.factories import (
     badge_tap,
@@ -154,3 +155,19 @@ def test_two_servers_with_the_scheduler_end_a_missed_visit_once(
         for server in servers:
             server.stop()
         engine.dispose()
+
+
+def test_a_job_while_the_database_is_unreachable_waits_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A PostgreSQL restart under a running server: the job says so and tries next time,
+    # with no traceback in the log (tests/test_service_faults.py restarts a real one).
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/presence"
+    settings = Settings(
+        server=ServerSection(data_dir=str(tmp_path), database_url=nowhere, secret_key="s")
+    )
+    runtime: Runtime = create_app(settings).extensions["presence"]
+    with caplog.at_level("WARNING", logger="server.jobs"):
+        assert jobs.sweep(runtime) is None
+    (record,) = caplog.records
+    assert "waits for the database" in record.getMessage() and record.exc_info is None

@@ -6,11 +6,14 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from server import create_app
 from server.logs import configure_logging
 from server.settings import ServerSection, Settings
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -42,3 +45,24 @@ def test_text_logs_say_when_what_and_who(restore_root: None) -> None:
     configure_logging(Settings(server=ServerSection(log_level="debug")), out)
     logging.getLogger("server.jobs").debug("sweep: %d changed", 2)
     assert out.getvalue().rstrip().endswith("DEBUG server.jobs: sweep: 2 changed")
+
+
+def test_socket_io_lines_come_once_and_through_our_handler(
+    restore_root: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Redis is down: each board message the server cannot publish is logged by
+    # python-socketio, which used to add a handler of its own and write it twice.
+    settings = Settings(
+        server=ServerSection(
+            data_dir=str(tmp_path),
+            secret_key="s",
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        )
+    )
+    out = io.StringIO()
+    configure_logging(settings, out)
+    app = create_app(settings)
+    app.extensions["socketio"].emit("change", {"seq": 1}, to="site-1", namespace="/board")
+    ours = [line for line in out.getvalue().splitlines() if "publish to redis" in line]
+    assert ours and all(" ERROR socketio.server: " in line for line in ours)
+    assert "publish to redis" not in capfd.readouterr().err
