@@ -2,11 +2,12 @@
 
 Started by bench/bench_taps.py as `python bench/_server.py --data-dir DIR --port PORT ...`.
 It builds the app with `create_app`, adds `POST /bench/bare`, creates the schema, puts
-a site, members with NFC badges and one toggle kiosk in the database, prints one line
-`BENCH_READY {json}` (the kiosk token and what was arranged) and serves with
-`server.serving.run` until it receives SIGTERM. `POST /bench/bare-emit` sends its body
-to the site's boards with a bare Socket.IO emit (for bench/bench_board.py). Not for
-production use.
+a site, members with NFC badges and `--kiosks` toggle kiosks in the database, prints one
+line `BENCH_READY {json}` (the kiosk tokens and what was arranged) and serves with
+`server.serving.run` until it receives SIGTERM. With `--serve-only` it arranges nothing:
+a further worker on a database (PostgreSQL) that the first one arranged. `POST
+/bench/bare-emit` sends its body to the site's boards with a bare Socket.IO emit (for
+bench/bench_board.py and bench/bench_load.py). Not for production use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask, jsonify, request  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from server import create_app  # noqa: E402
 from server.board import room  # noqa: E402
@@ -53,6 +55,9 @@ def add_bare_route(app: Flask) -> None:
             return jsonify({"status": "error"}), 400
         return jsonify({"status": "ok"})
 
+    # Like the kiosk API, which authenticates by token: no CSRF token to send.
+    app.extensions["csrf"].exempt(bare)
+
 
 def add_bare_emit_route(app: Flask, site_id: int) -> None:
     """A route that hands its body to the site's boards: Socket.IO's own cost alone."""
@@ -63,9 +68,13 @@ def add_bare_emit_route(app: Flask, site_id: int) -> None:
         socketio.emit("change", request.get_json(), to=room(site_id), namespace=NAMESPACE)
         return jsonify({"status": "ok"})
 
+    app.extensions["csrf"].exempt(bare_emit)
 
-def arrange(runtime: Runtime, members: int, visibility: Visibility) -> dict[str, Any]:
-    """A site open every day, `members` members with one NFC badge each, a toggle kiosk."""
+
+def arrange(
+    runtime: Runtime, members: int, visibility: Visibility, kiosks: int = 1
+) -> dict[str, Any]:
+    """A site open every day, `members` members with one NFC badge each, toggle kiosks."""
     now = datetime.now(UTC)
     with runtime.transaction() as session:
         site = Site(
@@ -99,14 +108,18 @@ def arrange(runtime: Runtime, members: int, visibility: Visibility) -> dict[str,
             for i, person in enumerate(people)
         )
         # Created a day ago: taps may then carry read_at values up to two days back.
-        kiosk, token = add_kiosk(
-            session, "bench-door", site, KioskMode.TOGGLE, now - timedelta(days=1)
-        )
-        kiosk_id = kiosk.id
+        doors = [
+            add_kiosk(session, f"bench-door-{n}", site, KioskMode.TOGGLE, now - timedelta(days=1))
+            for n in range(kiosks)
+        ]
+        session.flush()
+        kiosk_id = doors[0][0].id
         display_token = issue_display_token(site)
         site_id = site.id
+    tokens = [token for _kiosk, token in doors]
     return {
-        "token": token,
+        "token": tokens[0],
+        "tokens": tokens,
         "kiosk_id": kiosk_id,
         "members": members,
         "site": "bench",
@@ -122,30 +135,44 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=32, help="gunicorn gthread threads")
+    parser.add_argument("--kiosks", type=int, default=1)
+    parser.add_argument("--database-url", default="", help="default: SQLite in --data-dir")
+    parser.add_argument("--redis-url", default="", help="the boards' message queue")
+    parser.add_argument(
+        "--serve-only", action="store_true", help="arrange nothing: another worker did"
+    )
     parser.add_argument(
         "--visibility", choices=[level.value for level in Visibility], default="hidden"
     )
     args = parser.parse_args()
 
     data = Path(args.data_dir)
+    sqlite_path = (data / "presence.db").resolve()
     settings = Settings(
         server=ServerSection(
             data_dir=str(data),
-            database_url=f"sqlite:///{(data / 'presence.db').resolve()}",
+            database_url=args.database_url or f"sqlite:///{sqlite_path}",
             secret_key="bench-secret",
+            redis_url=args.redis_url,
         )
     )
     started = time.perf_counter()
     app = create_app(settings)
     add_bare_route(app)
     runtime: Runtime = app.extensions["presence"]
-    Base.metadata.create_all(runtime.engine)
-    info = arrange(runtime, args.members, Visibility(args.visibility))
+    if args.serve_only:
+        with runtime.session() as session:
+            site_id = session.scalars(select(Site.id).where(Site.slug == "bench")).one()
+        info: dict[str, Any] = {"site_id": site_id}
+    else:
+        Base.metadata.create_all(runtime.engine)
+        info = arrange(runtime, args.members, Visibility(args.visibility), args.kiosks)
     add_bare_emit_route(app, info["site_id"])
-    # No pooled SQLite connection may cross gunicorn's fork into the worker.
+    # No pooled connection may cross gunicorn's fork into the worker.
     runtime.engine.dispose()
     info["arrange_seconds"] = round(time.perf_counter() - started, 2)
-    info["database"] = str((data / "presence.db").resolve())
+    info["database"] = str(sqlite_path)
+    info["database_url"] = settings.server.database_url
     print(f"{READY} {json.dumps(info)}", flush=True)
     run(app, args.host, args.port, threads=args.threads)
 

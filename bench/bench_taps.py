@@ -282,9 +282,15 @@ def free_port() -> int:
 
 
 def start_server(
-    folder: Path, port: int, members: int, threads: int, extra: Sequence[str] = ()
+    folder: Path,
+    port: int,
+    members: int,
+    threads: int,
+    extra: Sequence[str] = (),
+    name: str = "server",
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    log = folder / "server.log"
+    """bench/_server.py on `port`, data in folder/data, its output in folder/<name>.log."""
+    log = folder / f"{name}.log"
     command = [
         sys.executable,
         "-u",

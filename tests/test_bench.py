@@ -1,0 +1,60 @@
+"""The benchmark scripts still run, each in a few seconds with tiny parameters.
+
+bench_taps.py and bench_reports.py are left out for the suite's time: the first shares
+its server (bench/_server.py) with the two run here.
+
+Their figures are not checked here (speed is measured in bench/, not in tests); what is
+checked is what each script checks itself and reports in its exit status: every request
+got the answer it should, every board got every message, and, for the load harness,
+every acknowledged tap is in the log exactly once. A benchmark that quietly broke (a
+bare route refused by CSRF, say) would otherwise only be found the day someone needs
+its figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_ENV, require_env
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_bench(script: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def test_board_benchmark_runs() -> None:
+    out = run_bench("bench_board.py", "--boards", "2", "--rounds", "3", "--warmup", "1")
+    assert "ratio p50" in out
+
+
+def test_load_harness_on_sqlite_keeps_every_tap_once() -> None:
+    out = run_bench("bench_load.py", "--setups", "sqlite", *SMALL)
+    assert "0 lost, 0 twice, 0 never acknowledged" in out
+
+
+def test_load_harness_on_postgres_and_redis_keeps_every_tap_once() -> None:
+    url = require_env(POSTGRES_ENV, "PostgreSQL")
+    # The harness makes a database of its own on that server, never the tests' one.
+    out = run_bench("bench_load.py", "--setups", "postgres", "--postgres-url", url, *SMALL)
+    assert "0 lost, 0 twice, 0 never acknowledged" in out
+
+
+SMALL = (
+    *("--arrivals", "30", "--burst-seconds", "3", "--boards", "6", "--members", "600"),
+    *("--saturation-seconds", "2", "--bare-seconds", "1", "--saturation-boards", "2"),
+)
