@@ -16,11 +16,10 @@ from presence.config import ConfigError
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Read badges, greet at once, keep every tap until the server has it."""
-    from kiosk.daemon import Kiosk, read_boot_id
+    from kiosk.daemon import Kiosk, open_spool, read_boot_id
     from kiosk.readers import make_reader
     from kiosk.screen import Screen, ScreenServer
     from kiosk.settings import load_kiosk_settings
-    from kiosk.spool import Spool
     from kiosk.uploader import Uploader
 
     try:
@@ -28,7 +27,6 @@ def main(ctx: click.Context) -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    spool = Spool(settings.spool_path)
     screen = Screen()
     try:
         page = ScreenServer(
@@ -37,12 +35,6 @@ def main(ctx: click.Context) -> None:
     except OSError as error:
         address = f"{settings.feedback_host}:{settings.feedback_port}"
         raise click.ClickException(f"cannot serve the kiosk page on {address}: {error}") from None
-    page.start()
-    boot_id = read_boot_id()
-    uploader = Uploader(settings, spool, screen, boot_id)
-    uploader.start()
-    kiosk = Kiosk(settings, make_reader(settings), spool, screen, uploader, boot_id)
-    page.desk = kiosk
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -50,6 +42,17 @@ def main(ctx: click.Context) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The page is served early only if the spool does not open, to say why.
+    spool = open_spool(settings.spool_path, screen, stop, waiting=page.start)
+    if spool is None:  # stopped while waiting for room on the disk
+        page.stop()
+        return
+    boot_id = read_boot_id()
+    uploader = Uploader(settings, spool, screen, boot_id)
+    kiosk = Kiosk(settings, make_reader(settings), spool, screen, uploader, boot_id)
+    page.desk = kiosk  # before the page is served: its guest forms work from the start
+    page.start()
+    uploader.start()
     logging.getLogger("kiosk").info(
         "kiosk up: %s reader, page on http://%s:%d/, %d taps waiting",
         settings.reader,

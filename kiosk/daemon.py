@@ -1,9 +1,13 @@
 """The kiosk's main loop: read, drop repeat reads, spool, greet, hand over to the uploader.
 
     read -> repeat read of a badge still held? -> spool (on disk) -> greeting -> upload
+                                  spool full? -> straight to the server -> greeting
+                                                 no answer? -> "not recorded", ERROR logged
 
 The loop feeds systemd's watchdog on every turn, so a reader that hangs gets the daemon
-restarted; a reader that is unplugged is closed and opened again until it is back.
+restarted; a reader that is unplugged is closed and opened again until it is back. A
+spool that cannot be written (a full disk) never stops the loop: each tap it cannot keep
+is said aloud, and taps are kept again as soon as the disk has room.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 LEFT_MEMORY = 600.0  # seconds a guest who left here stays off the list whatever it says
 READ_TIMEOUT = 0.5  # seconds a read waits before the loop turns (and feeds the watchdog)
 REOPEN_MAX = 5.0
+SPOOL_RETRY = 5.0  # seconds between attempts to open a spool the disk cannot take
 
 
 def read_boot_id() -> str:
@@ -42,6 +47,39 @@ def read_boot_id() -> str:
         import uuid
 
         return str(uuid.uuid4())
+
+
+def open_spool(
+    path: str, screen: Screen, stop: threading.Event, waiting: Callable[[], object]
+) -> Spool | None:
+    """The spool, opened; None if `stop` is set first.
+
+    On a full disk even opening fails (SQLite's WAL needs its -shm file). Rather than
+    exit and be restarted in a loop, the kiosk says so on its page (`waiting()` is called
+    once, to serve it) and in its log, tells systemd it is up (and feeds the watchdog),
+    reads no badge it could not keep, and tries again every few seconds until the disk
+    has room.
+    """
+    attempts = 0
+    while not stop.is_set():
+        try:
+            spool = Spool(path)
+        except SpoolError as error:
+            screen.status(spool=error.cause)
+            if attempts % 12 == 0:  # once a minute
+                log.error("cannot open the spool, no badge is read until it can be: %s", error)
+            if attempts == 0:
+                waiting()
+                systemd.notify("READY=1")  # up and saying what is wrong: no restart loop
+            attempts += 1
+            systemd.notify("WATCHDOG=1")
+            stop.wait(SPOOL_RETRY)
+            continue
+        if attempts:
+            log.info("spool %s open, badges are read again", path)
+            screen.status(spool=None)
+        return spool
+    return None
 
 
 class Kiosk:
@@ -62,9 +100,16 @@ class Kiosk:
         self.wall, self.monotonic = wall, monotonic
         self._last_read: dict[Read, float] = {}
         self._left: dict[str, float] = {}  # guests' arrival tap id -> when they left here
+        # The screen says when the spool cannot be written, and stops saying so once it can.
+        spool.on_trouble = lambda cause: screen.status(spool=cause)
+        screen.status(spool=spool.trouble)
 
     def handle(self, read: Read) -> SpooledTap | None:
-        """One badge presented: spool it (unless it is a repeat) and greet."""
+        """One badge presented: spool it (unless it is a repeat) and greet.
+
+        The reader hears `ok <tap id>` only once the tap is kept: in the spool, or, when
+        the spool cannot take it, on the server itself (see `_send_at_once`).
+        """
         now = self.monotonic()
         last = self._last_read.get(read)
         self._last_read[read] = now  # a badge held on the reader stays one tap
@@ -73,10 +118,10 @@ class Kiosk:
             return None
         self._forget_old_reads(now)
         tap = self._new_tap(read.kind, read.value)
-        error = self._keep(tap)
-        if error is not None:
-            self.reader.confirm(f"error {error}")
-            return None
+        try:
+            self.spool.add(tap)
+        except SpoolError as error:
+            return self._send_at_once(read, tap, error)
         # Refusals decided here are shown at once; the tap is kept all the same, and the
         # server's answer has the last word (it logs forged attempts too).
         name = self._name(read)
@@ -95,15 +140,43 @@ class Kiosk:
         read_at = datetime.fromtimestamp(self.wall(), UTC).astimezone().isoformat()
         return SpooledTap.new(kind, value, read_at, self.monotonic(), self.boot_id, details)
 
+    def _send_at_once(self, read: Read, tap: SpooledTap, error: SpoolError) -> SpooledTap | None:
+        """A badge read the spool could not keep: recorded only if the server answers for
+        it now, else the member is told it was not recorded (never greeted).
+
+        Only badge reads go this way. Should the server store the tap but its answer be
+        lost, the member is wrongly told to see the front desk and may tap again: that
+        second tap is harmless, the server's rule ignoring a badge read again within
+        60 s. A guest's form has no such rule: it is refused instead (`_keep`).
+        """
+        answer = self.uploader.send_now(tap)
+        if answer is None:
+            self._not_recorded(tap, error)
+            self.reader.confirm(f"error spool_{error.cause}")
+            return None
+        log.warning("tap %s sent straight to the server, the spool could not keep it", tap.id)
+        result, head_count = answer
+        self.screen.greet(tap.id, self._name(read))
+        self.screen.answer(result, head_count)
+        self.reader.confirm(f"ok {tap.id}")
+        self._sound()
+        return tap
+
     def _keep(self, tap: SpooledTap) -> SpoolError | None:
-        """Spool a tap; on failure say so on the screen and in the log."""
+        """Spool a guest's form; if the spool cannot keep it, say so."""
         try:
             self.spool.add(tap)
         except SpoolError as error:
-            log.error("tap NOT recorded (%s): %s %s %s", error, tap.kind, tap.badge, tap.details)
-            self.screen.failed("spool_failed")
+            self._not_recorded(tap, error)
             return error
         return None
+
+    def _not_recorded(self, tap: SpooledTap, error: SpoolError) -> None:
+        """Say aloud that a tap is lost: on the screen to the member, and in the log with
+        what the staff need to record it by hand."""
+        what = f"{tap.kind} {tap.badge}" if tap.badge else f"{tap.kind} {tap.details}"
+        log.error("tap NOT recorded: %s read at %s; %s", what, tap.read_at, error)
+        self.screen.failed("spool_failed")
 
     def _sent(self, tap: SpooledTap) -> None:
         self.uploader.wake()

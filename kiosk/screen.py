@@ -3,7 +3,8 @@
 A small HTTP server from the standard library (no web framework on the Pi) serves the
 page and pushes every change of the screen to it as Server-Sent Events, so a greeting
 reaches the browser within milliseconds of the read. The screen's state is one JSON
-object: what to show now, and the kiosk's status (online, taps waiting, token refused).
+object: what to show now, and the kiosk's status (online, taps waiting, token refused,
+reader unplugged, spool that cannot be written).
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ STRINGS = {
         "unknown_offline": "Badge non reconnu (hors ligne) — enregistré, passez à l'accueil",
         "replaced": "Cette carte a été remplacée — passez à l'accueil",
         "not_today": "Ce pass n'est pas valable aujourd'hui — passez à l'accueil",
-        "spool_failed": "Ce badge n'a pas pu être enregistré — prévenez l'accueil",
+        "spool_failed": "Passage non enregistré — prévenez l'accueil",
+        "spool_full": "Mémoire du kiosque pleine",
+        "spool_unwritable": "Le kiosque ne peut plus écrire dans sa mémoire",
+        "spool_trouble": "{problem} — prévenez l'accueil",
         "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
         "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
         "token_refused": "kiosque refusé par le serveur : {n} badges gardés en attente",
@@ -89,7 +93,10 @@ STRINGS = {
         "unknown_offline": "Badge not recognised (offline) — recorded, see the front desk",
         "replaced": "This card was replaced — please see the front desk",
         "not_today": "This pass is not valid today — please see the front desk",
-        "spool_failed": "This badge could not be recorded — please tell the front desk",
+        "spool_failed": "Not recorded — please tell the front desk",
+        "spool_full": "The kiosk's storage is full",
+        "spool_unwritable": "The kiosk can no longer write to its storage",
+        "spool_trouble": "{problem} — please tell the front desk",
         "people_here": {"one": "{n} person here", "other": "{n} people here"},
         "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
         "token_refused": "kiosk refused by the server: {n} taps kept waiting",
@@ -122,7 +129,13 @@ class Screen:
         self.version = 0
         self.state: dict[str, Any] = {
             "show": {"kind": "idle"},
-            "status": {"online": None, "pending": 0, "token_refused": False, "reader": True},
+            "status": {
+                "online": None,
+                "pending": 0,
+                "token_refused": False,
+                "reader": True,
+                "spool": None,  # why taps cannot be kept (spool.FULL, UNWRITABLE), if so
+            },
             "head_count": None,
         }
         self.guests_on_server: list[dict[str, str]] = []  # from the last heartbeat
@@ -202,6 +215,7 @@ class Screen:
             self._update(head_count=head_count)
 
     def failed(self, message: str) -> None:
+        """Show an error instead of a greeting: `message` is a key of STRINGS."""
         self._update(show={"kind": "error", "message": message})
 
     def status(self, **status: Any) -> None:
@@ -374,14 +388,18 @@ class ScreenServer(ThreadingHTTPServer):
         self.screen, self.language = screen, language
         self.desk: GuestDesk | None = None  # the guest forms work once the kiosk is set
         self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
 
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="screen", daemon=True)
-        thread.start()
-        return thread
+        """Serve the page from a thread of its own (once: starting again changes nothing)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.serve_forever, name="screen", daemon=True)
+            self._thread.start()
+        return self._thread
 
     def stop(self) -> None:
         self.stopping.set()
-        self.shutdown()
+        if self._thread is not None:  # shutdown() would wait forever for a loop never run
+            self.shutdown()
         self.server_close()

@@ -5,18 +5,29 @@ moment after it returns. A tap leaves the spool only when the server has acknowl
 it, and it keeps the id it was given when read, so sending it again after a crash is
 harmless: the server answers a known tap id with its first answer and stores nothing.
 The same file keeps the cached member directory, for greeting while offline.
+
+A write the disk cannot take (full, read-only, failing) is rolled back whole and raised
+as a `SpoolError` that says why; nothing is half written, and the next write that fits
+just works, with no reopening.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import resource
+import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS taps (
@@ -39,8 +50,67 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+#: Why the spool cannot be written: its storage is full (the disk, or the largest file
+#: this process may write), or it cannot be written at all (read-only, a failing card).
+FULL, UNWRITABLE = "full", "unwritable"
+LOW_SPACE = 1024 * 1024  # bytes free under which a write error is a full disk
+
+
 class SpoolError(Exception):
-    """The spool cannot take the tap (disk full, read-only file system): say so aloud."""
+    """The spool cannot take a write (disk full, read-only file system): say so aloud.
+
+    `cause` is FULL or UNWRITABLE; the message names the file, SQLite's error, the free
+    space and the file size limit, for the log."""
+
+    def __init__(self, message: str, cause: str = UNWRITABLE) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _size(count: int) -> str:
+    """A number of bytes as people read it: "812 bytes", "96.0 KiB", "3.2 GiB"."""
+    if count < 1024:
+        return f"{count} bytes"
+    scaled, unit = count / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{scaled:.1f} {unit}"
+
+
+def diagnose(path: Path, error: BaseException) -> SpoolError:
+    """Why the spool at `path` could not be written, with what the system can tell.
+
+    SQLite says SQLITE_FULL for a full disk, but only "disk I/O error" when a file would
+    pass the size limit of the process (EFBIG: systemd's LimitFSIZE=, a quota): the free
+    space and the files' sizes against that limit tell a full spool from a failing card."""
+    code = getattr(error, "sqlite_errorcode", None)
+    files: dict[str, int] = {}
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        with suppress(OSError):
+            files[name] = (path.parent / name).stat().st_size
+    try:
+        free: int | None = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limited = limit != resource.RLIM_INFINITY
+    full = (
+        (code is not None and code & 0xFF == sqlite3.SQLITE_FULL)
+        or (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG))
+        or (free is not None and free < LOW_SPACE)
+        or (limited and any(size + 65536 >= limit for size in files.values()))  # nearly
+    )
+    name = getattr(error, "sqlite_errorname", None) or type(error).__name__
+    facts = [
+        f"spool {path} {'full' if full else 'cannot be written'}: {error} ({name})",
+        f"{_size(free)} free in {path.parent}" if free is not None else "free space unknown",
+        ", ".join(f"{file} {_size(size)}" for file, size in files.items()) or "no spool file",
+    ]
+    if limited:
+        facts.append(f"this process may write files up to {_size(limit)} (RLIMIT_FSIZE)")
+    return SpoolError("; ".join(facts), FULL if full else UNWRITABLE)
 
 
 #: Kinds of taps that are not badge reads (their form is in `details`): a guest arriving
@@ -90,19 +160,33 @@ class SpooledTap:
 
 
 class Spool:
-    """The spool file, shared by the reader loop and the uploader thread."""
+    """The spool file, shared by the reader loop and the uploader thread.
+
+    Every write is one transaction that a full disk rolls back whole and turns into a
+    `SpoolError`; `trouble` then says why (FULL or UNWRITABLE) until a write succeeds
+    again, and `on_trouble` hears each change (the screen shows it)."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.path = Path(path)
+        self.trouble: str | None = None
+        self.on_trouble: Callable[[str | None], None] | None = None
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(taps)")}
-        if "details" not in columns:  # a spool from before guests: its taps stay as they are
-            self._db.execute("ALTER TABLE taps ADD COLUMN details TEXT")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.DatabaseError) as error:
+            raise diagnose(self.path, error) from error
+        try:  # on a full disk, even opening fails: WAL mode needs its -shm file
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(taps)")}
+            if "details" not in columns:  # a spool from before guests: its taps stay as they are
+                self._db.execute("ALTER TABLE taps ADD COLUMN details TEXT")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise diagnose(self.path, error) from error
 
     def close(self) -> None:
         with self._lock:
@@ -112,19 +196,49 @@ class Spool:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it on disk when the block ends, or none of it and
+        a `SpoolError` saying why."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as error:  # disk full, I/O error, read-only
+                self._roll_back()
+                failed = diagnose(self.path, error)
+                self._set_trouble(failed.cause)
+                raise failed from error
+            except BaseException:
+                self._roll_back()
+                raise
+            if self.trouble is not None:
+                log.info("spool %s can be written again", self.path)
+                self._set_trouble(None)
+
+    def _roll_back(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _set_trouble(self, cause: str | None) -> None:
+        if cause != self.trouble:
+            self.trouble = cause
+            if self.on_trouble is not None:
+                self.on_trouble(cause)
+
     # -- taps ---------------------------------------------------------------------------
 
     def add(self, tap: SpooledTap) -> None:
-        """Keep a tap; when this returns, it is on disk."""
-        try:
-            details = None if tap.details is None else json.dumps(tap.details)
-            self._run(
+        """Keep a tap; when this returns, it is on disk. Raises `SpoolError` if it is not."""
+        details = None if tap.details is None else json.dumps(tap.details)
+        with self._writing() as db:
+            db.execute(
                 "INSERT INTO taps (id, kind, badge, read_at, monotonic, boot_id, details) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (tap.id, tap.kind, tap.badge, tap.read_at, tap.monotonic, tap.boot_id, details),
             )
-        except sqlite3.OperationalError as error:  # disk full, I/O error, read-only
-            raise SpoolError(str(error)) from error
 
     def oldest(self, limit: int) -> list[SpooledTap]:
         rows = self._run(
@@ -153,20 +267,18 @@ class Spool:
         ]
 
     def remove(self, ids: Iterable[str]) -> None:
-        """Forget taps the server acknowledged."""
-        with self._lock, self._db:  # one transaction
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM taps WHERE id = ?", [(i,) for i in ids])
+        """Forget taps the server acknowledged (kept, to be sent again, if this fails)."""
+        with self._writing() as db:
+            db.executemany("DELETE FROM taps WHERE id = ?", [(i,) for i in ids])
 
     def reject(self, tap: SpooledTap, reason: str) -> None:
         """Set aside a tap the server refuses as malformed, so it cannot block the rest."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
+        with self._writing() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO rejected (id, tap, reason) VALUES (?, ?, ?)",
                 (tap.id, json.dumps(tap.as_json()), reason),
             )
-            self._db.execute("DELETE FROM taps WHERE id = ?", (tap.id,))
+            db.execute("DELETE FROM taps WHERE id = ?", (tap.id,))
 
     def pending(self) -> int:
         return int(self._run("SELECT count(*) FROM taps")[0][0])
@@ -182,17 +294,14 @@ class Spool:
     ) -> None:
         """The server's directory: its lookup key, hash -> name, the public key that
         checks QR badge tokens, and the members a guest may name as host."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM directory")
-            self._db.executemany("INSERT OR REPLACE INTO directory VALUES (?, ?)", entries)
-            self._db.execute("DELETE FROM hosts")
-            self._db.executemany("INSERT OR REPLACE INTO hosts VALUES (?, ?)", hosts)
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('directory_key', ?)", (key,))
+        with self._writing() as db:
+            db.execute("DELETE FROM directory")
+            db.executemany("INSERT OR REPLACE INTO directory VALUES (?, ?)", entries)
+            db.execute("DELETE FROM hosts")
+            db.executemany("INSERT OR REPLACE INTO hosts VALUES (?, ?)", hosts)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('directory_key', ?)", (key,))
             if badge_key:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('badge_key', ?)", (badge_key,)
-                )
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('badge_key', ?)", (badge_key,))
 
     def _meta(self, name: str) -> bytes | None:
         rows = self._run("SELECT value FROM meta WHERE key = ?", (name,))

@@ -5,6 +5,9 @@ when the server's answer names it. Failures back off (1 s doubling to 30 s) and 
 lose anything: a network cut or a server restart only delays taps, a rotated token (401)
 keeps them and says so on the screen, and a tap the server calls malformed (422, which
 the kiosk's own checks should make impossible) is set aside rather than block the rest.
+A spool that cannot be written (a full disk) does not stop the thread either: taps the
+server acknowledged stay in the spool and are sent again, which the server answers with
+its first answer, until the disk has room to forget them.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import requests
 
 from kiosk.screen import Screen
 from kiosk.settings import KioskSection
-from kiosk.spool import GUEST, Spool, SpooledTap
+from kiosk.spool import GUEST, Spool, SpooledTap, SpoolError
 from presence import __version__
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = (3.05, 15)  # connect, read: a slow server is waited for, a dead one is not
+SEND_NOW_TIMEOUT = (1.0, 3.0)  # a member is waiting at the door for this one
 MAX_BACKOFF = 30.0
 
 
@@ -47,6 +51,9 @@ class Uploader(threading.Thread):
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {settings.token}"
         self.http.headers["User-Agent"] = f"presence-kiosk/{__version__}"
+        # The reader's thread sends on its own session: requests' are not thread-safe.
+        self.http_now = requests.Session()
+        self.http_now.headers.update(self.http.headers)
         self.batch = settings.upload_batch
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -65,17 +72,33 @@ class Uploader(threading.Thread):
     def run(self) -> None:
         backoff = 0.0
         while not self._stopping.is_set():
-            self._maintain()
-            batch = self.spool.oldest(self.batch)
-            if not batch:
-                self._sleep(min(self._next_heartbeat, self._next_directory) - self.monotonic())
+            try:
+                moved = self._turn()
+            except SpoolError as error:
+                log.error("the spool cannot be written, sent taps stay in it: %s", error)
+                moved = False
+            except Exception:  # a thread dead in silence would strand every tap
+                log.exception("the uploader failed; trying again")
+                moved = False
+            if moved is None:
                 continue
-            if self._send(batch):
+            if moved:
                 backoff = 0.0
                 continue
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             self._sleep(backoff, wake_early_after=1.0)
         self.http.close()
+        self.http_now.close()
+
+    def _turn(self) -> bool | None:
+        """Upload the oldest batch: True if the spool moved on, False if it must wait;
+        None when there was nothing to send (after waiting for the next duty)."""
+        self._maintain()
+        batch = self.spool.oldest(self.batch)
+        if not batch:
+            self._sleep(min(self._next_heartbeat, self._next_directory) - self.monotonic())
+            return None
+        return self._send(batch)
 
     def _sleep(self, seconds: float, wake_early_after: float | None = None) -> None:
         """Sleep until woken or `seconds` pass; a wake counts only after
@@ -113,13 +136,13 @@ class Uploader(threading.Thread):
         if response.status_code == 200:
             answer = response.json()
             results = answer.get("results", [])
-            self.spool.remove(result["id"] for result in results)
             arriving = {tap.id: tap for tap in batch if tap.kind == GUEST}
             for result in results:
                 self.screen.answer(result, answer.get("head_count"))
                 if result["id"] in arriving and result.get("outcome") == "checked_in":
                     # until the next heartbeat lists them: they may leave at once
                     self.screen.guest_arrived(result["id"], result.get("name") or "")
+            self.spool.remove(result["id"] for result in results)  # a full disk raises
             self._refused_logged = False
             self.batch = self.settings.upload_batch
             self.screen.status(online=True, token_refused=False, pending=self.spool.pending())
@@ -147,6 +170,27 @@ class Uploader(threading.Thread):
         log.warning("server answered %s; %d taps wait", response.status_code, self.spool.pending())
         self._offline()
         return False
+
+    def send_now(self, tap: SpooledTap) -> tuple[dict[str, Any], int | None] | None:
+        """Send one tap at once (the spool could not keep it), from the reader's thread:
+        the server's answer for it and the head-count, or None if it did not answer for
+        it. A 200 naming the tap means the server has stored it."""
+        body: dict[str, Any] = {"clock": self._clock(), "taps": [tap.as_json()]}
+        try:
+            response = self.http_now.post(
+                f"{self.base}/api/v1/taps", json=body, timeout=SEND_NOW_TIMEOUT
+            )
+            answer = response.json() if response.status_code == 200 else {}
+        except (requests.RequestException, ValueError) as error:
+            log.warning("tap %s not sent to the server either (%s)", tap.id, type(error).__name__)
+            return None
+        results = answer.get("results") if isinstance(answer, dict) else None
+        for result in results if isinstance(results, list) else []:
+            if isinstance(result, dict) and result.get("id") == tap.id:
+                head_count = answer.get("head_count")
+                return result, head_count if isinstance(head_count, int) else None
+        log.warning("tap %s not taken by the server either (%s)", tap.id, response.status_code)
+        return None
 
     def _offline(self) -> None:
         self.screen.status(online=False, pending=self.spool.pending())
@@ -192,5 +236,10 @@ class Uploader(threading.Thread):
         data = response.json()
         entries = [(entry["hash"], entry["name"]) for entry in data.get("entries", [])]
         hosts = [(host["id"], host["name"]) for host in data.get("hosts", [])]
-        self.spool.replace_directory(data["key"], entries, data.get("badge_key"), hosts)
+        try:
+            self.spool.replace_directory(data["key"], entries, data.get("badge_key"), hosts)
+        except SpoolError as error:  # the last one cached is kept: greetings may be stale
+            log.warning("member directory not cached: %s", error)
+            self._next_directory = self.monotonic() + 60
+            return
         log.info("member directory refreshed: %d badges", len(entries))

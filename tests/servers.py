@@ -5,7 +5,9 @@ Each test that stops, restarts or breaks a server starts its own, never a shared
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -53,17 +55,34 @@ def presence(config: Path, *args: str, stdin: str | None = None) -> str:
 
 
 class Process:
-    """A `presence` subcommand in its own process group, up once `ready_url` answers."""
+    """A `presence` subcommand in its own process group, up once `ready_url` answers.
+
+    `file_size_limit` (bytes) stands for a full disk: no file the process writes may
+    grow past it (RLIMIT_FSIZE; Python ignores SIGXFSZ, so such a write fails with EFBIG
+    instead of killing it) until `lift_file_size_limit()`, which stands for the staff
+    freeing space.
+    """
 
     def __init__(
-        self, config: Path, command: str, ready_url: str, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        command: str,
+        ready_url: str,
+        env: dict[str, str] | None = None,
+        file_size_limit: int | None = None,
     ) -> None:
         self.config, self.command, self.ready_url = config, command, ready_url
         self.env = {**os.environ, **(env or {})}
+        self.file_size_limit = file_size_limit
         self.log_path = config.with_suffix(f".{command}.log")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Self:
+        limit = None
+        if self.file_size_limit is not None:
+            # Only the soft limit: the process's owner may raise it again from outside.
+            limits = (self.file_size_limit, resource.RLIM_INFINITY)
+            limit = functools.partial(resource.setrlimit, resource.RLIMIT_FSIZE, limits)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "presence", "--config", str(self.config), self.command],
@@ -71,6 +90,7 @@ class Process:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: see stop()
+                preexec_fn=limit,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -97,6 +117,13 @@ class Process:
             self.process.terminate()
         self.process.wait(timeout=30)
         self.process = None
+
+    def lift_file_size_limit(self) -> None:
+        """Let the running process write files of any size again (space was freed)."""
+        assert self.process is not None
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, unlimited)
+        self.file_size_limit = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -132,9 +159,15 @@ def post_tap(base: str, kiosk_token: str, badge: str, kind: str = "nfc") -> dict
 class KioskProcess(Process):
     """`presence kiosk`, its page on `page_port`."""
 
-    def __init__(self, config: Path, page_port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        page_port: int,
+        env: dict[str, str] | None = None,
+        file_size_limit: int | None = None,
+    ) -> None:
         self.page = f"http://127.0.0.1:{page_port}"
-        super().__init__(config, "kiosk", f"{self.page}/state", env)
+        super().__init__(config, "kiosk", f"{self.page}/state", env, file_size_limit)
 
     def state(self) -> dict[str, Any]:
         found: dict[str, Any] = requests.get(f"{self.page}/state", timeout=5).json()["state"]

@@ -33,7 +33,9 @@
       text("detail", show.message ? strings[show.message] : "");
     } else if (kind === "error") {
       text("headline", strings[show.message] || show.message);
-      text("detail", "");
+      // A tap the spool could not keep: say why under "not recorded".
+      const spool = show.message === "spool_failed" && state.status && state.status.spool;
+      text("detail", spool ? strings["spool_" + spool] : "");
     } else {
       text("headline", strings.idle);
       text("detail", "");
@@ -45,6 +47,9 @@
     let note = "";
     if (status.token_refused) note = fill(strings.token_refused, { n: status.pending });
     else if (status.online === false) note = counted(strings.offline, status.pending);
+    if (status.spool) { // the spool cannot keep taps: the staff must know
+      note = fill(strings.spool_trouble, { problem: strings["spool_" + status.spool] });
+    }
     if (!status.reader) note = strings.reader_gone;
     marker.textContent = note;
     marker.hidden = !note;
