@@ -76,6 +76,10 @@ from server.models import Tap, Visit  # noqa: E402
 CONNECT_AT_ONCE = 25
 DRAIN_SECONDS = 15.0  # after the last post, how long boards may take to get it
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
+#: gunicorn closes an idle keep-alive connection after 2 s; a client that reuses one
+#: later races that close ("Server disconnected"). Kiosks retry such an upload; here it
+#: would count as an error of the server, so idle connections are dropped first.
+KEEPALIVE_SECONDS = 1.0
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -188,6 +192,13 @@ class Door:
     token: str
 
 
+def client_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        timeout=REQUEST_TIMEOUT,
+        connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+    )
+
+
 def tap_body(member: int) -> dict[str, Any]:
     return {
         "taps": [
@@ -274,7 +285,7 @@ async def event_night(
     members = iter(range(args.arrivals))
     plan = [[(moment, next(members)) for moment in moments] for moments in schedule]
     try:
-        async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
+        async with client_session() as http:
             start = time.perf_counter()
 
             async def door(index: int) -> None:
@@ -317,7 +328,7 @@ async def saturation(
     ours = Series("tap upload")
     plain, emit = Series("bare"), Series("bare-emit")
     try:
-        async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
+        async with client_session() as http:
 
             async def window(seconds: float, send: Callable[[int], Any], path: Series) -> None:
                 start, cpu = time.perf_counter(), time.process_time()
