@@ -120,7 +120,7 @@ class Series:
             f"  {self.name:<22}{self.taps:>8}{rate:>9.1f}"
             + "".join(f"{percentile(self.latencies, q):>9.1f}" for q in (50, 95, 99))
             + f"{self.errors:>8}"
-            + (f"{self.client_cpu:>10.0%}" if self.client_cpu else "")
+            + (f"{self.client_cpu:>12.0%}" if self.client_cpu else "")
         )
 
 
@@ -570,7 +570,7 @@ def run_setup(setup: Setup, args: argparse.Namespace) -> tuple[bool, dict[str, f
         f"saturation: {args.senders} senders, one tap per upload, {args.saturation_seconds:g} s "
         f"(bare routes {args.bare_seconds:g} s each), {args.saturation_boards} boards connected"
     )
-    print(head + f"{'errors':>8}{'client CPU':>10}")
+    print(head + f"{'errors':>8}{'client CPU':>12}")
     for path in (sat, plain, emit):
         print(path.row())
     sat_delays, sat_missed = sat_boards.delays(sat)
