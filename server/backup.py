@@ -5,17 +5,19 @@ copy taken while the server runs and writes (kiosks keep tapping), then checked 
 `PRAGMA integrity_check`. Beside it go the secrets the server generated in its data
 folder, if any (`secret_key`, which signs members' links and sessions, and
 `badge_signing_key`, which signs QR badges and tickets: without it every printed badge
-stops working). A backup is a folder:
+stops working), and the members' photos. A backup is a folder:
 
     presence-20261130T201500Z/
         presence.db
         secret_key            (only if generated, not configured)
         badge_signing_key     (likewise)
+        photos/               (members' photos, if any)
 
 `presence restore FOLDER` puts one back: the current database is first copied aside
 (`presence.db.before-restore-<time>`), the backup is copied in through the same online
 API, the schema is brought up to date (a backup from an older version works), and the
-secrets are put back where the data folder has none. Stop the server first: its
+secrets are put back where the data folder has none, and the photos the data folder
+lacks. Stop the server first: its
 processes would otherwise keep serving what they had in memory (boards, kiosks' answers
 are fine, but a restore under a running server is not a thing to do by accident).
 
@@ -36,6 +38,7 @@ from server.settings import Settings
 
 SECRETS = ("secret_key", "badge_signing_key")
 DATABASE = "presence.db"
+PHOTOS = "photos"  # as server.photos.folder names it
 
 
 class BackupError(Exception):
@@ -75,7 +78,22 @@ def backup(settings: Settings, into: Path, now: datetime) -> Path:
         if kept.exists():
             shutil.copy2(kept, folder / name)
             (folder / name).chmod(0o600)
+    _copy_photos(settings.data_path / PHOTOS, folder / PHOTOS)
     return folder
+
+
+def _copy_photos(source: Path, target: Path) -> None:
+    """Copy the photos `target` lacks. A photo is never changed once written (a new one
+    gets a new random name), and appears whole (server/photos.py renames it into place):
+    files being written, named `.*.partial`, are left out."""
+    if not source.is_dir():
+        return
+    target.mkdir(mode=0o700, exist_ok=True)
+    for photo in source.iterdir():
+        if photo.name.startswith("."):
+            continue
+        if photo.is_file() and not (target / photo.name).exists():
+            shutil.copy2(photo, target / photo.name)
 
 
 def restore(settings: Settings, folder: Path, now: datetime) -> Path | None:
@@ -106,4 +124,5 @@ def restore(settings: Settings, folder: Path, now: datetime) -> Path | None:
         if saved.exists() and not kept.exists():
             shutil.copy2(saved, kept)
             kept.chmod(0o600)
+    _copy_photos(folder / PHOTOS, settings.data_path / PHOTOS)
     return aside

@@ -11,6 +11,7 @@ hides, is archived or is erased.
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 from pathlib import Path
@@ -53,7 +54,10 @@ def store_photo(data_dir: Path, upload: bytes) -> str:
     name = secrets.token_hex(16) + ".jpg"
     target = folder(data_dir)
     target.mkdir(parents=True, exist_ok=True)
-    picture.save(target / name, format="JPEG", quality=85, optimize=True)
+    # Written aside, then renamed: a backup or the board never sees half a photo.
+    partial = target / f".{name}.partial"
+    picture.save(partial, format="JPEG", quality=85, optimize=True)
+    os.replace(partial, target / name)
     return PREFIX + name
 
 

@@ -1,9 +1,10 @@
 """`presence backup` while a real server takes taps, and `presence restore` afterwards:
 the copy is consistent, the restore puts back exactly what the backup held, keeps what it
-replaced, and brings the keys that sign the badges."""
+replaced, and brings the keys that sign the badges and the members' photos."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+from PIL import Image
 
+from server.photos import store_photo
 from tests.kiosks import Door
 from tests.servers import presence
 
@@ -25,8 +28,17 @@ def taps_in(database: Path) -> int:
         return int(db.execute("SELECT count(*) FROM taps").fetchone()[0])
 
 
+def a_photo(data_dir: Path) -> Path:
+    """A member's photo as the staff page stores it; its file."""
+    upload = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(upload, format="PNG")
+    address = store_photo(data_dir, upload.getvalue())
+    return data_dir / "photos" / address.removeprefix("/photos/")
+
+
 def test_a_backup_taken_under_load_restores_exactly_what_it_held(tmp_path: Path) -> None:
     door = Door(tmp_path, BADGES, debounce_seconds=0)
+    photo = a_photo(tmp_path / "data")
     door.server.start()
     stop = threading.Event()
     sent: list[int] = []
@@ -65,7 +77,10 @@ def test_a_backup_taken_under_load_restores_exactly_what_it_held(tmp_path: Path)
         # whole uploads only: a batch is one transaction, so the copy never has half of one
         assert saved % len(BADGES) == 0
 
+    assert (folder / "photos" / photo.name).read_bytes() == photo.read_bytes()
+    saved_photo = photo.read_bytes()
     (tmp_path / "data" / "badge_signing_key").unlink()  # a machine rebuilt from scratch
+    photo.unlink()
     out = presence(door.config, "restore", str(folder))
     assert "kept as" in out and taps_in(database) == saved
     aside = next(tmp_path.glob("server.db.before-restore-*"))
@@ -73,6 +88,7 @@ def test_a_backup_taken_under_load_restores_exactly_what_it_held(tmp_path: Path)
     assert (tmp_path / "data" / "badge_signing_key").read_text() == (
         folder / "badge_signing_key"
     ).read_text()
+    assert photo.read_bytes() == saved_photo
     door.server.start()  # and the server runs on the restored database
     try:
         health = requests.get(f"{door.server.base}/healthz", timeout=10)
