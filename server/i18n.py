@@ -7,7 +7,10 @@ what the page itself sets (a member's page speaks the member's language), then t
 browser's preference, then French.
 
 After changing a marked message: `python -m server.i18n` extracts the messages, updates
-the catalogue and compiles it; a test fails while a message has no English.
+the catalogue and compiles it; a test fails while a message has no English. It also
+writes `server/translations/fr`, which holds only the plural messages, as they are:
+French needs no translation, but without a catalogue gettext would apply English's
+plural rule and say "0 personnes venues" where French says "0 personne venue".
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
 from flask import Flask, g, request, session
 from flask_babel import Babel, format_currency, get_locale
 
@@ -25,6 +31,7 @@ LANGUAGES = ("fr", "en")
 HERE = Path(__file__).parent
 TRANSLATIONS = HERE / "translations"
 CATALOGUE = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
+FRENCH_PLURALS = TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.po"
 
 
 def select_language() -> str:
@@ -82,7 +89,31 @@ def refresh_catalogue() -> None:
     else:
         subprocess.run([*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"],
                        check=True)  # fmt: skip
+    write_french_plurals(template)
     subprocess.run([*babel, "compile", "-d", str(TRANSLATIONS)], check=True)
+
+
+def write_french_plurals(template: Path) -> None:
+    """The plural messages of `template`, each its own translation, under French's rule."""
+    with template.open("rb") as file:
+        plurals = [tuple(message.id) for message in read_po(file) if message.pluralizable]
+    # Babel knows French's plural rule (CLDR: one for 0 and 1, "many" for millions).
+    # A fixed date: the file changes only when the messages do.
+    written = datetime(2026, 11, 30, tzinfo=UTC)
+    catalogue = Catalog(
+        locale="fr",
+        header_comment="# The plural messages as they are, under French's plural rule.\n"
+        "# Written by `python -m server.i18n`: do not edit.",
+        project="Présence",
+        creation_date=written,
+        revision_date=written,
+        fuzzy=False,
+    )
+    for singular, plural in plurals:
+        catalogue.add((singular, plural), (singular,) + (plural,) * (catalogue.num_plurals - 1))
+    FRENCH_PLURALS.parent.mkdir(parents=True, exist_ok=True)
+    with FRENCH_PLURALS.open("wb") as file:
+        write_po(file, catalogue, width=100, omit_header=False, sort_output=True)
 
 
 if __name__ == "__main__":

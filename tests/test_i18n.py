@@ -10,8 +10,10 @@ from pathlib import Path
 
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import Flask
+from flask_babel import ngettext
 
-from server.i18n import CATALOGUE, HERE
+from server.i18n import CATALOGUE, FRENCH_PLURALS, HERE, init_i18n
 
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[0-9]*[sd]")
 
@@ -55,4 +57,35 @@ def test_the_compiled_catalogue_is_up_to_date() -> None:
         source = {_key(m.id): _text(m.string) for m in read_po(file) if m.id}
     with CATALOGUE.with_suffix(".mo").open("rb") as file:
         compiled = {_key(m.id): _text(m.string) for m in read_mo(file) if m.id}
+    assert compiled == source, "run `python -m server.i18n` to compile the catalogue"
+
+
+def test_french_says_zero_in_the_singular() -> None:
+    # "0 personne venue", as French writes it; English's rule would say "0 personnes".
+    app = Flask(__name__)
+    app.secret_key = "s"  # ?lang= is remembered in the session
+    init_i18n(app)
+    with app.test_request_context("/?lang=fr"):
+        said = [
+            ngettext("%(num)d personne venue", "%(num)d personnes venues", n) for n in (0, 1, 2)
+        ]
+    assert said == ["0 personne venue", "1 personne venue", "2 personnes venues"]
+    with app.test_request_context("/?lang=en"):
+        assert ngettext("%(num)d personne venue", "%(num)d personnes venues", 0).startswith("0 ")
+
+
+def test_the_french_plurals_are_every_plural_message_and_compiled(tmp_path: Path) -> None:
+    template = tmp_path / "messages.pot"
+    subprocess.run(
+        [sys.executable, "-m", "babel.messages.frontend", "--quiet", "extract",
+         "-F", str(HERE / "babel.cfg"), "-k", "_l", "-o", str(template), str(HERE)],
+        check=True,
+    )  # fmt: skip
+    with template.open("rb") as file:
+        plurals = {_key(m.id) for m in read_po(file) if m.pluralizable}
+    with FRENCH_PLURALS.open("rb") as file:
+        source = {_key(m.id): _text(m.string) for m in read_po(file) if m.id}
+    with FRENCH_PLURALS.with_suffix(".mo").open("rb") as file:
+        compiled = {_key(m.id): _text(m.string) for m in read_mo(file) if m.id}
+    assert source.keys() == plurals, "run `python -m server.i18n`"
     assert compiled == source, "run `python -m server.i18n` to compile the catalogue"
