@@ -62,9 +62,8 @@ def writing(ctx: click.Context) -> Iterator[tuple[Runtime, Session]]:
 #: The address people and screens reach the server at, for the links commands print.
 base_url_option = click.option(
     "--base-url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="Where people and screens reach the server.",
+    help="Where people and screens reach the server [default: [server] public_url, "
+    "else http://HOST:PORT from the configuration].",
 )
 
 
@@ -230,7 +229,7 @@ def sites_add(
 @base_url_option
 @click.option("--lang", type=click.Choice(["fr", "en"]), help="The board's language.")
 @click.pass_context
-def sites_board_link(ctx: click.Context, slug: str, base_url: str, lang: str | None) -> None:
+def sites_board_link(ctx: click.Context, slug: str, base_url: str | None, lang: str | None) -> None:
     """Issue the link a wall screen opens to show SLUG's board.
 
     Only a hash of its key is kept, so each call makes a new link and the previous one
@@ -240,12 +239,13 @@ def sites_board_link(ctx: click.Context, slug: str, base_url: str, lang: str | N
 
     from server.sites import find_site, issue_display_token
 
-    with writing(ctx) as (_runtime, session):
+    with writing(ctx) as (runtime, session):
         site = find_site(session, slug)
         if site is None:
             raise click.ClickException(f"no site {slug!r} (see 'presence sites list')")
         query = {"token": issue_display_token(site)} | ({"lang": lang} if lang else {})
-        click.echo(f"{base_url.rstrip('/')}/board/{site.slug}?{urlencode(query)}")
+        address = (base_url or runtime.settings.server.address()).rstrip("/")
+        click.echo(f"{address}/board/{site.slug}?{urlencode(query)}")
         click.echo("(any earlier link for this site no longer works)", err=True)
 
 
@@ -332,7 +332,7 @@ def members_list(ctx: click.Context) -> None:
 @click.argument("member")
 @base_url_option
 @click.pass_context
-def members_link(ctx: click.Context, member: str, base_url: str) -> None:
+def members_link(ctx: click.Context, member: str, base_url: str | None) -> None:
     """Print the signed link with which MEMBER chooses what the board shows of them."""
     from server.links import LINK_DAYS, make_member_token
     from server.settings import secret_key
@@ -340,7 +340,8 @@ def members_link(ctx: click.Context, member: str, base_url: str) -> None:
     with writing(ctx) as (runtime, session):
         found = _member(session, member)
         token = make_member_token(secret_key(runtime.settings), found.id)
-        click.echo(f"{base_url.rstrip('/')}/me/{token}")
+        address = (base_url or runtime.settings.server.address()).rstrip("/")
+        click.echo(f"{address}/me/{token}")
         click.echo(f"(valid {LINK_DAYS} days; send it to {found.given_name} only)", err=True)
 
 

@@ -49,6 +49,16 @@ class ServerSection(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
     proxy_hops: int = Field(default=0, ge=0, le=5)
+    # Where people and screens reach the server, for the links commands print (board
+    # links, members' links); empty: http://HOST:PORT of this server.
+    public_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+
+    def address(self) -> str:
+        """`public_url`, else this server's own address, with no trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
 class PresenceSection(Section):

@@ -163,3 +163,25 @@ def test_kiosk_side_never_imports_the_server() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_printed_links_start_at_the_public_url_else_at_this_servers_port(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    server = f'[server]\ndata_dir = "{tmp_path}"\nsecret_key = "s"\nport = 5123\n'
+    config.write_text(server)
+    runner = CliRunner()
+
+    def said(*args: str) -> str:
+        result = runner.invoke(main, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    said("sites", "add", "La Cantine", "--slug", "cantine", "--hours", "mon-fri 09:00-18:00")
+    said("members", "add", "--given-name", "Ada", "--email", "ada@example.org")
+    assert said("sites", "board-link", "cantine").startswith("http://127.0.0.1:5123/board/cantine?")
+    config.write_text(server + 'public_url = "https://presence.lacantine.fr/"\n')
+    assert said("members", "link", "ada@example.org").startswith(
+        "https://presence.lacantine.fr/me/"
+    )
+    given = said("sites", "board-link", "cantine", "--base-url", "http://10.0.0.2:5000")
+    assert given.startswith("http://10.0.0.2:5000/board/cantine?")
