@@ -107,6 +107,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     from server.staff import init_staff
 
     init_i18n(app)
+    # First: its nonce must exist before anything else can fail the request (a body too
+    # large for the CSRF check, say), or the error page's style would be blocked.
+    init_security_headers(app, settings)
 
     rest = JsonApi(app)
     rest.register_blueprint(health.blp)
@@ -136,7 +139,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     register_error_handlers(app)
     init_live(app, settings.server.redis_url, settings.server.socket_origins)
-    init_security_headers(app, settings)
     init_metrics(app, runtime)
     hops = settings.server.proxy_hops
     if hops:

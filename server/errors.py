@@ -2,7 +2,8 @@
 
 Refusals are coded (`reason`) so a kiosk can act on them, and carry a readable `message`
 for the person reading a log; field problems add `fields` (`{"taps.0.read_at": [...]}`).
-No traceback or internal detail ever reaches a client.
+Pages answer an error with a page of ours, in the reader's language, that says what to
+do. No traceback or internal detail ever reaches a client.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -90,6 +92,29 @@ def _from_http_exception(error: HTTPException) -> tuple[dict[str, Any], int]:
     return error_body(reason, message), status
 
 
+#: The title and the advice of an error page, by status.
+PAGES = {
+    400: (_l("Demande incomprise"), _l("Cette demande est incomplète ou mal formée : revenez en arrière et recommencez.")),  # noqa: E501
+    403: (_l("Accès refusé"), _l("Cette page ne vous est pas ouverte.")),
+    404: (_l("Page introuvable"), _l("Aucune page à cette adresse : le lien est peut-être incomplet, ou la page a été retirée.")),  # noqa: E501
+    405: (_l("Action impossible ici"), _l("Cette page ne permet pas cette action : revenez en arrière et recommencez.")),  # noqa: E501
+    413: (_l("Envoi trop volumineux"), _l("Ce que vous envoyez est trop lourd : essayez avec un fichier plus petit.")),  # noqa: E501
+    429: (_l("Trop de demandes"), _l("Trop de demandes d'affilée : attendez une minute et recommencez.")),  # noqa: E501
+    500: (_l("Erreur de notre côté"), _l("Quelque chose n'a pas marché de notre côté ; l'équipe peut le retrouver dans le journal. Réessayez dans un moment.")),  # noqa: E501
+    503: (_l("Un instant"), _l("La base de données ne répond pas pour le moment ; rien n'a été enregistré. Réessayez dans un moment.")),  # noqa: E501
+}  # fmt: skip
+
+
+def error_page(status: int) -> tuple[Response | str, int]:
+    """Our page for an error status; plain text if even that cannot be drawn."""
+    title, advice = PAGES.get(status, PAGES[400] if status < 500 else PAGES[500])
+    try:
+        return render_template("message.html", title=title, message=advice), status
+    except Exception:  # the page itself failed (a template needing the database...)
+        log.exception("the error page for %d could not be drawn", status)
+        return str(advice), status
+
+
 def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/healthz"))
 
@@ -99,9 +124,13 @@ class JsonApi(Api):  # type: ignore[misc]
 
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response | HTTPException:
+    def handle_http_exception(
+        self, error: HTTPException
+    ) -> Response | HTTPException | tuple[Response | str, int]:
         if not _wants_json():
-            return error
+            if error.code is None or error.code < 400:  # a redirect, not an error
+                return error
+            return error_page(error.code)
         body, status = _from_http_exception(error)
         response = jsonify(body)
         response.status_code = status
@@ -114,18 +143,18 @@ def register_error_handlers(app: Flask) -> None:
     """Catch what no view expected: log it, answer without a traceback."""
 
     @app.errorhandler(OperationalError)
-    def handle_database_down(error: OperationalError) -> tuple[Response, int] | tuple[str, int]:
+    def handle_database_down(error: OperationalError) -> tuple[Response | str, int]:
         # The database is busy, restarting or unreachable: nothing was stored, and a
         # kiosk keeps the taps and retries. Not a bug in the request, so not a 500.
         log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
         message = "The database is unavailable for a moment; nothing was stored, try again."
         if _wants_json():
             return jsonify(error_body("database_unavailable", message)), 503
-        return message, 503
+        return error_page(503)
 
     @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> tuple[Response, int] | tuple[str, int]:
+    def handle_unexpected(error: Exception) -> tuple[Response | str, int]:
         log.exception("unexpected error on %s %s", request.method, request.path)
         if _wants_json():
             return jsonify(error_body("internal_error", "Something went wrong on our side.")), 500
-        return "Something went wrong on our side.", 500
+        return error_page(500)
