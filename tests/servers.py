@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import resource
 import signal
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import requests
+import socketio
 
 
 def free_port() -> int:
@@ -230,3 +232,38 @@ class SimulatedDevice:
             self.connection = None
             raise ConnectionError("the kiosk closed the reader") from cause
         return reply.strip()
+
+
+class Board:
+    """A board as a program: a real Socket.IO client on the websocket transport.
+
+    `http_session` carries TLS settings (a test CA) to the websocket too."""
+
+    def __init__(
+        self, base: str, site: str, token: str, http_session: requests.Session | None = None
+    ) -> None:
+        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        options = {"http_session": http_session} if http_session is not None else {}
+        self.client = socketio.Client(reconnection=False, **options)
+        for name in ("state", "change"):
+            self.client.on(name, self._keep(name), namespace="/board")
+        self.client.connect(
+            base,
+            namespaces=["/board"],
+            auth={"site": site, "token": token},
+            transports=["websocket"],
+            wait_timeout=15,
+        )
+
+    def _keep(self, name: str) -> Any:
+        return lambda data: self.events.put((name, data))
+
+    def next(self, name: str, timeout: float = 20) -> dict[str, Any]:
+        """The data of the next `name` event (earlier events of other names are skipped)."""
+        while True:
+            event, data = self.events.get(timeout=timeout)
+            if event == name:
+                return data
+
+    def close(self) -> None:
+        self.client.disconnect()

@@ -3,49 +3,18 @@ boards of another, and a board comes back by itself after its server restarts.""
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 
 from tests.conftest import REDIS_ENV, require_env
-from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
+from tests.servers import Board, ServerProcess, free_port, post_tap, presence, write_config
 
 pytestmark = pytest.mark.slow
 
 EVERY_DAY = "mon-sun 00:00-23:59"
-
-
-class Board:
-    """A board as a program: a real Socket.IO client on the websocket transport."""
-
-    def __init__(self, base: str, site: str, token: str) -> None:
-        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
-        for name in ("state", "change"):
-            self.client.on(name, self._keep(name), namespace="/board")
-        self.client.connect(
-            base,
-            namespaces=["/board"],
-            auth={"site": site, "token": token},
-            transports=["websocket"],
-            wait_timeout=10,
-        )
-
-    def _keep(self, name: str) -> Any:
-        return lambda data: self.events.put((name, data))
-
-    def next(self, name: str, timeout: float = 15) -> dict[str, Any]:
-        while True:
-            event, data = self.events.get(timeout=timeout)
-            if event == name:
-                return data
-
-    def close(self) -> None:
-        self.client.disconnect()
 
 
 def arrange(config: Path) -> tuple[str, str]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import http.client
 import os
 import pwd
-import queue
 import re
 import secrets
 import ssl
@@ -49,7 +48,6 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-import socketio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -59,7 +57,7 @@ from sqlalchemy.engine import make_url
 from server.settings import ENVIRONMENT, load_settings
 from server.staff import UPLOAD_LIMIT
 from tests.conftest import POSTGRES_ENV, require_env
-from tests.servers import ServerProcess, free_port, presence
+from tests.servers import Board, ServerProcess, free_port, presence
 from tests.services import PrivateRedis, require_binary
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -283,37 +281,6 @@ def tap(base: str, kiosk_token: str, tap_id: str, verify: Path) -> dict[str, Any
     return result
 
 
-class Board:
-    """A wall board as a program: a Socket.IO client on the websocket transport."""
-
-    def __init__(self, base: str, site: str, token: str, ca: Path) -> None:
-        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        session = requests.Session()
-        session.verify = str(ca)  # handed to the websocket's TLS too
-        self.client = socketio.Client(reconnection=False, http_session=session)
-        for name in ("state", "change"):
-            self.client.on(name, self._keep(name), namespace="/board")
-        self.client.connect(
-            base,
-            namespaces=["/board"],
-            auth={"site": site, "token": token},
-            transports=["websocket"],
-            wait_timeout=15,
-        )
-
-    def _keep(self, name: str) -> Any:
-        return lambda data: self.events.put((name, data))
-
-    def next(self, name: str, timeout: float = 20) -> dict[str, Any]:
-        while True:
-            event, data = self.events.get(timeout=timeout)
-            if event == name:
-                return data
-
-    def close(self) -> None:
-        self.client.disconnect()
-
-
 def boards_connected(server: ServerProcess) -> int:
     """The server's own count of connected boards (its /metrics, read from loopback)."""
     text = requests.get(f"{server.base}/metrics", timeout=5).text
@@ -531,7 +498,9 @@ def test_a_tap_through_nginx_reaches_a_board_on_the_other_server(network: Networ
     """A board on a websocket through nginx to one server; a kiosk's tap through nginx to
     the other: stored in PostgreSQL, and on the board through Redis."""
     nginx, servers = network.nginx, network.servers
-    board = Board(nginx.https, "cantine", network.display_token, nginx.cert)
+    tls = requests.Session()
+    tls.verify = str(nginx.cert)  # handed to the websocket's TLS too
+    board = Board(nginx.https, "cantine", network.display_token, http_session=tls)
     try:
         state = board.next("state")
         assert state["head_count"] == 0

@@ -18,8 +18,8 @@ from server.i18n import CATALOGUE, FRENCH_PLURALS, HERE, init_i18n
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[0-9]*[sd]")
 
 
-def extracted(tmp_path: Path) -> set[str]:
-    """The messages marked in the code and the templates today."""
+def extracted(tmp_path: Path, *, plurals_only: bool = False) -> set[str]:
+    """The messages marked in the code and the templates today (or only the plural ones)."""
     template = tmp_path / "messages.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "--quiet", "extract",
@@ -27,7 +27,11 @@ def extracted(tmp_path: Path) -> set[str]:
         check=True,
     )  # fmt: skip
     with template.open("rb") as file:
-        return {_key(message.id) for message in read_po(file) if message.id}
+        return {
+            _key(message.id)
+            for message in read_po(file)
+            if message.id and (message.pluralizable or not plurals_only)
+        }
 
 
 def _key(message_id: str | tuple[str, ...]) -> str:
@@ -75,14 +79,7 @@ def test_french_says_zero_in_the_singular() -> None:
 
 
 def test_the_french_plurals_are_every_plural_message_and_compiled(tmp_path: Path) -> None:
-    template = tmp_path / "messages.pot"
-    subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "--quiet", "extract",
-         "-F", str(HERE / "babel.cfg"), "-k", "_l", "-o", str(template), str(HERE)],
-        check=True,
-    )  # fmt: skip
-    with template.open("rb") as file:
-        plurals = {_key(m.id) for m in read_po(file) if m.pluralizable}
+    plurals = extracted(tmp_path, plurals_only=True)
     with FRENCH_PLURALS.open("rb") as file:
         source = {_key(m.id): _text(m.string) for m in read_po(file) if m.id}
     with FRENCH_PLURALS.with_suffix(".mo").open("rb") as file:
