@@ -16,13 +16,17 @@ QR badge valid on that day only. Guests come in two ways:
 A guest day is billed to the host or not at all (`[guests] billing`), see
 `server.billing`. A guest who later joins keeps their row: their visits as a guest stay
 linked to the member they became (`became_member_at`).
+
+A guest who does not come back is erased once their last day is `[jobs]
+guest_retention_days` old (the daily retention job, `erase_past_guests`): their name and
+e-mail go, their days and visits stay counted, as when staff erase a member.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.credentials import issue_qr
@@ -242,3 +246,27 @@ def became_member(guest: Member, now: datetime) -> None:
     """A guest joins: the same person, now a member; their guest days stay theirs."""
     if guest.is_guest:
         guest.is_guest, guest.became_member_at = False, now
+
+
+def erase_past_guests(session: Session, now: datetime, keep_days: int) -> int:
+    """Erase the guests whose last day here is more than `keep_days` ago; how many.
+
+    People who came once have no reason to stay on file (the CNIL asks for a period):
+    each is erased as `erase_member` does, and the audit log says so. A guest who became
+    a member is a member, and is kept.
+    """
+    from server import audit
+    from server.members import erase_member
+
+    cutoff = (now - timedelta(days=keep_days)).date()
+    last_day = select(func.max(GuestDay.day)).where(GuestDay.guest_id == Member.id)
+    gone = session.scalars(
+        select(Member).where(
+            Member.is_guest, Member.erased_at.is_(None), last_day.scalar_subquery() < cutoff
+        )
+    ).all()
+    for guest in gone:
+        erase_member(session, guest, now)
+        audit.record(session, now, "retention", "member.erase", f"member:{guest.id}",
+                     f"guest not seen for {keep_days} days")  # fmt: skip
+    return len(gone)

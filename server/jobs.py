@@ -1,5 +1,5 @@
 """Scheduled jobs: visits nobody tapped out of end at their site's closing time, and raw
-badge values are erased after the retention period.
+badge values, and guests who did not come back, are erased after their retention periods.
 
 **Once, however many processes.** Each run of a job is claimed in the database before it
 does anything, in the same transaction as its work: a row in `job_runs` keyed by the job
@@ -34,6 +34,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from server.guests import erase_past_guests
 from server.models import Delivery, JobRun, Tap
 from server.outbox import Sender
 from server.presence import close_expired_visits
@@ -101,11 +102,15 @@ def sweep(app: Runtime) -> int | None:
 
 
 def retention(app: Runtime) -> int | None:
-    """Erase old raw badge values; the slot is the day."""
-    days = app.settings.jobs.retention_days
-    return run_once(
-        app, RETENTION, f"{app.now():%Y-%m-%d}", lambda s, now: erase_old_badge_values(s, now, days)
-    )
+    """Erase old raw badge values and guests long gone; the slot is the day."""
+    settings = app.settings.jobs
+
+    def erase(session: Session, now: datetime) -> int:
+        return erase_old_badge_values(session, now, settings.retention_days) + erase_past_guests(
+            session, now, settings.guest_retention_days
+        )
+
+    return run_once(app, RETENTION, f"{app.now():%Y-%m-%d}", erase)
 
 
 def _zone(app: Runtime) -> ZoneInfo:

@@ -158,6 +158,9 @@ class JobsSection(Section):
     # Raw badge values of taps older than this are erased (the CNIL's three months for
     # access data); outcomes, visits and statements stay.
     retention_days: int = Field(default=92, ge=1)
+    # Guests (not members) whose last day here is older than this are erased: name and
+    # e-mail go, their days stay counted (the CNIL's three months after the last visit).
+    guest_retention_days: int = Field(default=92, ge=1)
     # When the daily retention job runs, in the first site's time zone ("HH:MM").
     retention_at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 

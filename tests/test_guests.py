@@ -4,16 +4,17 @@ free, invited ahead with a pass for their day only, and still themselves once me
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import jobs
 from server.billing import month_statements, statement
 from server.guests import became_member, invite
-from server.models import GuestDay, Kiosk, Member, Outcome, Tap, Visit
+from server.models import AuditEntry, GuestDay, Kiosk, Member, Outcome, Tap, Visit
 from server.runtime import Runtime
 from server.settings import BillingSection
 from tests.conftest import FrozenClock, at
@@ -229,3 +230,40 @@ def test_a_guest_who_joins_keeps_their_visits_and_is_not_billed_for_guest_days(
     hosts = statement(session, host, NOV, now, BillingSection(guest_days="host"))
     assert [g.day.day for g in hosts.guests] == [24]
     assert bob.became_member_at == at(20) and not bob.is_guest
+
+
+def test_guests_who_do_not_come_back_are_erased_after_the_retention_period(
+    client: FlaskClient, session: Session, clock: FrozenClock, runtime: Runtime
+) -> None:
+    clock.set(at(9))
+    _site, host, _shy, token = arrange(session)
+    guest_day_visit(client, token, clock, "Bob", host, 5)  # on the 24th
+    clock.set(at(9, day=25))
+    guest_day_visit(client, token, clock, "Chloé", host, 2)
+    upload(client, token, guest_json("Dina", at(12, day=25), email="dina@example.org"))
+    dina = session.scalar(select(Member).where(Member.given_name == "Dina"))
+    assert dina is not None
+    became_member(dina, at(13, day=25))  # she joined: a member is kept
+    session.commit()
+
+    days = runtime.settings.jobs.guest_retention_days  # 92 by default
+    clock.set(at(4, day=24) + timedelta(days=days + 1))  # Bob's day is past, Chloé's not
+    assert jobs.retention(runtime)  # with the old badge values of the same taps
+    session.expire_all()
+    bob, chloe = (session.scalar(select(Member).where(Member.id == g)) for g in guest_ids(session))
+    assert bob is not None and chloe is not None
+    assert (bob.given_name, bob.email, bob.erased_at is not None) == ("", None, True)
+    assert chloe.given_name == "Chloé" and chloe.erased_at is None
+    assert dina.given_name == "Dina" and dina.erased_at is None
+    # Bob's day is still counted and billed, without his name.
+    visits = select(func.count()).select_from(Visit).where(Visit.member_id == bob.id)
+    assert session.scalar(visits) == 1
+    billed = statement(session, host, NOV, clock(), BillingSection(guest_days="host"))
+    assert [g.guest for g in billed.guests] == ["", "Chloé"]
+    erased = session.scalar(select(AuditEntry).where(AuditEntry.target == f"member:{bob.id}"))
+    assert erased is not None and erased.actor == "retention"
+
+
+def guest_ids(session: Session) -> list[int]:
+    """The guests who came as guests (in order), whatever became of their names."""
+    return list(session.scalars(select(GuestDay.guest_id).order_by(GuestDay.day, GuestDay.id)))[:2]
