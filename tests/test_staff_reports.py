@@ -82,3 +82,26 @@ def test_the_funders_summary_compares_with_the_month_before(
     session.commit()
     words = text(client.get("/staff/reports/funders?month=2026-11"))
     assert "Recettes du coworking (TTC) 20,00 € 20,00 € +0 %" in words
+
+
+def test_the_funders_summary_of_each_site_of_a_network(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    arrange(session, clock)
+    labo = make_site(session, slug="labo", name="Le Labo")
+    kiosk, _token = make_kiosk(session, labo)
+    zoe = make_member(session, given_name="Zoé")
+    badge = make_badge(session, zoe)
+    for hour in (9, 13):
+        badge_tap(session, kiosk, badge, datetime(2026, 11, 3, hour, tzinfo=PARIS))
+    session.commit()
+    submit(client, "/staff/login", {"email": "nadine@example.org", "password": PASSWORD})
+
+    cantine = text(client.get("/staff/reports/funders?month=2026-11"))  # the first by default
+    assert "Coworkers différents 2 1 +100 %" in cantine
+    words = text(client.get("/staff/reports/funders?site=labo&month=2026-11"))
+    assert "Le Labo — synthèse de novembre 2026" in words
+    assert "Coworkers différents 1 0 —" in words
+    # Statements are per member, across sites: the revenue says it is the network's.
+    assert "Recettes du coworking (TTC), tous lieux 30,00 €" in words
+    assert client.get("/staff/reports/funders?site=nowhere").status_code == 404

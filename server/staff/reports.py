@@ -128,7 +128,10 @@ def funders() -> str | tuple[str, int]:
             month = date.fromisoformat((request.args.get("month") or f"{today:%Y-%m}") + "-01")
         except ValueError:
             abort(404)
-        site = session.scalar(select(Site).order_by(Site.id).limit(1))
+        sites = session.scalars(select(Site).order_by(Site.id)).all()
+        slug = request.args.get("site")
+        site = next((one for one in sites if one.slug == slug), None) if slug else None
+        site = site or (None if slug else next(iter(sites), None))
         if site is None:
             abort(404)
         regular = app.settings.reports.regular_days
@@ -139,6 +142,7 @@ def funders() -> str | tuple[str, int]:
         return render_template(
             "staff/funders.html",
             site=site,
+            sites=sites,
             month=month,
             current=current,
             previous=previous,
