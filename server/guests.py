@@ -248,8 +248,9 @@ def became_member(guest: Member, now: datetime) -> None:
         guest.is_guest, guest.became_member_at = False, now
 
 
-def erase_past_guests(session: Session, now: datetime, keep_days: int) -> int:
-    """Erase the guests whose last day here is more than `keep_days` ago; how many.
+def erase_past_guests(session: Session, now: datetime, keep_days: int) -> list[str | None]:
+    """Erase the guests whose last day here is more than `keep_days` ago; the photo
+    address each had (None for most), for the caller to delete once this is committed.
 
     People who came once have no reason to stay on file (the CNIL asks for a period):
     each is erased as `erase_member` does, and the audit log says so. A guest who became
@@ -265,8 +266,9 @@ def erase_past_guests(session: Session, now: datetime, keep_days: int) -> int:
             Member.is_guest, Member.erased_at.is_(None), last_day.scalar_subquery() < cutoff
         )
     ).all()
+    photos = [guest.photo for guest in gone]
     for guest in gone:
         erase_member(session, guest, now)
         audit.record(session, now, "retention", "member.erase", f"member:{guest.id}",
                      f"guest not seen for {keep_days} days")  # fmt: skip
-    return len(gone)
+    return photos

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from server.guests import erase_past_guests
 from server.models import Delivery, JobRun, Tap
 from server.outbox import Sender
+from server.photos import delete_photo
 from server.presence import close_expired_visits
 from server.runtime import Runtime
 from server.sites import home_zone
@@ -104,13 +105,17 @@ def sweep(app: Runtime) -> int | None:
 def retention(app: Runtime) -> int | None:
     """Erase old raw badge values and guests long gone; the slot is the day."""
     settings = app.settings.jobs
+    photos: list[str | None] = []
 
     def erase(session: Session, now: datetime) -> int:
-        return erase_old_badge_values(session, now, settings.retention_days) + erase_past_guests(
-            session, now, settings.guest_retention_days
-        )
+        photos.extend(erase_past_guests(session, now, settings.guest_retention_days))
+        return erase_old_badge_values(session, now, settings.retention_days) + len(photos)
 
-    return run_once(app, RETENTION, f"{app.now():%Y-%m-%d}", erase)
+    changed = run_once(app, RETENTION, f"{app.now():%Y-%m-%d}", erase)
+    if changed is not None:  # committed: the erased guests' photo files go too
+        for photo in photos:
+            delete_photo(app.settings.data_path, photo)
+    return changed
 
 
 def _zone(app: Runtime) -> ZoneInfo:

@@ -3,11 +3,13 @@ free, invited ahead with a pass for their day only, and still themselves once me
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,7 @@ from server import jobs
 from server.billing import month_statements, statement
 from server.guests import became_member, invite
 from server.models import AuditEntry, GuestDay, Kiosk, Member, Outcome, Tap, Visit
+from server.photos import store_photo
 from server.runtime import Runtime
 from server.settings import BillingSection
 from tests.conftest import FrozenClock, at
@@ -244,7 +247,12 @@ def test_guests_who_do_not_come_back_are_erased_after_the_retention_period(
     dina = session.scalar(select(Member).where(Member.given_name == "Dina"))
     assert dina is not None
     became_member(dina, at(13, day=25))  # she joined: a member is kept
+    first = session.scalar(select(GuestDay).order_by(GuestDay.day, GuestDay.id))
+    assert first is not None
+    first.guest.photo = store_photo(runtime.settings.data_path, png())  # staff gave Bob one
+    photo = runtime.settings.data_path / "photos" / first.guest.photo.removeprefix("/photos/")
     session.commit()
+    assert photo.exists()
 
     days = runtime.settings.jobs.guest_retention_days  # 92 by default
     clock.set(at(4, day=24) + timedelta(days=days + 1))  # Bob's day is past, Chloé's not
@@ -253,6 +261,7 @@ def test_guests_who_do_not_come_back_are_erased_after_the_retention_period(
     bob, chloe = (session.scalar(select(Member).where(Member.id == g)) for g in guest_ids(session))
     assert bob is not None and chloe is not None
     assert (bob.given_name, bob.email, bob.erased_at is not None) == ("", None, True)
+    assert not photo.exists()
     assert chloe.given_name == "Chloé" and chloe.erased_at is None
     assert dina.given_name == "Dina" and dina.erased_at is None
     # Bob's day is still counted and billed, without his name.
@@ -267,3 +276,9 @@ def test_guests_who_do_not_come_back_are_erased_after_the_retention_period(
 def guest_ids(session: Session) -> list[int]:
     """The guests who came as guests (in order), whatever became of their names."""
     return list(session.scalars(select(GuestDay.guest_id).order_by(GuestDay.day, GuestDay.id)))[:2]
+
+
+def png() -> bytes:
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 32), "orange").save(picture, format="PNG")
+    return picture.getvalue()
