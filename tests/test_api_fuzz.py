@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 
 from tests.factories import make_badge, make_kiosk, make_member, make_site
 
-EXAMPLES = 100
+EXAMPLES = 70
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda mode: mode.value)

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing twice: 1,000 taps in 30 seconds through a real kiosk process while
+"""Nothing lost, nothing twice: 700 taps in 21 seconds through a real kiosk process while
 the server is killed (SIGKILL) and restarted twice and the kiosk itself once.
 
 Each badge presented to the simulated reader gets the kiosk's reply `ok <tap id>` once
@@ -24,8 +24,8 @@ from tests.servers import KioskProcess, SimulatedDevice
 
 pytestmark = pytest.mark.slow
 
-TAPS = 1000
-SECONDS = 30.0
+TAPS = 700
+SECONDS = 21.0
 MEMBERS = 200  # each badge comes back every 6 s: past the kiosk's 2 s repeat window
 
 
@@ -44,12 +44,12 @@ def test_every_tap_reaches_the_log_exactly_once_through_crashes(tmp_path: Path) 
         return lambda: threading.Thread(target=action, daemon=True).start()
 
     faults = [
-        (6.0, lambda: door.server.stop(kill=True)),
-        (9.0, in_background(door.server.start)),
-        (14.0, lambda: kiosk.stop(kill=True)),
-        (15.0, in_background(kiosk.start)),
-        (21.0, lambda: door.server.stop(kill=True)),
-        (23.0, in_background(door.server.start)),
+        (4.0, lambda: door.server.stop(kill=True)),
+        (6.0, in_background(door.server.start)),
+        (10.0, lambda: kiosk.stop(kill=True)),
+        (11.0, in_background(kiosk.start)),
+        (15.0, lambda: door.server.stop(kill=True)),
+        (17.0, in_background(door.server.start)),
     ]
     acknowledged: dict[str, str] = {}  # tap id -> badge, in reading order
     in_flight = 0  # presented, then the kiosk went away before answering

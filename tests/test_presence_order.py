@@ -269,7 +269,7 @@ def cases(
 def test_visits_do_not_depend_on_arrival_order_or_batching() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=90, deadline=None)
+    @settings(max_examples=60, deadline=None)
     @given(cases())
     def check(case: tuple[World, list[Entry], list[list[Entry]], list[datetime | None]]) -> None:
         world, entries, batches, jobs = case
