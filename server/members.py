@@ -105,10 +105,34 @@ def find_member(session: Session, key: str) -> Member | None:
     return session.scalar(select(Member).where(Member.email == key.strip().lower()))
 
 
+@dataclass(frozen=True)
+class ImportProblem:
+    """What is wrong with one line of an import, for people to fix it.
+
+    `kind` is "header" (no given_name column), "column" (an unknown column, in `value`),
+    "field" (`column` of the line is wrong; `value` says how, in English) or "taken"
+    (the e-mail in `value` is already a member's). `str()` says it in English, for the
+    command line; the staff page says it in the reader's language."""
+
+    line: int
+    kind: str
+    column: str = ""
+    value: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "header":
+            return f"line 1: the header must name at least given_name ({', '.join(CSV_COLUMNS)})"
+        if self.kind == "column":
+            return f"line 1: unknown column {self.value!r}"
+        if self.kind == "taken":
+            return f"line {self.line}: email: {self.value} is already a member"
+        return f"line {self.line}: {self.column}: {self.value}"
+
+
 @dataclass
 class ImportReport:
     created: list[Member] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[ImportProblem] = field(default_factory=list)
 
 
 CSV_COLUMNS = (
@@ -138,13 +162,11 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), dialect=dialect)
     if not reader.fieldnames or "given_name" not in reader.fieldnames:
-        report.errors.append(
-            f"line 1: the header must name at least given_name ({', '.join(CSV_COLUMNS)})"
-        )
+        report.errors.append(ImportProblem(1, "header"))
         return report
     unknown = [name for name in reader.fieldnames if name not in CSV_COLUMNS]
     if unknown:
-        report.errors.append(f"line 1: unknown column {unknown[0]!r}")
+        report.errors.append(ImportProblem(1, "column", value=unknown[0]))
         return report
     seen: set[str] = set()
     valid: list[dict[str, Any]] = []
@@ -159,11 +181,11 @@ def import_csv(session: Session, text: str, today: date) -> ImportReport:
             data = MemberSchema().load(raw)
         except ValidationError as error:
             name, message = first_error(error)
-            report.errors.append(f"line {line}: {name}: {message}")
+            report.errors.append(ImportProblem(line, "field", name, message))
             continue
         email = data.get("email")
         if email and (email in seen or find_member(session, email) is not None):
-            report.errors.append(f"line {line}: email: {email} is already a member")
+            report.errors.append(ImportProblem(line, "taken", "email", email))
             continue
         if email:
             seen.add(email)

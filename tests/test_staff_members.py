@@ -148,7 +148,14 @@ def test_a_csv_from_french_excel_imports_and_a_wrong_line_imports_nothing(
     refused = upload(client, "/staff/members/import", "file", wrong.encode("cp1252"), "m.csv")
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
-    assert "Rien n'a été importé" in page and "line 3: email" in page
+    assert "Rien n'a été importé" in page
+    assert "Ligne 3, colonne email : il faut une adresse e-mail valide." in page
+    twice = excel + "Hélène bis;;HELENE@example.org;;\r\n"  # the same address, in capitals
+    page = upload(client, "/staff/members/import", "file", twice.encode(), "m.csv").text
+    assert "Ligne 3 : helene@example.org est déjà l&#39;adresse d&#39;un membre." in page
+    unknown = "given_name;birthday\r\nZoé;1990-01-01\r\n"
+    page = upload(client, "/staff/members/import", "file", unknown.encode(), "m.csv").text
+    assert "Ligne 1 : colonne inconnue « birthday »." in page
     assert session.scalars(select(Member)).all() == []
     session.rollback()
 

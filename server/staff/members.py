@@ -30,6 +30,7 @@ from server.guests import became_member
 from server.links import LINK_DAYS, make_member_token
 from server.members import (
     CSV_COLUMNS,
+    ImportProblem,
     MemberError,
     MemberSchema,
     add_member,
@@ -451,6 +452,38 @@ class ImportForm(FlaskForm):  # type: ignore[misc]
     file = FileField(_l("Fichier CSV"), validators=[FileRequired()])
 
 
+#: What each column of an import must hold, for whoever fixes the file.
+COLUMN_RULES = {
+    "given_name": _l("un prénom (obligatoire, 100 caractères au plus)"),
+    "family_name": _l("100 caractères au plus"),
+    "display_name": _l("100 caractères au plus"),
+    "email": _l("une adresse e-mail valide"),
+    "language": _l("fr ou en"),
+    "plan": _l("payg, pack, monthly ou free"),
+    "plan_starts_on": _l("une date AAAA-MM-JJ"),
+    "skills": _l("des compétences de 60 caractères au plus, séparées par « | »"),
+    "working_on": _l("500 caractères au plus"),
+    "open_to_chat_about": _l("500 caractères au plus"),
+    "visibility": _l("hidden, first_name ou profile"),
+}
+
+
+def describe(problem: ImportProblem) -> str:
+    """An import problem in the reader's language."""
+    if problem.kind == "header":
+        return str(_("Ligne 1 : l'en-tête doit nommer au moins la colonne given_name."))
+    if problem.kind == "column":
+        return str(_("Ligne 1 : colonne inconnue « %(name)s ».", name=problem.value))
+    if problem.kind == "taken":
+        return str(_("Ligne %(line)d : %(email)s est déjà l'adresse d'un membre.",
+                     line=problem.line, email=problem.value))  # fmt: skip
+    rule = COLUMN_RULES.get(problem.column.split(".")[0])
+    if rule is None:
+        return str(problem)
+    return str(_("Ligne %(line)d, colonne %(column)s : il faut %(rule)s.",
+                 line=problem.line, column=problem.column, rule=rule))  # fmt: skip
+
+
 def decode_upload(data: bytes) -> str:
     """Text from an uploaded CSV: UTF-8 (with or without BOM), else Windows-1252, which
     is what a French Excel saves as "CSV (séparateur : point-virgule)"."""
@@ -478,7 +511,7 @@ def members_import() -> Response | tuple[str, int]:
             count = len(report.created)
             flash(ngettext("%(num)d membre importé.", "%(num)d membres importés.", count), "saved")
             return redirect(url_for("staff.members"))
-        errors, status = report.errors, 400
+        errors, status = [describe(problem) for problem in report.errors], 400
     elif request.method == "POST":
         errors, status = [_("Choisissez un fichier CSV.")], 400
     page = render_template(
