@@ -72,7 +72,9 @@ def _record_choice(member: Member, level: Visibility, internet: bool, now: datet
         member.internet_consent_at = now
 
 
+@blp.errorhandler(LinkError)
 def _refusal(error: LinkError) -> tuple[str, int]:
+    """A link that is expired, forged or for an erased member, on any of these pages."""
     if error.expired:
         message = _("Ce lien a expiré. Demandez-en un nouveau à l'accueil.")
         return render_template("message.html", title=_("Lien expiré"), message=message), 410
@@ -108,25 +110,22 @@ def hours_minutes(span: timedelta) -> str:
 @blp.get("/<token>/badge.png")
 def badge_png(token: str) -> Response | tuple[str, int]:
     """The member's QR badge as an image, to show on a phone at the door."""
-    try:
-        member_id = _member_id(token)
-        with runtime().session() as session:
-            member = _holder(session, member_id)
-            badge = session.scalar(
-                select(Badge)
-                .where(
-                    Badge.member_id == member.id,
-                    Badge.kind == BadgeKind.QR,
-                    Badge.revoked_at.is_(None),
-                )
-                .order_by(Badge.issued_at.desc(), Badge.id.desc())
-                .limit(1)
+    member_id = _member_id(token)
+    with runtime().session() as session:
+        member = _holder(session, member_id)
+        badge = session.scalar(
+            select(Badge)
+            .where(
+                Badge.member_id == member.id,
+                Badge.kind == BadgeKind.QR,
+                Badge.revoked_at.is_(None),
             )
-            if badge is None:
-                return render_template("message.html", message=NO_QR_BADGE), 404
-            image = qr_png(badge.value)
-    except LinkError as error:
-        return _refusal(error)
+            .order_by(Badge.issued_at.desc(), Badge.id.desc())
+            .limit(1)
+        )
+        if badge is None:
+            return render_template("message.html", message=NO_QR_BADGE), 404
+        image = qr_png(badge.value)
     return Response(image, mimetype="image/png", headers=PRIVATE)
 
 
@@ -135,13 +134,10 @@ def data_file(token: str) -> Response | tuple[str, int]:
     """Everything stored about the member, as a file to keep (GDPR access, portability)."""
     app = runtime()
     now = app.now()
-    try:
-        member_id = _member_id(token)
-        with app.session() as session:
-            member = _holder(session, member_id)
-            data = member_data(session, member, now)
-    except LinkError as error:
-        return _refusal(error)
+    member_id = _member_id(token)
+    with app.session() as session:
+        member = _holder(session, member_id)
+        data = member_data(session, member, now)
     name = f"presence-member-{data['member']['id']}-{now.date().isoformat()}.json"
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),
@@ -173,18 +169,15 @@ def statement_page(token: str, month: str) -> tuple[str, int, dict[str, str]] | 
     except ValueError:
         return render_template("message.html", title=_("Relevé introuvable"),
                                message=_("Ce mois n'existe pas.")), 404  # fmt: skip
-    try:
-        member_id = _member_id(token)
-        with app.session() as session:
-            member = _holder(session, member_id)
-            page = render_template(
-                "me_statement.html",
-                statement=statement(session, member, first, app.now(), app.settings.billing),
-                currency=app.settings.billing.currency,
-                back=url_for("me.visibility", token=token),
-            )
-    except LinkError as error:
-        return _refusal(error)
+    member_id = _member_id(token)
+    with app.session() as session:
+        member = _holder(session, member_id)
+        page = render_template(
+            "me_statement.html",
+            statement=statement(session, member, first, app.now(), app.settings.billing),
+            currency=app.settings.billing.currency,
+            back=url_for("me.visibility", token=token),
+        )
     return page, 200, PRIVATE
 
 
@@ -194,40 +187,35 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     told of one's arrival, and asking to be told of others' (each side must agree)."""
     app = runtime()
     now = app.now()
-    try:
-        member_id = _member_id(token)
-        with app.transaction() as session:
-            member = _holder(session, member_id)
-            problem, status, saved = None, 200, False
-            if request.method == "POST":
-                problem = _change_together(session, member, request.form, now)
-                status, saved = (400, False) if problem else (200, True)
-            watching = session.scalars(
-                select(ArrivalWatch).where(ArrivalWatch.watcher_id == member.id)
-            ).all()
-            watched = {
-                watch.watched_id: session.get(Member, watch.watched_id) for watch in watching
-            }
-            page = render_template(
-                "me_together.html",
-                member=member,
-                token=token,
-                saved=saved,
-                problem=problem,
-                watched=[m for m in watched.values() if m is not None and m.erased_at is None],
-                may_watch=[m for m in may_watch(session, member) if m.id not in watched],
-                signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
-                sites=session.scalars(select(Site).order_by(Site.name)).all(),
-                today=local_today(session, now),
-                proposed=session.scalars(
-                    select(Announcement)
-                    .where(Announcement.proposed_by_id == member.id)
-                    .order_by(Announcement.created_at.desc())
-                    .limit(10)
-                ).all(),
-            )
-    except LinkError as error:
-        return _refusal(error)
+    member_id = _member_id(token)
+    with app.transaction() as session:
+        member = _holder(session, member_id)
+        problem, status, saved = None, 200, False
+        if request.method == "POST":
+            problem = _change_together(session, member, request.form, now)
+            status, saved = (400, False) if problem else (200, True)
+        watching = session.scalars(
+            select(ArrivalWatch).where(ArrivalWatch.watcher_id == member.id)
+        ).all()
+        watched = {watch.watched_id: session.get(Member, watch.watched_id) for watch in watching}
+        page = render_template(
+            "me_together.html",
+            member=member,
+            token=token,
+            saved=saved,
+            problem=problem,
+            watched=[m for m in watched.values() if m is not None and m.erased_at is None],
+            may_watch=[m for m in may_watch(session, member) if m.id not in watched],
+            signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
+            sites=session.scalars(select(Site).order_by(Site.name)).all(),
+            today=local_today(session, now),
+            proposed=session.scalars(
+                select(Announcement)
+                .where(Announcement.proposed_by_id == member.id)
+                .order_by(Announcement.created_at.desc())
+                .limit(10)
+            ).all(),
+        )
     return page, status, PRIVATE
 
 
@@ -238,42 +226,39 @@ def invite_guest(
     """A member invites someone for a day: their pass, shown at once (and e-mailed)."""
     app = runtime()
     now = app.now()
-    try:
-        member_id = _member_id(token)
-        with app.transaction() as session:
-            member = _holder(session, member_id)
-            site = session.get(Site, request.form.get("site", type=int) or 0) or session.scalar(
-                select(Site).order_by(Site.id).limit(1)
-            )
-            name = request.form.get("name", "").strip()
-            email = request.form.get("email", "").strip().lower() or None
+    member_id = _member_id(token)
+    with app.transaction() as session:
+        member = _holder(session, member_id)
+        site = session.get(Site, request.form.get("site", type=int) or 0) or session.scalar(
+            select(Site).order_by(Site.id).limit(1)
+        )
+        name = request.form.get("name", "").strip()
+        email = request.form.get("email", "").strip().lower() or None
+        try:
+            day = date.fromisoformat(request.form.get("day", ""))
+        except ValueError:
+            day = None
+        problem = None
+        if site is None:
+            problem = _("Aucun lieu n'est encore ouvert.")
+        elif not 1 <= len(name) <= 100:
+            problem = _("Donnez le prénom de votre invité·e.")
+        elif email is not None and not EMAIL.fullmatch(email):
+            problem = _("Cet e-mail ne semble pas valide.")
+        elif day is None:
+            problem = _("Choisissez le jour.")
+        if problem is None and site is not None and day is not None:
             try:
-                day = date.fromisoformat(request.form.get("day", ""))
-            except ValueError:
-                day = None
-            problem = None
-            if site is None:
-                problem = _("Aucun lieu n'est encore ouvert.")
-            elif not 1 <= len(name) <= 100:
-                problem = _("Donnez le prénom de votre invité·e.")
-            elif email is not None and not EMAIL.fullmatch(email):
-                problem = _("Cet e-mail ne semble pas valide.")
-            elif day is None:
-                problem = _("Choisissez le jour.")
-            if problem is None and site is not None and day is not None:
-                try:
-                    invited = invite(session, site, day, name, email, member,
-                                     f"member:{member.id}", now, app.badge_private_key)  # fmt: skip
-                except GuestError:
-                    problem = _("Aujourd'hui ou un jour à venir.")
-                else:
-                    if email and app.settings.mail.host:
-                        mail_pass(session, invited, email, now)
-                    return redirect(pass_link(invited))
-            message = render_template("message.html", title=_("Invitation"), message=problem)
-            return message, 400, PRIVATE
-    except LinkError as error:
-        return _refusal(error)
+                invited = invite(session, site, day, name, email, member,
+                                 f"member:{member.id}", now, app.badge_private_key)  # fmt: skip
+            except GuestError:
+                problem = _("Aujourd'hui ou un jour à venir.")
+            else:
+                if email and app.settings.mail.host:
+                    mail_pass(session, invited, email, now)
+                return redirect(pass_link(invited))
+        message = render_template("message.html", title=_("Invitation"), message=problem)
+        return message, 400, PRIVATE
 
 
 def _change_together(session: Session, member: Member, form: Any, now: datetime) -> str | None:
@@ -330,34 +315,31 @@ def visibility(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     """Show the member's recent visits and visibility choice; a POST changes the choice."""
     app = runtime()
     now = app.now()
-    try:
-        member_id = _member_id(token)
-        with app.transaction() as session:
-            member = _holder(session, member_id)
-            saved, problem, status = False, None, 200
-            if request.method == "POST":
-                choice = request.form.get("visibility", "")
-                if choice not in {level.value for level in Visibility}:
-                    problem, status = _("Choisissez l'une des trois possibilités."), 400
-                else:
-                    _record_choice(member, Visibility(choice), "internet" in request.form, now)
-                    saved = True
-            has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
-            page = render_template(
-                "me.html",
-                member=member,
-                choices=CHOICES,
-                saved=saved,
-                problem=problem,
-                has_qr=has_qr,
-                history=visit_history(session, member.id, now),
-                hours_minutes=hours_minutes,
-                badge_url=url_for("me.badge_png", token=token),
-                data_url=url_for("me.data_file", token=token),
-                token=token,
-                statements=recent_statements(session, member, now),
-                currency=app.settings.billing.currency,
-            )
-    except LinkError as error:
-        return _refusal(error)
+    member_id = _member_id(token)
+    with app.transaction() as session:
+        member = _holder(session, member_id)
+        saved, problem, status = False, None, 200
+        if request.method == "POST":
+            choice = request.form.get("visibility", "")
+            if choice not in {level.value for level in Visibility}:
+                problem, status = _("Choisissez l'une des trois possibilités."), 400
+            else:
+                _record_choice(member, Visibility(choice), "internet" in request.form, now)
+                saved = True
+        has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
+        page = render_template(
+            "me.html",
+            member=member,
+            choices=CHOICES,
+            saved=saved,
+            problem=problem,
+            has_qr=has_qr,
+            history=visit_history(session, member.id, now),
+            hours_minutes=hours_minutes,
+            badge_url=url_for("me.badge_png", token=token),
+            data_url=url_for("me.data_file", token=token),
+            token=token,
+            statements=recent_statements(session, member, now),
+            currency=app.settings.billing.currency,
+        )
     return page, status, PRIVATE
