@@ -57,7 +57,7 @@ class BadgeToken:
 
 @dataclass(frozen=True)
 class TicketToken:
-    """What a valid event ticket says: which ticket (see server.events)."""
+    """What a valid event ticket says: which ticket (see server.domain.meetups)."""
 
     ticket_id: int
 

@@ -4,7 +4,7 @@ Started by bench/bench_taps.py as `python bench/_server.py --data-dir DIR --port
 It builds the app with `create_app`, adds `POST /bench/bare`, creates the schema, puts
 a site, members with NFC badges and `--kiosks` toggle kiosks in the database, prints one
 line `BENCH_READY {json}` (the kiosk tokens and what was arranged) and serves with
-`server.serving.run` until it receives SIGTERM. With `--serve-only` it arranges nothing:
+`server.cli.serving.run` until it receives SIGTERM. With `--serve-only` it arranges nothing:
 a further worker on a database (PostgreSQL) that the first one arranged. `POST
 /bench/bare-emit` sends its body to the site's boards with a bare Socket.IO emit (for
 bench/bench_board.py and bench/bench_load.py). Not for production use.
@@ -27,14 +27,14 @@ from flask import Flask, jsonify, request  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from server import create_app  # noqa: E402
-from server.board import room  # noqa: E402
-from server.kiosks import add_kiosk  # noqa: E402
-from server.live import NAMESPACE  # noqa: E402
-from server.models import Badge, BadgeKind, Base, KioskMode, Member, Site, Visibility  # noqa: E402
+from server.cli.serving import run  # noqa: E402
+from server.domain.board import room  # noqa: E402
+from server.domain.kiosks import add_kiosk  # noqa: E402
+from server.domain.sites import issue_display_token  # noqa: E402
 from server.runtime import Runtime  # noqa: E402
-from server.serving import run  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
-from server.sites import issue_display_token  # noqa: E402
+from server.store.models import Badge, BadgeKind, Base, KioskMode, Member, Site, Visibility  # noqa: E402
+from server.web.live import NAMESPACE  # noqa: E402
 
 READY = "BENCH_READY"
 EVERY_DAY = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

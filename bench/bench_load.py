@@ -71,7 +71,7 @@ from bench_taps import free_port, start_server, stop_server, tail, wait_ready  #
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from server.models import Tap, Visit  # noqa: E402
+from server.store.models import Tap, Visit  # noqa: E402
 
 CONNECT_AT_ONCE = 25
 DRAIN_SECONDS = 15.0  # after the last post, how long boards may take to get it

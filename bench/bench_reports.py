@@ -43,14 +43,16 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from sqlalchemy import insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from server.billing import (  # noqa: E402
+from server.domain.billing import (  # noqa: E402
     close_month,
     month_statements,
     next_month,
     previous_month,
 )
-from server.db import make_engine, make_session_factory  # noqa: E402
-from server.models import (  # noqa: E402
+from server.domain.reports import funders_summary, occupancy  # noqa: E402
+from server.settings import BillingSection  # noqa: E402
+from server.store.db import make_engine, make_session_factory  # noqa: E402
+from server.store.models import (  # noqa: E402
     Base,
     ClockStatus,
     Member,
@@ -64,8 +66,6 @@ from server.models import (  # noqa: E402
     Visit,
     VisitEnd,
 )
-from server.reports import funders_summary, occupancy  # noqa: E402
-from server.settings import BillingSection  # noqa: E402
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = {d: [["08:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri")} | {

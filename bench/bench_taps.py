@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_taps.py [--members 2000] [--concurrency 4] [--duration 15]
 
-Starts bench/_server.py (create_app + server.serving.run: gunicorn gthread, one worker) on
+Starts bench/_server.py (create_app + server.cli.serving.run: gunicorn gthread, one worker) on
 127.0.0.1 with a fresh SQLite database in a temporary folder and sends one tap per member
 (so the measured taps meet members with a history). Then, for each batch size, it sends
 uploads from `--concurrency` client threads over keep-alive sessions, first to the real
@@ -389,7 +389,8 @@ def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path, p
     print(f"  machine   {platform.machine()}, {cpus} CPUs ({usable} usable), {platform.system()}")
     print(f"  python    {platform.python_version()} ({platform.python_implementation()})")
     print(
-        f"  sqlite    {sqlite3.sqlite_version} (as server/db.py sets it: WAL, synchronous=FULL, "
+        f"  sqlite    {sqlite3.sqlite_version} (as server/store/db.py sets it: WAL, "
+        "synchronous=FULL, "
         "BEGIN IMMEDIATE, busy_timeout 30 s)"
     )
     print(f"  libraries {versions()}")

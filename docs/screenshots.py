@@ -27,16 +27,17 @@ if __package__ in (None, ""):
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from server import create_app, migrate  # noqa: E402
-from server.announcements import publish  # noqa: E402
-from server.demo import OPEN_TO_CHAT, PEOPLE, SKILLS, WORKING_ON_FR  # noqa: E402
-from server.events import add_event  # noqa: E402
-from server.hours import parse_weekly  # noqa: E402
-from server.kiosks import add_kiosk  # noqa: E402
-from server.models import Badge, BadgeKind, Base, Kiosk, KioskMode, Member, Visibility  # noqa: E402
-from server.presence import IncomingTap, record_badge_tap  # noqa: E402
+from server import create_app  # noqa: E402
+from server.cli.demo import OPEN_TO_CHAT, PEOPLE, SKILLS, WORKING_ON_FR  # noqa: E402
+from server.domain.announcements import publish  # noqa: E402
+from server.domain.hours import parse_weekly  # noqa: E402
+from server.domain.kiosks import add_kiosk  # noqa: E402
+from server.domain.meetups import add_event  # noqa: E402
+from server.domain.presence import IncomingTap, record_badge_tap  # noqa: E402
+from server.domain.sites import add_site, issue_display_token  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
-from server.sites import add_site, issue_display_token  # noqa: E402
+from server.store import migrate
+from server.store.models import Badge, BadgeKind, Base, Kiosk, KioskMode, Member, Visibility  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"
 NOW = datetime(2026, 11, 24, 11, 20, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)

@@ -15,17 +15,17 @@ from presence import __version__
 
 #: name -> "module:attribute" of a click command or group.
 COMMANDS = {
-    "serve": "server.cli:serve",
-    "scheduler": "server.cli:scheduler",
-    "db": "server.cli:db",
-    "sites": "server.cli:sites",
-    "members": "server.cli:members",
-    "badges": "server.cli:badges",
-    "kiosks": "server.cli:kiosks",
-    "staff": "server.cli:staff",
-    "demo": "server.cli:demo",
-    "backup": "server.cli:backup",
-    "restore": "server.cli:restore",
+    "serve": "server.cli.commands:serve",
+    "scheduler": "server.cli.commands:scheduler",
+    "db": "server.cli.commands:db",
+    "sites": "server.cli.commands:sites",
+    "members": "server.cli.commands:members",
+    "badges": "server.cli.commands:badges",
+    "kiosks": "server.cli.commands:kiosks",
+    "staff": "server.cli.commands:staff",
+    "demo": "server.cli.commands:demo",
+    "backup": "server.cli.commands:backup",
+    "restore": "server.cli.commands:restore",
     "kiosk": "kiosk.cli:main",
 }
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask, render_template
 from flask_babel import gettext as _
@@ -13,16 +11,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from presence import __version__
-from server.db import make_engine, make_session_factory
 from server.errors import JsonApi, register_error_handlers
 from server.runtime import Clock, Runtime
 from server.settings import Settings, load_settings, secret_key
-
-
-def in_zone(moment: datetime, timezone: str) -> datetime:
-    """A stored time in a site's time zone, for `|datetimeformat(..., rebase=False)`."""
-    return moment.astimezone(ZoneInfo(timezone))
-
+from server.store.db import make_engine, make_session_factory
 
 #: What pages may load and do: only from this server; styles and scripts in the page
 #: itself only with the request's nonce (none of ours are inline but the base style).
@@ -60,7 +52,7 @@ def init_security_headers(app: Flask, settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the application; tests pass their own settings and a frozen clock."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
         SECRET_KEY=secret_key(settings),
         MAX_CONTENT_LENGTH=settings.api.max_body_kib * 1024,
@@ -88,47 +80,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime.clock = clock
     app.extensions["presence"] = runtime
 
-    from server import (
-        api,
-        board_page,
-        events_page,
-        health,
-        home,
-        me,
-        passes_page,
-        photos,
-        spaceapi,
-        wall,
-    )
+    from server.api import init_api
+    from server.api.metrics import init_metrics
     from server.i18n import init_i18n
-    from server.live import init_live
-    from server.metrics import init_metrics
-    from server.schemas import document_one_kind_of_tap
-    from server.staff import init_staff
+    from server.web import init_web
+    from server.web.live import init_live
 
     init_i18n(app)
     # First: its nonce must exist before anything else can fail the request (a body too
     # large for the CSRF check, say), or the error page's style would be blocked.
     init_security_headers(app, settings)
 
-    rest = JsonApi(app)
-    rest.register_blueprint(health.blp)
-    rest.register_blueprint(api.blp)
-    document_one_kind_of_tap(rest.spec.components.schemas)
-    app.register_blueprint(home.blp)
-    app.register_blueprint(spaceapi.blp)
-    app.register_blueprint(me.blp)
-    app.register_blueprint(photos.blp)
-    app.register_blueprint(board_page.blp)
-    app.register_blueprint(events_page.blp)
-    app.register_blueprint(wall.blp)
-    app.register_blueprint(passes_page.blp)
-    app.add_template_filter(in_zone)
-    init_staff(app)
+    init_web(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token
     # instead, which a browser never sends by itself.
     csrf = CSRFProtect(app)
-    csrf.exempt(api.blp)
+    init_api(app, JsonApi(app), csrf)
 
     @app.errorhandler(CSRFError)
     def form_expired(error: CSRFError) -> tuple[str, int]:

@@ -25,7 +25,9 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_currency, get_locale
+from flask_babel import Babel, format_currency, get_locale, gettext
+
+from server.domain.refusals import Refusal
 
 LANGUAGES = ("fr", "en")
 HERE = Path(__file__).parent
@@ -61,6 +63,11 @@ def money(cents: int, currency: str = "EUR") -> str:
     return str(format_currency(Decimal(cents) / 100, currency))
 
 
+def refusal_text(refusal: Refusal) -> str:
+    """A refusal's message in the reader's language, its placeholders filled."""
+    return str(gettext(refusal.message, **refusal.params))
+
+
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
@@ -77,7 +84,7 @@ def refresh_catalogue() -> None:
     babel = [sys.executable, "-m", "babel.messages.frontend", "--quiet"]
     root = HERE.parent
     subprocess.run(
-        [*babel, "extract", "-F", str(HERE / "babel.cfg"), "-k", "_l", "--no-location",
+        [*babel, "extract", "-F", str(HERE / "babel.cfg"), "-k", "_l", "-k", "N_", "--no-location",
          "--sort-output", "--omit-header", "-o", str(template), str(HERE)],
         check=True, cwd=root,
     )  # fmt: skip

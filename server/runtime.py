@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from badges.tokens import public_key_of
-from server.board import BoardTracker
-from server.db import READ_ONLY, is_sqlite, transaction
-from server.models import utcnow
-from server.presence import Rules
+from server.domain.board import BoardTracker
+from server.domain.presence import Rules
+from server.domain.webhooks import NotificationTracker
 from server.settings import Settings, badge_signing_key, secret_key
-from server.webhooks import NotificationTracker
+from server.store.db import READ_ONLY, is_sqlite, transaction
+from server.store.models import utcnow
 
 Clock = Callable[[], datetime]
 
@@ -34,7 +34,7 @@ class Runtime:
     badge_private_key: bytes = field(init=False, repr=False)
     badge_public_key: bytes = field(init=False, repr=False)
     _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
-    #: Set when a transaction queued webhook calls or e-mails (see server.outbox).
+    #: Set when a transaction queued webhook calls or e-mails (see server.jobs.outbox).
     outbox_wake: threading.Event = field(init=False, repr=False)
 
     @property
@@ -57,7 +57,7 @@ class Runtime:
         # server sets `board.publish`, a command-line process leaves it to Redis or none.
         self.board = BoardTracker(self.now, secret_key(self.settings))
         self.board.install(self.sessions)
-        # ...and the webhook calls and alerts its taps call for, sent by server.outbox.
+        # ...and the webhook calls and alerts its taps call for, sent by server.jobs.outbox.
         self.outbox_wake = threading.Event()
         NotificationTracker(
             self.now, self.settings, secret_key(self.settings), self.outbox_wake.set

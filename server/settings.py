@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +72,15 @@ class ApiSection(Section):
     max_batch: int = Field(default=200, ge=1, le=10_000)
 
 
+def address_in(address: str | None, networks: Sequence[str]) -> bool:
+    """Whether a client address lies in one of `networks` (CIDR, already checked)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network) for network in networks)
+
+
 class _Networks(Section):
     """A section naming client networks that may reach something without a key."""
 
@@ -91,11 +100,7 @@ class _Networks(Section):
 
     def allows(self, address: str | None) -> bool:
         """Whether a client address lies in one of the allowed networks."""
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in ipaddress.ip_network(network) for network in self.allowed_networks)
+        return address_in(address, self.allowed_networks)
 
 
 class BoardSection(_Networks):
@@ -138,7 +143,7 @@ class BillingSection(Section):
     # `monthly` plan: unlimited days for this price a month (a month started or ended
     # on the plan is billed for its days on the plan).
     monthly_price: int = Field(default=15000, ge=0)
-    # A guest's day (see server.guests): "free", or billed to their "host" at the `payg`
+    # A guest's day (see server.domain.guests): "free", or billed to their "host" at the `payg`
     # prices (a half day or a full day, by the guest's own presence that day).
     guest_days: Literal["free", "host"] = "free"
 

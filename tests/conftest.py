@@ -20,10 +20,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from server import create_app, migrate
-from server.models import Base
+from server import create_app
 from server.runtime import Runtime
 from server.settings import ServerSection, Settings
+from server.store import migrate
+from server.store.models import Base
 
 POSTGRES_ENV = "PRESENCE_TEST_POSTGRES_URL"
 REDIS_ENV = "PRESENCE_TEST_REDIS_URL"

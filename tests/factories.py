@@ -9,8 +9,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.kiosks import add_kiosk
-from server.models import (
+from server.domain.kiosks import add_kiosk
+from server.domain.presence import (
+    IncomingTap,
+    Rules,
+    TapResult,
+    record_badge_tap,
+    record_staff_entry,
+)
+from server.store.models import (
     Badge,
     BadgeKind,
     Kiosk,
@@ -21,7 +28,6 @@ from server.models import (
     Site,
     TapKind,
 )
-from server.presence import IncomingTap, Rules, TapResult, record_badge_tap, record_staff_entry
 
 _serial = itertools.count(1)
 WEEKDAYS_9_TO_19 = {day: [["09:00", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}

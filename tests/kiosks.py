@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from server import migrate
-from server.db import make_engine, make_session_factory
-from server.hours import parse_weekly
-from server.kiosks import add_kiosk
-from server.members import MemberSchema, add_member, assign_badge
-from server.models import BadgeKind, KioskMode
+from server.domain.hours import parse_weekly
+from server.domain.kiosks import add_kiosk
+from server.domain.members import MemberSchema, add_member, assign_badge
+from server.domain.sites import add_site, issue_display_token
 from server.runtime import Runtime
 from server.settings import load_settings
-from server.sites import add_site, issue_display_token
+from server.store import migrate
+from server.store.db import make_engine, make_session_factory
+from server.store.models import BadgeKind, KioskMode
 from tests.servers import ServerProcess, free_port, write_config
 
 
@@ -35,7 +35,7 @@ class Door:
     def __post_init__(self) -> None:
         port = free_port()
         extra = f"[presence]\ndebounce_seconds = {self.debounce_seconds}\n{self.extra_config}"
-        self.database = self.database or f"sqlite:///{self.folder / 'server.db'}"
+        self.database = self.database or f"sqlite:///{self.folder / 'server.store.db'}"
         self.config = write_config(
             self.folder, self.database, port=port, redis_url=self.redis_url, extra=extra
         )

@@ -1,0 +1,262 @@
+"""Request and response schemas of the JSON API: they validate and they document.
+
+The OpenAPI document at /api/openapi.json is generated from these same classes, so the
+checks and the documentation cannot drift apart. Unknown fields are ignored, so a newer
+kiosk keeps working against an older server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from server.store.models import BadgeKind, KioskMode, Outcome, Visibility
+
+#: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
+BOOT_ID = validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$", error="Letters, digits and ._:- only.")
+VERSION = validate.Regexp(r"^[ -~]{0,40}$", error="Up to 40 printable ASCII characters.")
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time with its UTC offset, returned in UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            # Valid ISO 8601 at the edge of year 1 or 9999: keep it, clamped, for the
+            # presence rules to judge (a kiosk clock that far off is simply implausible).
+            edge = datetime.min if moment.year == 1 else datetime.max
+            return edge.replace(tzinfo=UTC)
+
+
+class Count(fields.Integer):
+    """A JSON integer: `3` and `3.0` are the same number; `"3"`, `true` and `3.5` are not."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class _Schema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class KioskClockSchema(_Schema):
+    monotonic = fields.Float(
+        required=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "The kiosk's monotonic clock (seconds since its boot)."},
+    )
+    boot_id = fields.String(
+        required=True,
+        validate=BOOT_ID,
+        metadata={"description": "Identifies the kiosk's current boot (Linux boot_id)."},
+    )
+    wall = Instant(
+        load_default=None,
+        metadata={"description": "The kiosk's wall clock, ISO 8601 with offset."},
+    )
+
+
+#: What a tap can be: exactly one of these fields is given.
+TAP_KINDS = ("badge", "guest", "leaving", "walk_in")
+
+
+class GuestArrivalSchema(_Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "The guest's first name, as typed at the kiosk (control characters "
+            "are dropped, spaces collapsed; nothing left makes it 'Invité·e')."
+        },
+    )
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    host = Count(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),  # a database id
+        metadata={"description": "The host's member id, from the directory's `hosts`."},
+    )
+
+
+class WalkInSchema(_Schema):
+    event = Count(
+        required=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "The event's id, from the heartbeat's `events`."},
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
+class TapSchema(_Schema):
+    """A badge read (`badge`), a guest arriving (`guest`) or leaving (`leaving`), someone
+    coming to an event without a ticket (`walk_in`)."""
+
+    id = fields.UUID(required=True, metadata={"description": "Made at the kiosk; unique."})
+    badge = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=512),
+        metadata={"description": "NFC UID (hex, separators allowed) or QR content."},
+    )
+    guest = fields.Nested(GuestArrivalSchema, load_default=None)
+    leaving = fields.UUID(
+        load_default=None, metadata={"description": "A guest leaving: their arrival's tap id."}
+    )
+    walk_in = fields.Nested(WalkInSchema, load_default=None)
+    badge_kind = fields.String(
+        load_default=BadgeKind.NFC.value,
+        validate=validate.OneOf([kind.value for kind in BadgeKind]),
+    )
+    read_at = Instant(required=True, metadata={"description": "The kiosk's wall time of the read."})
+    monotonic = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "The kiosk's monotonic clock at the read."},
+    )
+    boot_id = fields.String(load_default=None, allow_none=True, validate=BOOT_ID)
+
+    @validates_schema
+    def one_kind_of_tap(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        given = [name for name in TAP_KINDS if data.get(name) is not None]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of badge, guest, leaving and walk_in.", "badge")
+
+
+def document_one_kind_of_tap(schemas: dict[str, dict[str, Any]]) -> None:
+    """Say in the OpenAPI document what `TapSchema.one_kind_of_tap` checks (apispec cannot
+    see a schema-level validator): exactly one of badge, guest, leaving and walk_in."""
+    kinds = TAP_KINDS
+    schemas["Tap"]["oneOf"] = [
+        {
+            "required": [kind],
+            "properties": {
+                other: ({"not": {"type": "null"}} if other == kind else {"type": "null"})
+                for other in kinds
+            },
+        }
+        for kind in kinds
+    ]
+
+
+class TapUploadSchema(_Schema):
+    clock = fields.Nested(KioskClockSchema, load_default=None, allow_none=True)
+    taps = fields.List(
+        fields.Nested(TapSchema),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Oldest first; at most `api.max_batch` taps."},
+    )
+
+
+class TapResultSchema(_Schema):
+    id = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
+    name = fields.String(allow_none=True, metadata={"description": "Name for the greeting."})
+    head_count = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"description": "Why a tap was void."})
+
+
+class TapUploadResultSchema(_Schema):
+    results = fields.List(fields.Nested(TapResultSchema), required=True)
+    head_count = fields.Integer(required=True)
+    server_time = Instant(required=True)
+
+
+class HeartbeatSchema(_Schema):
+    version = fields.String(load_default=None, allow_none=True, validate=VERSION)
+    pending_taps = Count(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000)
+    )
+    clock = fields.Nested(KioskClockSchema, load_default=None, allow_none=True)
+
+
+class SiteSchema(_Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True)
+
+
+class PresentGuestSchema(_Schema):
+    arrival = fields.String(required=True, metadata={"description": "Their arrival's tap id"})
+    name = fields.String(required=True)
+
+
+class TodaysEventSchema(_Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+
+
+class HeartbeatResultSchema(_Schema):
+    server_time = Instant(required=True)
+    kiosk = fields.String(required=True)
+    mode = fields.String(required=True, validate=validate.OneOf([m.value for m in KioskMode]))
+    site = fields.Nested(SiteSchema, required=True)
+    head_count = fields.Integer(required=True)
+    guests = fields.List(
+        fields.Nested(PresentGuestSchema),
+        required=True,
+        metadata={"description": "The guests here now, for the kiosk's 'I am leaving' list."},
+    )
+    events = fields.List(
+        fields.Nested(TodaysEventSchema),
+        required=True,
+        metadata={"description": "Today's events at the site, for walk-ins at the kiosk."},
+    )
+
+
+class DirectoryEntrySchema(_Schema):
+    hash = fields.String(required=True, metadata={"description": "keyed hash of kind:value"})
+    name = fields.String(required=True, metadata={"description": "First name for the greeting"})
+    visibility = fields.String(
+        required=True, validate=validate.OneOf([v.value for v in Visibility])
+    )
+
+
+class HostSchema(_Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+class DirectorySchema(_Schema):
+    generated_at = Instant(required=True)
+    key = fields.String(
+        required=True, metadata={"description": "Hex HMAC-SHA256 key for badge lookups"}
+    )
+    entries = fields.List(fields.Nested(DirectoryEntrySchema), required=True)
+    badge_key = fields.String(
+        required=True,
+        metadata={"description": "Hex Ed25519 public key that checks QR badge tokens offline"},
+    )
+    hosts = fields.List(
+        fields.Nested(HostSchema),
+        required=True,
+        metadata={"description": "Members a guest may name as host (they agreed to it)."},
+    )
+
+
+class HealthSchema(_Schema):
+    status = fields.String(required=True)
+    database = fields.String(required=True)
+
+
+class ErrorSchema(_Schema):
+    status = fields.String(required=True, metadata={"example": "error"})
+    reason = fields.String(required=True, metadata={"example": "invalid_token"})
+    message = fields.String(required=True)
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field path -> messages, for invalid requests."},
+    )

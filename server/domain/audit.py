@@ -1,0 +1,35 @@
+"""The audit trail: one entry per staff action, kept with who did it and why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.store.models import AuditEntry
+
+
+def record(
+    session: Session,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str = "",
+    reason: str = "",
+    **details: Any,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=at, actor=actor, action=action, target=target, reason=reason, details=details
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def latest(session: Session, limit: int = 200) -> Sequence[AuditEntry]:
+    return session.scalars(
+        select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    ).all()

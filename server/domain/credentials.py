@@ -1,0 +1,149 @@
+"""Badges as credentials: signed QR badges issued, re-issued and revoked, tokens checked,
+and the unknown NFC badges waiting to be enrolled."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from badges.cards import Card, cards_pdf
+from badges.tokens import BadgeToken, TokenError, sign, verify
+from server.settings import CardsSection
+from server.store.models import Badge, BadgeKind, Kiosk, Member, Outcome, Site, Tap
+
+
+class TokenRefused(Exception):
+    """A well-signed or forged token that opens nothing; `outcome` and `reason` are what
+    the tap log and the kiosk get."""
+
+    def __init__(self, outcome: Outcome, reason: str, badge: Badge | None = None) -> None:
+        super().__init__(reason)
+        self.outcome, self.reason, self.badge = outcome, reason, badge
+
+
+def issue_qr(
+    session: Session, member: Member, label: str, now: datetime, private_key: bytes
+) -> Badge:
+    """A new QR badge for a member; its value is its signed token."""
+    badge = Badge(
+        member_id=member.id,
+        kind=BadgeKind.QR,
+        value=f"unsigned-{uuid.uuid4()}",  # until the id it signs is known
+        label=label,
+        issued_at=now,
+        version=1,
+    )
+    session.add(badge)
+    session.flush()
+    badge.value = sign(private_key, BadgeToken(badge.id, badge.version))
+    session.flush()
+    return badge
+
+
+def reissue_qr(badge: Badge, private_key: bytes) -> str:
+    """A new card for the same badge (lost, reprinted): the previous one stops working."""
+    if badge.kind is not BadgeKind.QR:
+        raise ValueError("only QR badges are re-issued; give an NFC member a new badge")
+    badge.version += 1
+    badge.value = sign(private_key, BadgeToken(badge.id, badge.version))
+    return badge.value
+
+
+def revoke(badge: Badge, now: datetime) -> None:
+    """The badge stops opening anything at its next tap (and offline, at the kiosk's next
+    directory refresh); its taps and the member's visits stay."""
+    badge.revoked_at = badge.revoked_at or now
+
+
+def printable_badges(
+    session: Session, member_ids: Sequence[int] | None = None
+) -> list[tuple[Badge, Card]]:
+    """The active QR badges to print (of these members, else of every active member)."""
+    query = (
+        select(Badge)
+        .join(Member, Badge.member_id == Member.id)
+        .where(
+            Badge.kind == BadgeKind.QR,
+            Badge.revoked_at.is_(None),
+            Member.archived_at.is_(None),
+        )
+        .order_by(Member.family_name, Member.given_name, Badge.id)
+    )
+    if member_ids is not None:
+        query = query.where(Badge.member_id.in_(member_ids))
+    return [
+        (badge, Card(f"{badge.member.given_name} {badge.member.family_name}".strip(),
+                     badge.label, badge.value))
+        for badge in session.scalars(query)
+    ]  # fmt: skip
+
+
+def cards_sheet(session: Session, section: CardsSection, cards: Sequence[Card]) -> bytes:
+    """The PDF of A4 pages of cards, titled as configured (else the first site's name)."""
+    title = section.title or session.scalar(select(Site.name).order_by(Site.id)) or ""
+    return cards_pdf(cards, title, Path(section.logo) if section.logo else None)
+
+
+def check_token(session: Session, token: str, public_key: bytes) -> Badge:
+    """The badge a QR token opens, or TokenRefused with its reason:
+    `malformed`, `unknown_key`, `bad_signature` (invalid); `replaced`, `revoked`."""
+    try:
+        named = verify(public_key, token)
+    except TokenError as error:
+        raise TokenRefused(Outcome.INVALID, error.reason) from None
+    badge = session.get(Badge, named.badge_id)
+    if badge is None or badge.kind is not BadgeKind.QR:
+        raise TokenRefused(Outcome.UNKNOWN_BADGE, "unknown_badge")
+    if named.version < badge.version:
+        raise TokenRefused(Outcome.REVOKED, "replaced", badge)
+    if badge.revoked_at is not None:
+        raise TokenRefused(Outcome.REVOKED, "revoked", badge)
+    return badge
+
+
+@dataclass(frozen=True)
+class UnknownBadge:
+    """A badge value tapped at a kiosk that belongs to nobody yet."""
+
+    kind: str
+    value: str
+    taps: int
+    first_at: datetime
+    last_at: datetime
+    kiosk: str
+
+
+def unknown_badges(session: Session, since: datetime) -> Sequence[UnknownBadge]:
+    """Unknown badges tapped since `since` that are still nobody's, latest first."""
+    rows = session.execute(
+        select(
+            Tap.badge_kind,
+            Tap.badge_value,
+            func.count(),
+            func.min(Tap.received_at),
+            func.max(Tap.received_at),
+            func.max(Kiosk.name),
+        )
+        .join(Kiosk, Tap.kiosk_id == Kiosk.id)
+        .where(Tap.outcome == Outcome.UNKNOWN_BADGE, Tap.received_at >= since)
+        .group_by(Tap.badge_kind, Tap.badge_value)
+        .order_by(func.max(Tap.received_at).desc())
+    ).all()
+    assigned = set(
+        session.execute(
+            select(Badge.kind, Badge.value).where(
+                Badge.value.in_([row[1] for row in rows]), Badge.revoked_at.is_(None)
+            )
+        ).all()
+    )
+    return [
+        UnknownBadge(kind.value, value, int(count), first, last, kiosk)
+        for kind, value, count, first, last, kiosk in rows
+        if kind is not None and value is not None and (kind, value) not in assigned
+    ]

@@ -1,0 +1,549 @@
+"""The presence rules: the tap log in, visits out.
+
+Every entry of the log that concerns a member is replayed in (corrected time, tap id)
+order from the last point the new entry cannot have changed, so the visits come out the
+same whatever order the taps arrived in. Closing time is a rule of that replay, not only
+of a scheduled job: a late tap and a catch-up job cannot disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from badges.tokens import looks_like_token
+from badges.uid import BadUid
+from badges.uid import normalise_badge as badge_normal_form
+from server.domain.credentials import TokenRefused, check_token
+from server.domain.hours import OpeningHours
+from server.store.models import (
+    Badge,
+    BadgeKind,
+    ClockStatus,
+    Kiosk,
+    KioskMode,
+    Member,
+    Outcome,
+    Site,
+    Tap,
+    TapKind,
+    Visit,
+    VisitEnd,
+)
+
+#: Outcomes of taps that never take part in presence.
+REFUSED = frozenset({Outcome.UNKNOWN_BADGE, Outcome.REVOKED, Outcome.ARCHIVED, Outcome.INVALID})
+MAX_BADGE_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The tunable parts of the rules, from the `[presence]` settings."""
+
+    debounce: timedelta = timedelta(seconds=60)
+    grace: timedelta = timedelta(minutes=30)
+    future_tolerance: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KioskClock:
+    """The kiosk's clocks at the moment it sent an upload."""
+
+    monotonic: float
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class GuestArrival:
+    """A guest checking in at the kiosk (see `server.domain.guests`)."""
+
+    name: str
+    email: str | None = None
+    host_id: int | None = None
+
+
+@dataclass(frozen=True)
+class WalkIn:
+    """Someone at the door for an event, without a ticket (see `server.domain.meetups`)."""
+
+    event_id: int
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingTap:
+    """One tap as a kiosk reports it (already checked for types by the API): a badge
+    read, a guest arriving (`guest`) or leaving (`leaving`: their arrival's tap id), or
+    someone coming to an event without a ticket (`walk_in`)."""
+
+    tap_id: uuid.UUID
+    badge: str
+    badge_kind: BadgeKind
+    read_at: datetime
+    monotonic: float | None = None
+    boot_id: str | None = None
+    guest: GuestArrival | None = None
+    leaving: uuid.UUID | None = None
+    walk_in: WalkIn | None = None
+
+
+@dataclass(frozen=True)
+class TapResult:
+    """The answer to one tap; it is stored with the tap and given again on a replay."""
+
+    tap_id: str
+    outcome: Outcome
+    name: str | None = None
+    head_count: int | None = None
+    reason: str | None = None
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.tap_id,
+            "outcome": self.outcome.value,
+            "name": self.name,
+            "head_count": self.head_count,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> TapResult:
+        return cls(
+            tap_id=data["id"],
+            outcome=Outcome(data["outcome"]),
+            name=data.get("name"),
+            head_count=data.get("head_count"),
+            reason=data.get("reason"),
+            replayed=True,
+        )
+
+
+# -- time ------------------------------------------------------------------------------
+
+
+def place_in_time(
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    earliest: datetime,
+    rules: Rules,
+) -> tuple[datetime, ClockStatus]:
+    """Say when a tap happened, trusting the kiosk's wall clock only when it must.
+
+    A Raspberry Pi has no real-time clock: its wall time is wrong after an offline boot
+    and jumps when NTP syncs. Within one boot its monotonic clock is steady, so a tap
+    from the boot that sends the upload happened `elapsed` seconds before we received it.
+    """
+    same_boot = (
+        clock is not None
+        and tap.boot_id is not None
+        and tap.monotonic is not None
+        and tap.boot_id == clock.boot_id
+    )
+    if same_boot:
+        assert clock is not None and tap.monotonic is not None
+        elapsed = clock.monotonic - tap.monotonic
+        if elapsed < 0:
+            return received_at, ClockStatus.IMPLAUSIBLE
+        return received_at - timedelta(seconds=elapsed), ClockStatus.CORRECTED
+    if earliest <= tap.read_at <= received_at + rules.future_tolerance:
+        return min(tap.read_at, received_at), ClockStatus.UNVERIFIED
+    return received_at, ClockStatus.IMPLAUSIBLE
+
+
+# -- recording taps ---------------------------------------------------------------------
+
+
+def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
+    return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
+
+
+def replayed(session: Session, tap: IncomingTap) -> TapResult | None:
+    """The first answer to a tap already stored (a kiosk resends an upload whose answer it
+    did not get): stored once, answered the same each time."""
+    existing = find_tap(session, tap.tap_id)
+    return None if existing is None else TapResult.from_stored(existing.response)
+
+
+def kiosk_entry(
+    kiosk: Kiosk,
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    rules: Rules,
+    **fields: Any,
+) -> Tap:
+    """The log entry of a tap from a kiosk, placed in time (`fields` override the badge
+    read's defaults: kind, mode, reason...)."""
+    occurred_at, clock_status = place_in_time(
+        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
+    )
+    values: dict[str, Any] = {
+        "tap_id": tap.tap_id, "kind": TapKind.BADGE, "kiosk_id": kiosk.id,
+        "site_id": kiosk.site_id, "mode": kiosk.mode, "badge_kind": tap.badge_kind,
+        "read_at": tap.read_at, "occurred_at": occurred_at, "clock": clock_status,
+        "received_at": received_at,
+    }  # fmt: skip
+    return Tap(**(values | fields))
+
+
+def record_badge_tap(
+    session: Session,
+    kiosk: Kiosk,
+    tap: IncomingTap,
+    clock: KioskClock | None,
+    received_at: datetime,
+    rules: Rules,
+    badge_key: bytes | None = None,
+) -> TapResult:
+    """Store one badge read from a kiosk once, apply it, and say what it did.
+
+    `badge_key` is the public key that checks signed QR badge tokens.
+    """
+    if (answer := replayed(session, tap)) is not None:
+        return answer
+
+    entry = kiosk_entry(kiosk, tap, clock, received_at, rules)
+    try:
+        entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
+    except BadUid as error:
+        entry.kind = TapKind.VOID
+        entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
+        return finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
+
+    if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
+        if badge_key is None:
+            raise ValueError("a QR token needs the badge public key to be checked")
+        try:
+            badge = check_token(session, entry.badge_value, badge_key)
+        except TokenRefused as refused:
+            if refused.badge is not None:
+                entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
+            return finish(session, entry, refused.outcome, reason=refused.reason)
+    else:
+        found = resolve_badge(session, tap.badge_kind, entry.badge_value)
+        if found is None:
+            return finish(session, entry, Outcome.UNKNOWN_BADGE)
+        badge = found
+    entry.badge_id, entry.member_id = badge.id, badge.member_id
+    member = lock_member(session, badge.member_id)
+    if badge.revoked_at is not None:
+        return finish(session, entry, Outcome.REVOKED, reason="revoked")
+    if member.archived_at is not None or member.erased_at is not None:
+        return finish(session, entry, Outcome.ARCHIVED)
+    if badge.valid_on is not None:  # a guest's pass: its day only
+        if _hours(session, kiosk.site_id).local_date(entry.occurred_at) != badge.valid_on:
+            return finish(session, entry, Outcome.REVOKED, reason="not_today")
+
+    return apply_entry(session, entry, member, rules)
+
+
+def record_staff_entry(
+    session: Session,
+    member: Member,
+    site: Site,
+    kind: TapKind,
+    at: datetime,
+    actor: str,
+    reason: str,
+    received_at: datetime,
+    rules: Rules,
+) -> TapResult:
+    """Check a member in or out by hand (or record a forgotten check-out), with who and why."""
+    if kind not in (TapKind.STAFF_IN, TapKind.STAFF_OUT, TapKind.AUTO_OUT):
+        raise ValueError(f"{kind} is not a staff entry")
+    lock_member(session, member.id)
+    entry = Tap(
+        tap_id=uuid.uuid4(),
+        kind=kind,
+        site_id=site.id,
+        member_id=member.id,
+        actor=actor,
+        reason=reason,
+        occurred_at=at.astimezone(UTC),
+        clock=ClockStatus.SERVER,
+        received_at=received_at,
+    )
+    return apply_entry(session, entry, member, rules)
+
+
+def apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> TapResult:
+    """Add an entry that concerns a member (already locked) and bring their visits along."""
+    assert entry.site_id is not None
+    entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
+    session.add(entry)
+    session.flush()
+    outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
+    count = head_count(session, entry.site_id, entry.received_at)
+    return finish(session, entry, outcome, name=member.greeting_name, head_count=count)
+
+
+def normalise_badge(kind: BadgeKind, raw: str) -> str:
+    return badge_normal_form(kind.value, raw)
+
+
+def printable(text: str) -> str:
+    """Escape what no database should store as text (NUL, control characters, surrogates)."""
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
+
+
+def resolve_badge(session: Session, kind: BadgeKind, value: str) -> Badge | None:
+    """The badge with that value: the active one if any, else the last revoked one."""
+    return session.scalar(
+        select(Badge)
+        .where(Badge.kind == kind, Badge.value == value)
+        .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
+        .limit(1)
+    )
+
+
+def lock_member(session: Session, member_id: int) -> Member:
+    """Take the member's row lock: their visits are rewritten by one request at a time."""
+    member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
+    assert member is not None
+    return member
+
+
+def finish(
+    session: Session,
+    entry: Tap,
+    outcome: Outcome,
+    *,
+    name: str | None = None,
+    head_count: int | None = None,
+    reason: str | None = None,
+) -> TapResult:
+    result = TapResult(str(entry.tap_id), outcome, name, head_count, reason)
+    entry.outcome = outcome
+    entry.reason = entry.reason or (reason or "")
+    entry.response = result.as_dict()
+    session.add(entry)
+    session.flush()
+    return result
+
+
+# -- deriving visits --------------------------------------------------------------------
+
+#: The tap that opened a visit, for ordering visits the way the log is ordered.
+_OPENING = aliased(Tap, name="opening_tap")
+_EFFECTS = {"in": Outcome.CHECKED_IN, "out": Outcome.CHECKED_OUT}
+
+
+@dataclass
+class _State:
+    open: Visit | None = None
+    last_change: datetime | None = None
+    #: What each replayed entry did: "in" or "out" (absent: nothing, a duplicate).
+    effects: dict[int, str] = field(default_factory=dict)
+
+
+def opening_hours(site: Site) -> OpeningHours:
+    return OpeningHours(
+        site.timezone, site.opening_hours, {item.day: item.hours for item in site.exceptions}
+    )
+
+
+def _participating(member_id: int) -> Select[Tap]:
+    return select(Tap).where(
+        Tap.member_id == member_id,
+        Tap.kind != TapKind.VOID,
+        Tap.outcome.not_in(REFUSED),
+    )
+
+
+def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> Outcome:
+    """Bring the member's visits up to date with the log; say what `since` did.
+
+    The usual case is a tap newer than everything the member has in the log: it is
+    applied to the state the latest visit describes. Otherwise the log is replayed from
+    the last visit that began before `since`: entries before that visit's opening entry
+    cannot be changed by `since`, and just before that entry the member had no visit the
+    entry could still affect, so the replay starts there with a clean state and reaches
+    the same visits as a replay from the very beginning.
+    """
+    if since is not None and _is_newest(session, member_id, since):
+        state = _state_after_latest_visit(session, member_id)
+        _apply(session, state, since, rules)
+        session.flush()
+        return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+
+    checkpoint = None
+    if since is not None:
+        checkpoint = session.execute(
+            select(Visit.checked_in_at, _OPENING.tap_id)
+            .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+            .where(
+                Visit.member_id == member_id,
+                # A plain tuple takes the columns' types: the time is bound as naive UTC
+                # like the stored ones (tuple_() would bind it as given, with its offset).
+                tuple_(Visit.checked_in_at, _OPENING.tap_id) < (since.occurred_at, since.tap_id),
+            )
+            .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+            .limit(1)
+        ).first()
+
+    stale = select(Visit).where(Visit.member_id == member_id)
+    entries = _participating(member_id)
+    if checkpoint is not None:
+        start = tuple(checkpoint)
+        stale = stale.join(_OPENING, Visit.in_tap_id == _OPENING.id).where(
+            tuple_(Visit.checked_in_at, _OPENING.tap_id) >= start
+        )
+        entries = entries.where(tuple_(Tap.occurred_at, Tap.tap_id) >= start)
+    for visit in session.scalars(stale):
+        session.delete(visit)
+    session.flush()
+
+    state = _State()
+    for entry in session.scalars(entries.order_by(Tap.occurred_at, Tap.tap_id)):
+        _apply(session, state, entry, rules)
+    session.flush()
+    if since is None:
+        return Outcome.DUPLICATE
+    return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+
+
+def _is_newest(session: Session, member_id: int, entry: Tap) -> bool:
+    later = session.scalar(
+        _participating(member_id)
+        .with_only_columns(Tap.id)
+        .where(
+            Tap.id != entry.id,
+            tuple_(Tap.occurred_at, Tap.tap_id) > (entry.occurred_at, entry.tap_id),
+        )
+        .limit(1)
+    )
+    return later is None
+
+
+def _state_after_latest_visit(session: Session, member_id: int) -> _State:
+    """The replay's state after the member's whole log, read from their latest visit.
+
+    Every change of state opens or closes a visit, and any earlier visit was closed at
+    the latest one's opening at the latest, so the latest visit holds the last change.
+    """
+    latest = session.scalar(
+        select(Visit)
+        .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+        .where(Visit.member_id == member_id)
+        .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+        .limit(1)
+    )
+    state = _State()
+    if latest is None:
+        return state
+    state.last_change = latest.checked_in_at
+    if latest.out_tap_id is None:
+        # Open, or ended by closing time (which the replay applies again if it has come):
+        # an entry from before closing still finds the member in.
+        state.open = latest
+    else:
+        state.last_change = latest.checked_out_at
+    return state
+
+
+def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
+    at = entry.occurred_at
+    current = state.open
+    if current is not None and current.closes_at <= at:
+        _close(current, current.closes_at, VisitEnd.AUTO, None)
+        current = state.open = None
+
+    here = current is not None and current.site_id == entry.site_id
+    if entry.kind is TapKind.BADGE:
+        if state.last_change is not None and at - state.last_change < rules.debounce:
+            return
+        mode = entry.mode or KioskMode.TOGGLE
+        action = {
+            KioskMode.TOGGLE: "out" if here else "in",
+            KioskMode.IN: None if here else "in",
+            KioskMode.OUT: "out" if here else None,
+        }[mode]
+        ends_by = VisitEnd.TAP
+    elif entry.kind is TapKind.STAFF_IN:
+        action, ends_by = (None if here else "in"), VisitEnd.STAFF
+    else:  # staff_out, auto_out: close the visit at that site, if any
+        action = "out" if here else None
+        ends_by = VisitEnd.AUTO if entry.kind is TapKind.AUTO_OUT else VisitEnd.STAFF
+
+    if action is not None:
+        state.effects[entry.id] = action
+    if action == "in":
+        if current is not None:  # a check-in elsewhere ends the visit at the other site
+            _close(current, at, ends_by, entry.id)
+        assert entry.site_id is not None
+        hours = _hours(session, entry.site_id)
+        visit = Visit(
+            member_id=entry.member_id,
+            site_id=entry.site_id,
+            checked_in_at=at,
+            closes_at=hours.closing_after(at).astimezone(UTC) + rules.grace,
+            in_tap_id=entry.id,
+            local_day=hours.local_date(at),
+        )
+        session.add(visit)
+        state.open, state.last_change = visit, at
+    elif action == "out":
+        assert current is not None
+        _close(current, at, ends_by, entry.id)
+        state.open, state.last_change = None, at
+
+
+def _close(visit: Visit, at: datetime, ended_by: VisitEnd, tap_id: int | None) -> None:
+    visit.end(at, ended_by, tap_id)
+
+
+def _hours(session: Session, site_id: int) -> OpeningHours:
+    """A site's opening hours, read once per session (a batch of taps at one site)."""
+    cache: dict[int, OpeningHours] = session.info.setdefault("opening_hours", {})
+    if site_id not in cache:
+        site = session.get(Site, site_id)
+        assert site is not None
+        cache[site_id] = opening_hours(site)
+    return cache[site_id]
+
+
+# -- reading presence -------------------------------------------------------------------
+
+
+def present_visits(session: Session, site_id: int, now: datetime) -> Sequence[Visit]:
+    """The visits under way at a site now, earliest arrival first."""
+    return session.scalars(
+        select(Visit)
+        .where(Visit.site_id == site_id, Visit.checked_out_at.is_(None), Visit.closes_at > now)
+        .order_by(Visit.checked_in_at)
+    ).all()
+
+
+def head_count(session: Session, site_id: int, now: datetime) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Visit)
+        .where(Visit.site_id == site_id, Visit.checked_out_at.is_(None), Visit.closes_at > now)
+    )
+    return int(count or 0)
+
+
+def close_expired_visits(session: Session, now: datetime) -> int:
+    """End, at their site's closing time, the visits nobody tapped out of.
+
+    Changed one by one (few at a time) rather than in one UPDATE, so that the boards
+    hear of each; on PostgreSQL, rows another sweep holds are left to it.
+    """
+    overdue = session.scalars(
+        select(Visit)
+        .where(Visit.checked_out_at.is_(None), Visit.closes_at <= now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for visit in overdue:
+        visit.end(visit.closes_at, VisitEnd.AUTO)
+    session.flush()
+    return len(overdue)

@@ -1,0 +1,1 @@
+"""Work done away from requests: the scheduler's jobs and the outbox sender."""

@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy models, engine and sessions, migrations and backups."""

@@ -1,0 +1,146 @@
+"""The public side of events: the list, each event's page where people register, their
+ticket (a QR code to show at the door), and an iCal feed of what is coming."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from badges.cards import qr_png
+from server.domain.meetups import EventError, register, upcoming
+from server.domain.text import EMAIL
+from server.runtime import runtime
+from server.store.models import Delivery, Event, Site, Ticket
+
+blp = Blueprint("events", __name__, url_prefix="/events")
+
+PRIVATE = {"Cache-Control": "no-store"}
+
+
+def _tickets() -> URLSafeSerializer:
+    return URLSafeSerializer(str(current_app.config["SECRET_KEY"]), salt="ticket-page")
+
+
+def ticket_link(ticket_id: int) -> str:
+    """The ticket's own page: whoever has the link can show the ticket."""
+    return url_for("events.ticket", key=_tickets().dumps(ticket_id), _external=True)
+
+
+@blp.get("")
+def listing() -> str:
+    app = runtime()
+    with app.session() as session:
+        found = upcoming(session, app.now())
+        sites = {site.id: site for site in session.scalars(select(Site))}
+        return render_template("events.html", events=found, sites=sites)
+
+
+@blp.route("/<int:event_id>", methods=["GET", "POST"])
+def event_page(event_id: int) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """An event open to all, and its registration form."""
+    app = runtime()
+    problem = None
+    with app.transaction() as session:
+        event = session.get(Event, event_id)
+        if event is None or not event.open_to_all:
+            abort(404)
+        if request.method == "POST":
+            name = request.form.get("name", "").strip()
+            email = request.form.get("email", "").strip() or None
+            if not 1 <= len(name) <= 100 or any(ord(char) < 32 for char in name):
+                problem = _("Donnez votre nom (100 caractères au plus).")
+            elif email is not None and (len(email) > 254 or not EMAIL.fullmatch(email)):
+                problem = _("Cet e-mail ne semble pas valide.")
+            else:
+                try:
+                    ticket = register(session, event, name, email, app.now(),
+                                      app.badge_private_key)  # fmt: skip
+                except EventError as error:
+                    problem = (_("Cet événement est complet.") if "full" in str(error)
+                               else _("Cet événement est passé ou annulé."))  # fmt: skip
+                else:
+                    link = ticket_link(ticket.id)
+                    if email and app.settings.mail.host:
+                        _mail_ticket(session, event, ticket, link, app.now())
+                    page = render_template(
+                        "ticket.html", ticket=ticket, event=event, link=link, site=event.site,
+                        png=url_for("events.ticket_png", key=_tickets().dumps(ticket.id)),
+                    )  # fmt: skip
+                    return page, 201, PRIVATE
+        page = render_template("event.html", event=event, site=event.site, problem=problem)
+    return page, 400 if problem else 200
+
+
+def _mail_ticket(session: Session, event: Event, ticket: Ticket, link: str, now: datetime) -> None:
+    """Queue the ticket's e-mail (sent by server.jobs.outbox, retried if the server is down)."""
+    body = _(
+        "Bonjour %(name)s,\n\nVotre billet pour « %(title)s » : %(link)s\n"
+        "Montrez son code QR à l'entrée.\n",
+        name=ticket.name, title=event.title, link=link,
+    )  # fmt: skip
+    subject = _("Votre billet : %(title)s", title=event.title)
+    session.add(Delivery(channel="email", target=ticket.email or "", event="ticket",
+                         payload={"subject": subject, "body": body}, created_at=now,
+                         next_attempt_at=now))  # fmt: skip
+
+
+def _ticket_of(key: str) -> int:
+    try:
+        return int(_tickets().loads(key))
+    except (BadSignature, ValueError, TypeError):
+        abort(404)
+
+
+@blp.get("/tickets/<key>")
+def ticket(key: str) -> tuple[str, int, dict[str, str]]:
+    app = runtime()
+    with app.session() as session:
+        found = session.get(Ticket, _ticket_of(key))
+        if found is None:
+            abort(404)
+        event = found.event
+        png = url_for("events.ticket_png", key=key)
+        page = render_template("ticket.html", ticket=found, event=event, site=event.site,
+                               link=request.url, png=png)  # fmt: skip
+    return page, 200, PRIVATE
+
+
+@blp.get("/tickets/<key>.png")
+def ticket_png(key: str) -> Response:
+    app = runtime()
+    with app.session() as session:
+        found = session.get(Ticket, _ticket_of(key))
+        if found is None:
+            abort(404)
+        return Response(qr_png(found.token), mimetype="image/png", headers=PRIVATE)
+
+
+@blp.get("/calendar.ics")
+def calendar() -> Response:
+    """What is coming, open to all, for calendar apps (iCalendar, RFC 5545)."""
+    app = runtime()
+    feed = Calendar()
+    feed.add("prodid", "-//Présence//events//FR")
+    feed.add("version", "2.0")
+    feed.add("x-wr-calname", _("Événements"))
+    host = request.host.split(":")[0] or "presence"
+    with app.session() as session:
+        for event in upcoming(session, app.now() - timedelta(days=1)):
+            entry = CalendarEvent()
+            entry.add("uid", f"event-{event.id}@{host}")
+            entry.add("dtstamp", event.created_at)
+            entry.add("dtstart", event.starts_at)
+            entry.add("dtend", event.ends_at)
+            entry.add("summary", event.title)
+            entry.add("description", event.description)
+            entry.add("location", ", ".join(filter(None, [event.site.name, event.site.address])))
+            entry.add("url", url_for("events.event_page", event_id=event.id, _external=True))
+            feed.add_component(entry)
+    return Response(feed.to_ical(), mimetype="text/calendar; charset=utf-8")

@@ -1,0 +1,160 @@
+"""Staff pages for reports: a site's occupancy over a period (tables, charts, CSV), and
+the funders' monthly summary, printable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import Response as FlaskResponse
+from flask import abort, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.domain.reports import (
+    Occupancy,
+    days_csv,
+    funders_summary,
+    headcount_curve,
+    heatmap_csv,
+    occupancy,
+)
+from server.domain.sites import home_zone, local_today
+from server.domain.sponsorship import community
+from server.runtime import runtime
+from server.store.models import Site
+from server.web.staff import blp
+
+MAX_DAYS = 366
+
+
+class BadPeriod(ValueError):
+    """A period asked for in the address that cannot be reported on."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    site: Site
+    start: date
+    end: date
+
+
+def _asked(session: Session, today: date) -> Asked:
+    """The site and period of the query string: the first site and this month by default."""
+    slug = request.args.get("site")
+    query = select(Site).order_by(Site.id)
+    site = session.scalar(query.where(Site.slug == slug) if slug else query.limit(1))
+    if site is None:
+        abort(404)
+    try:
+        start = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
+        end = date.fromisoformat(request.args.get("to") or today.isoformat())
+    except ValueError:
+        raise BadPeriod(_("Les dates s'écrivent AAAA-MM-JJ.")) from None
+    if end < start:
+        raise BadPeriod(_("La fin de la période est avant son début."))
+    if (end - start).days >= MAX_DAYS:
+        raise BadPeriod(_("Une période d'un an au plus."))
+    return Asked(site, start, end)
+
+
+def _report(session: Session) -> tuple[Asked, Occupancy]:
+    app = runtime()
+    now = app.now()
+    asked = _asked(session, local_today(session, now))
+    report = occupancy(session, asked.site, asked.start, asked.end, now,
+                       app.settings.reports.regular_days)  # fmt: skip
+    return asked, report
+
+
+@blp.get("/reports")
+def reports() -> str | tuple[str, int]:
+    app = runtime()
+    with app.session() as session:
+        sites = list(session.scalars(select(Site).order_by(Site.id)))
+        if not sites:
+            return render_template("staff/reports.html", sites=[], report=None)
+        try:
+            asked, report = _report(session)
+        except BadPeriod as error:
+            return render_template("staff/reports.html", sites=sites, report=None,
+                                   problem=str(error)), 400  # fmt: skip
+        busiest = max(report.days, key=lambda figures: (figures.peak, figures.visits))
+        curve_day = min(asked.end, local_today(session, app.now()))
+        chart = {
+            "days": [f.day.isoformat() for f in report.days],
+            "visits": [f.visits for f in report.days],
+            "peaks": [f.peak for f in report.days],
+            "curve": headcount_curve(session, asked.site, curve_day, app.now()),
+            "labels": {"visits": _("Visites"), "peaks": _("Pic de présence"),
+                       "present": _("Présents")},
+        }  # fmt: skip
+        return render_template(
+            "staff/reports.html",
+            sites=sites,
+            asked=asked,
+            report=report,
+            busiest=busiest,
+            curve_day=curve_day,
+            chart=chart,
+            query=request.query_string.decode(),
+        )
+
+
+@blp.get("/reports/<any('days', 'heatmap'):table>.csv")
+def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
+    """The report's numbers for a spreadsheet: per day, or the weekday x hour heatmap."""
+    with runtime().session() as session:
+        try:
+            asked, report = _report(session)
+        except BadPeriod as error:
+            return render_template("message.html", title=_("Période invalide"),
+                                   message=str(error)), 400  # fmt: skip
+    body = days_csv(report) if table == "days" else heatmap_csv(report)
+    name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}.csv"
+    disposition = f'attachment; filename="{name}"'
+    return FlaskResponse(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+@blp.get("/reports/funders")
+def funders() -> str | tuple[str, int]:
+    """The month's figures a Cantine sends its funders, beside the month before."""
+    app = runtime()
+    now = app.now()
+    with app.session() as session:
+        today = local_today(session, now)
+        try:
+            month = date.fromisoformat((request.args.get("month") or f"{today:%Y-%m}") + "-01")
+        except ValueError:
+            abort(404)
+        sites = session.scalars(select(Site).order_by(Site.id)).all()
+        slug = request.args.get("site")
+        site = next((one for one in sites if one.slug == slug), None) if slug else None
+        site = site or (None if slug else next(iter(sites), None))
+        if site is None:
+            abort(404)
+        regular = app.settings.reports.regular_days
+        previous, current = funders_summary(session, site, month, now, regular,
+                                            app.settings.billing)  # fmt: skip
+        days = current.occupancy.days
+        busiest = sorted(days, key=lambda f: (-f.peak, -f.visits, f.day))[:3]
+        return render_template(
+            "staff/funders.html",
+            site=site,
+            sites=sites,
+            month=month,
+            current=current,
+            previous=previous,
+            busiest=busiest,
+            regular_days=regular,
+            currency=app.settings.billing.currency,
+        )
+
+
+@blp.get("/reports/community")
+def community_report() -> str:
+    """Sponsors, guests who joined, guests month by month."""
+    with runtime().session() as session:
+        zone = str(home_zone(session))
+        return render_template("staff/community.html", found=community(session), default_tz=zone)

@@ -1,0 +1,1 @@
+"""Tests of badges/: signed tokens, badge values, cards."""

@@ -1,0 +1,1 @@
+"""Tests of the kiosk API and the other JSON endpoints (server/api)."""

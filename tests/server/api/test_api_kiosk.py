@@ -1,0 +1,104 @@
+"""Heartbeat and the offline directory: what a kiosk needs besides uploading taps."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from server.domain.kiosks import health
+from server.store.models import Kiosk
+from tests.conftest import FrozenClock
+from tests.factories import make_badge, make_kiosk, make_member, make_site
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_heartbeat_updates_last_seen_version_pending_and_skew(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    site = make_site(session, name="La Cantine")
+    kiosk, token = make_kiosk(session, site)
+    session.commit()
+    ahead = clock().replace(microsecond=0)
+    body = {
+        "version": "0.1.0",
+        "pending_taps": 3,
+        "clock": {"monotonic": 12.5, "boot_id": "b1", "wall": (ahead).isoformat()},
+    }
+    clock.advance(seconds=-90)  # the kiosk's wall clock is 90 s ahead of ours
+
+    response = client.post("/api/v1/heartbeat", json=body, headers=auth(token))
+
+    assert response.status_code == 200
+    assert response.json["site"]["name"] == "La Cantine"
+    assert response.json["mode"] == "toggle" and response.json["head_count"] == 0
+    session.expire_all()
+    stored = session.get(Kiosk, kiosk.id)
+    assert stored.last_seen_at == clock()
+    assert (stored.last_version, stored.pending_taps) == ("0.1.0", 3)
+    assert stored.clock_skew_seconds == 90.0
+
+
+def test_heartbeat_refuses_negative_pending_and_a_wrong_token(client, session: Session) -> None:
+    _kiosk, token = make_kiosk(session, make_site(session))
+    session.commit()
+    negative = client.post("/api/v1/heartbeat", json={"pending_taps": -1}, headers=auth(token))
+    wrong = client.post("/api/v1/heartbeat", json={}, headers=auth("pk_nope"))
+    assert negative.status_code == 422 and "pending_taps" in negative.json["fields"]
+    assert wrong.status_code == 401
+
+
+def test_directory_lists_active_badges_by_keyed_hash_only(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    site = make_site(session)
+    zoe = make_member(session, given_name="Zoé", display_name="Zoé", visibility="profile")
+    make_badge(session, zoe, value="04A224B2C35A80")
+    gone = make_member(session, given_name="Yann", archived_at=clock())
+    make_badge(session, gone, value="04BBBBBBBBBBBB")
+    revoked = make_member(session, given_name="Xavier")
+    make_badge(session, revoked, value="04CCCCCCCCCCCC", revoked_at=clock())
+    _kiosk, token = make_kiosk(session, site)
+    session.commit()
+
+    response = client.get("/api/v1/directory", headers=auth(token))
+
+    assert response.status_code == 200
+    directory = response.json
+    assert "04A224B2C35A80" not in response.get_data(as_text=True)
+    [entry] = directory["entries"]
+    key = bytes.fromhex(directory["key"])
+    expected = hmac.new(key, b"nfc:04A224B2C35A80", hashlib.sha256).hexdigest()[:32]
+    assert entry == {"hash": expected, "name": "Zoé", "visibility": "profile"}
+
+
+def test_directory_key_changes_when_the_token_is_rotated(client, session: Session) -> None:
+    from server.domain.kiosks import rotate_token
+
+    kiosk, token = make_kiosk(session, make_site(session))
+    session.commit()
+    before = client.get("/api/v1/directory", headers=auth(token)).json["key"]
+    new_token = rotate_token(session.get(Kiosk, kiosk.id), kiosk.created_at)
+    session.commit()
+    after = client.get("/api/v1/directory", headers=auth(new_token)).json["key"]
+    assert before != after
+
+
+def test_a_kiosk_silent_for_five_minutes_shows_as_down(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    site = make_site(session)
+    kiosk, token = make_kiosk(session, site)
+    session.commit()
+    assert health(kiosk, clock()) == "never seen"
+    beat = client.post("/api/v1/heartbeat", json={"version": "0.1.0"}, headers=auth(token))
+    assert beat.status_code == 200
+    session.expire_all()
+    seen = session.get(Kiosk, kiosk.id)
+    assert health(seen, clock() + timedelta(minutes=4)) == "up"
+    assert health(seen, clock() + timedelta(minutes=6)) == "down"

@@ -1,0 +1,1 @@
+"""Tests of the server's `presence` subcommands and the demo (server/cli)."""

@@ -1,0 +1,1 @@
+"""Tests of the rules (server/domain), one focused test per rule."""

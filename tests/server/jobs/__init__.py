@@ -1,0 +1,1 @@
+"""Tests of scheduled jobs and the outbox sender (server/jobs)."""

@@ -1,0 +1,1 @@
+"""Tests of persistence (server/store): migrations and schema.sql."""

@@ -1,0 +1,203 @@
+"""Migrations and schema.sql: both kept equal to the models, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+
+from server.store import migrate
+from server.store.db import make_engine
+from server.store.models import Base
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.sql"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh, empty database."""
+    created = make_engine(database_url)
+    yield created
+    created.dispose()
+
+
+def constraint_names(engine: Engine) -> dict[str, dict[str, list[str]]]:
+    """The names of every table's constraints and indexes, as the database reports them."""
+    inspector = inspect(engine)
+    found: dict[str, dict[str, list[str]]] = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        found[table] = {
+            "pk": [str(inspector.get_pk_constraint(table)["name"])],
+            "fk": sorted(str(fk["name"]) for fk in inspector.get_foreign_keys(table)),
+            "uq": sorted(str(uq["name"]) for uq in inspector.get_unique_constraints(table)),
+            "ck": sorted(str(ck["name"]) for ck in inspector.get_check_constraints(table)),
+            "ix": sorted(
+                str(ix["name"])
+                for ix in inspector.get_indexes(table)
+                # PostgreSQL lists the index behind each unique constraint as well.
+                if not ix["name"] or not ix["name"].startswith("uq_")
+            ),
+        }
+    return found
+
+
+def model_constraint_names() -> dict[str, dict[str, list[str]]]:
+    """The names the models give to every table's constraints and indexes."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for table in Base.metadata.sorted_tables:
+        kinds: dict[str, list[str]] = {"pk": [], "fk": [], "uq": [], "ck": []}
+        for constraint in table.constraints:
+            kind = str(constraint.name).split("_", 1)[0]
+            kinds[kind].append(str(constraint.name))
+        found[table.name] = {kind: sorted(names) for kind, names in kinds.items()}
+        found[table.name]["ix"] = sorted(str(index.name) for index in table.indexes)
+    return found
+
+
+def test_schema_file_matches_the_models() -> None:
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == migrate.schema_sql(), (
+        "schema.sql is out of date: regenerate it with `presence db schema > schema.sql`"
+    )
+
+
+def test_schema_sql_is_deterministic_and_readable() -> None:
+    sql = migrate.schema_sql()
+    assert sql == migrate.schema_sql()
+    assert sql.startswith("-- ") and "presence db schema" in sql.splitlines()[1]
+    statements = sql.split("\n\n")[1:]
+    assert len(statements) == len(Base.metadata.tables) + sum(
+        len(table.indexes) for table in Base.metadata.tables.values()
+    )
+    assert all(statement.rstrip("\n").endswith(";") for statement in statements)
+    assert sql.endswith(";\n") and not any(line != line.rstrip() for line in sql.splitlines())
+    # Dependency order: a table comes after every table it refers to.
+    order = [s.split()[2] for s in statements if s.startswith("CREATE TABLE")]
+    assert order == [table.name for table in Base.metadata.sorted_tables]
+
+
+HEAD = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
+
+
+def test_upgrade_brings_a_fresh_database_to_head(engine: Engine) -> None:
+    assert migrate.current_revision(engine) is None
+    assert not migrate.is_up_to_date(engine)
+
+    migrate.upgrade(engine)
+
+    assert migrate.current_revision(engine) == HEAD
+    assert migrate.is_up_to_date(engine)
+    # The equivalent of `alembic check`: the migrations produce exactly the models.
+    assert migrate.pending_changes(engine) == []
+    # Which autogenerate does not compare: the names of CHECK constraints, among others.
+    assert constraint_names(engine) == model_constraint_names()
+
+
+def test_upgrade_twice_is_harmless(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    migrate.upgrade(engine)
+
+    assert migrate.current_revision(engine) == HEAD
+    assert migrate.is_up_to_date(engine)
+    assert migrate.pending_changes(engine) == []
+
+
+def test_an_old_database_is_not_up_to_date_until_upgraded(engine: Engine) -> None:
+    migrate.upgrade(engine, "base")
+    assert migrate.current_revision(engine) is None
+    assert not migrate.is_up_to_date(engine)
+    assert migrate.pending_changes(engine) != []
+
+    migrate.upgrade(engine)
+
+    assert migrate.is_up_to_date(engine)
+    assert migrate.pending_changes(engine) == []
+
+
+def test_downgrade_to_base_and_back(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+    assert migrate.current_revision(engine) is None
+    assert inspect(engine).get_table_names() == ["alembic_version"]
+
+    migrate.upgrade(engine)
+
+    assert migrate.is_up_to_date(engine)
+    assert migrate.pending_changes(engine) == []
+
+
+def test_pending_changes_sees_a_database_that_differs(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ix_visits_span")
+
+    changes = migrate.pending_changes(engine)
+
+    assert [change[0] for change in changes] == ["add_index"]
+    assert migrate.is_up_to_date(engine)  # the revision alone cannot tell
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_schema_sql_creates_the_models_on_postgresql(engine: Engine) -> None:
+    statements = migrate.schema_sql().split("\n\n")[1:]
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+
+    assert migrate.pending_changes(engine) == []
+    assert constraint_names(engine) == model_constraint_names()
+
+
+def test_a_deployed_database_keeps_its_data_through_upgrades(engine: Engine) -> None:
+    """A site created under the first schema is still there, untouched, at head."""
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sites (slug, name, timezone, opening_hours, created_at) "
+                "VALUES ('cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00')"
+            )
+        )
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT slug, name, url, lat FROM sites")).one()
+    assert tuple(row) == ("cantine", "La Cantine", None, None)
+    assert migrate.is_up_to_date(engine)
+
+
+def test_visits_get_their_local_day_and_length_when_upgraded(engine: Engine) -> None:
+    """Visits written before 0008 get the day they began in their site's time zone (a
+    visit at 23:30 UTC in winter is on the next day in Paris) and their length."""
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO sites (id, slug, name, timezone, opening_hours, created_at, board_seq) "
+            "VALUES (1, 'cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00', 0)",
+            "INSERT INTO members (id, given_name, family_name, display_name, language, skills,"
+            " working_on, open_to_chat_about, visibility, created_at) VALUES (1, 'A', '', 'A',"
+            " 'fr', '[]', '', '', 'hidden', '2026-01-01 00:00:00')",
+            "INSERT INTO taps (id, tap_id, kind, site_id, member_id, reason, occurred_at, clock,"
+            " received_at, outcome, response) VALUES (1, '00000000000000000000000000000001',"
+            " 'staff_in', 1, 1, '', '2026-11-23 23:30:00', 'server', '2026-11-23 23:30:00',"
+            " 'checked_in', '{}')",
+            "INSERT INTO visits (member_id, site_id, checked_in_at, checked_out_at, closes_at,"
+            " in_tap_id) VALUES (1, 1, '2026-11-23 23:30:00', '2026-11-24 01:15:00',"
+            " '2026-11-24 23:00:00', 1)",
+        ):
+            connection.execute(text(statement))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        day, minutes = connection.execute(text("SELECT local_day, minutes FROM visits")).one()
+    assert (str(day), minutes) == ("2026-11-24", 105)

@@ -1,0 +1,1 @@
+"""Tests of pages and sockets (server/web), through Flask's test client."""

@@ -1,0 +1,1 @@
+"""Whole-system tests: real server and kiosk processes, faults, real browsers, nginx."""
