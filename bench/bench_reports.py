@@ -78,10 +78,15 @@ def generate(session: Session, args: argparse.Namespace) -> int:
     """Sites, members with plans, and a year of visits; the number of visits written."""
     chance = random.Random(args.seed)
     sites = [
-        Site(slug=f"site-{n}", name=f"Cantine {n}", timezone="Europe/Paris", capacity=60,
-             opening_hours=HOURS)
+        Site(
+            slug=f"site-{n}",
+            name=f"Cantine {n}",
+            timezone="Europe/Paris",
+            capacity=60,
+            opening_hours=HOURS,
+        )
         for n in range(args.sites)
-    ]  # fmt: skip
+    ]
     session.add_all(sites)
     session.flush()
     start = args.until - timedelta(days=365)
@@ -96,8 +101,15 @@ def generate(session: Session, args: argparse.Namespace) -> int:
         if plan is Plan.PACK:
             for month in range(0, 12, 2):
                 bought = start + timedelta(days=30 * month)
-                session.add(PackPurchase(member_id=member.id, bought_on=bought, credits=10,
-                                         price_cents=9000, recorded_by="bench"))  # fmt: skip
+                session.add(
+                    PackPurchase(
+                        member_id=member.id,
+                        bought_on=bought,
+                        credits=10,
+                        price_cents=9000,
+                        recorded_by="bench",
+                    )
+                )
         members.append((member.id, sites[n % len(sites)].id))
     session.commit()
 
@@ -126,18 +138,34 @@ def generate(session: Session, args: argparse.Namespace) -> int:
             stay = min(int(chance.lognormvariate(5.0, 0.6)), 9 * 60)
             leave = closing if forgot else min(arrive + timedelta(minutes=max(stay, 20)), closing)
             arrive_utc, leave_utc = arrive.astimezone(UTC), leave.astimezone(UTC)
-            taps.append({
-                "id": next_tap, "tap_id": uuid.uuid4(), "kind": TapKind.BADGE, "site_id": site_id,
-                "member_id": member_id, "occurred_at": arrive_utc, "received_at": arrive_utc,
-                "clock": ClockStatus.SERVER, "outcome": Outcome.CHECKED_IN, "reason": "",
-                "response": {},
-            })  # fmt: skip
-            visits.append({
-                "member_id": member_id, "site_id": site_id, "checked_in_at": arrive_utc,
-                "checked_out_at": leave_utc, "closes_at": closing.astimezone(UTC),
-                "ended_by": VisitEnd.AUTO if forgot else VisitEnd.TAP, "in_tap_id": next_tap,
-                "local_day": day, "minutes": int((leave - arrive).total_seconds() // 60),
-            })  # fmt: skip
+            taps.append(
+                {
+                    "id": next_tap,
+                    "tap_id": uuid.uuid4(),
+                    "kind": TapKind.BADGE,
+                    "site_id": site_id,
+                    "member_id": member_id,
+                    "occurred_at": arrive_utc,
+                    "received_at": arrive_utc,
+                    "clock": ClockStatus.SERVER,
+                    "outcome": Outcome.CHECKED_IN,
+                    "reason": "",
+                    "response": {},
+                }
+            )
+            visits.append(
+                {
+                    "member_id": member_id,
+                    "site_id": site_id,
+                    "checked_in_at": arrive_utc,
+                    "checked_out_at": leave_utc,
+                    "closes_at": closing.astimezone(UTC),
+                    "ended_by": VisitEnd.AUTO if forgot else VisitEnd.TAP,
+                    "in_tap_id": next_tap,
+                    "local_day": day,
+                    "minutes": int((leave - arrive).total_seconds() // 60),
+                }
+            )
             next_tap += 1
             if len(visits) >= BATCH:
                 written += _flush(session, taps, visits)
@@ -201,8 +229,10 @@ def main() -> int:
         written = generate(session, args)
     took = time.perf_counter() - began
     backend = engine.url.get_backend_name()
-    print(f"{written:,} visits generated in {took:.0f} s on {backend}, "
-          f"{args.sites} sites, {args.members} members")  # fmt: skip
+    print(
+        f"{written:,} visits generated in {took:.0f} s on {backend}, "
+        f"{args.sites} sites, {args.members} members"
+    )
 
     now = datetime.combine(args.until, datetime.min.time(), PARIS)
     month = (args.until - timedelta(days=1)).replace(day=1)
@@ -240,20 +270,31 @@ def main() -> int:
                 (f"occupancy, one site, {period}", ours, timed(sql_for(start, end), args.repeat))
             )
         bills = timed(lambda: month_statements(session, month, now, rules), args.repeat)
-        prices = {"start": month, "end": month_end, "full": rules.payg_full_day,
-                  "half": rules.payg_half_day}  # fmt: skip
+        prices = {
+            "start": month,
+            "end": month_end,
+            "full": rules.payg_full_day,
+            "half": rules.payg_half_day,
+        }
         sql = timed(lambda: session.execute(BILLING_SQL, prices).all(), args.repeat)
         rows.append(("statements, every member, a month", bills, sql))
         previous = previous_month(month)
         summary = timed(lambda: funders_summary(session, site, month, now, 8, rules), args.repeat)
-        rows.append(("funders' summary, one site, a month", summary,
-                     timed(sql_for(previous, month_end), args.repeat) + sql))  # fmt: skip
+        rows.append(
+            (
+                "funders' summary, one site, a month",
+                summary,
+                timed(sql_for(previous, month_end), args.repeat) + sql,
+            )
+        )
 
     width = max(len(name) for name, _o, _s in rows)
     print(f"\n{'report':<{width}}  {'ours':>9}  {'SQL':>9}  {'ratio':>6}  under 1 s")
     for name, ours, sql in rows:
-        print(f"{name:<{width}}  {ours * 1000:7.0f} ms  {sql * 1000:7.0f} ms  {ours / sql:5.1f}x  "
-              f"{'yes' if ours < 1 else 'NO'}")  # fmt: skip
+        print(
+            f"{name:<{width}}  {ours * 1000:7.0f} ms  {sql * 1000:7.0f} ms  {ours / sql:5.1f}x  "
+            f"{'yes' if ours < 1 else 'NO'}"
+        )
     engine.dispose()
     return 0 if all(ours < 1 for _n, ours, _s in rows) else 1
 

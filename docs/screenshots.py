@@ -43,10 +43,29 @@ OUT = Path(__file__).resolve().parent / "img"
 NOW = datetime(2026, 11, 24, 11, 20, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 EXTRA_GIVEN = (
-    "Paul", "Zoé", "Mehdi", "Louise", "Gaël", "Jade", "Malo", "Lina", "Tristan", "Alix",
-    "Youenn", "Nina", "Bastien", "Salomé", "Corentin", "Rose", "Ewen", "Lou", "Adrien", "Maud",
-    "Soizic", "Théo",
-)  # fmt: skip
+    "Paul",
+    "Zoé",
+    "Mehdi",
+    "Louise",
+    "Gaël",
+    "Jade",
+    "Malo",
+    "Lina",
+    "Tristan",
+    "Alix",
+    "Youenn",
+    "Nina",
+    "Bastien",
+    "Salomé",
+    "Corentin",
+    "Rose",
+    "Ewen",
+    "Lou",
+    "Adrien",
+    "Maud",
+    "Soizic",
+    "Théo",
+)
 
 
 def free_port() -> int:
@@ -107,10 +126,27 @@ def main() -> None:
         # Tonight's event and an announcement, on the board's strip.
         evening = datetime(2026, 11, 24, 18, 30, tzinfo=ZoneInfo("Europe/Paris"))
         title = "Apéro numérique : votre projet en 3 minutes"
-        add_event(session, site, title, evening, evening + timedelta(hours=2), "community",
-                  True, "", None, "shots", NOW)  # fmt: skip
-        publish(session, "Camille cherche un·e associé·e pour une appli de covoiturage rural.",
-                NOW + timedelta(days=10), None, "shots", NOW)  # fmt: skip
+        add_event(
+            session,
+            site,
+            title,
+            evening,
+            evening + timedelta(hours=2),
+            "community",
+            True,
+            "",
+            None,
+            "shots",
+            NOW,
+        )
+        publish(
+            session,
+            "Camille cherche un·e associé·e pour une appli de covoiturage rural.",
+            NOW + timedelta(days=10),
+            None,
+            "shots",
+            NOW,
+        )
 
     def arrive(first: int, last: int) -> None:
         """Members first..last-1 tap in, spread over the morning."""

@@ -148,8 +148,12 @@ class SpooledTap:
         return cls(str(uuid.uuid4()), kind, badge, read_at, monotonic, boot_id, details)
 
     def as_json(self) -> dict[str, Any]:
-        sent: dict[str, Any] = {"id": self.id, "read_at": self.read_at,
-                                "monotonic": self.monotonic, "boot_id": self.boot_id}  # fmt: skip
+        sent: dict[str, Any] = {
+            "id": self.id,
+            "read_at": self.read_at,
+            "monotonic": self.monotonic,
+            "boot_id": self.boot_id,
+        }
         if self.kind == GUEST:
             return sent | {"guest": self.details}
         if self.kind == GUEST_LEAVING:
@@ -255,7 +259,7 @@ class Spool:
                 monotonic,
                 boot_id,
                 json.loads(details) if details else None,
-            )  # fmt: skip
+            )
             for tap_id, kind, badge, read_at, monotonic, boot_id, details in rows
         ]
 

@@ -84,18 +84,34 @@ def refresh_catalogue() -> None:
     babel = [sys.executable, "-m", "babel.messages.frontend", "--quiet"]
     root = HERE.parent
     subprocess.run(
-        [*babel, "extract", "-F", str(HERE / "babel.cfg"), "-k", "_l", "-k", "N_", "--no-location",
-         "--sort-output", "--omit-header", "-o", str(template), str(HERE)],
-        check=True, cwd=root,
-    )  # fmt: skip
+        [
+            *babel,
+            "extract",
+            "-F",
+            str(HERE / "babel.cfg"),
+            "-k",
+            "_l",
+            "-k",
+            "N_",
+            "--no-location",
+            "--sort-output",
+            "--omit-header",
+            "-o",
+            str(template),
+            str(HERE),
+        ],
+        check=True,
+        cwd=root,
+    )
     if CATALOGUE.exists():
         update = ["update", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"]
         subprocess.run(
             [*babel, *update, "--no-fuzzy-matching", "--ignore-pot-creation-date"], check=True
         )
     else:
-        subprocess.run([*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [*babel, "init", "-i", str(template), "-d", str(TRANSLATIONS), "-l", "en"], check=True
+        )
     write_french_plurals(template)
     subprocess.run([*babel, "compile", "-d", str(TRANSLATIONS)], check=True)
 

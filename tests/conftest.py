@@ -26,6 +26,10 @@ from server.settings import ServerSection, Settings
 from server.store import migrate
 from server.store.models import Base
 
+#: The clone's root, and the test data kept in it (no test reads a file outside the clone).
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA = ROOT / "tests" / "data"
+
 POSTGRES_ENV = "PRESENCE_TEST_POSTGRES_URL"
 REDIS_ENV = "PRESENCE_TEST_REDIS_URL"
 CHROMIUM_ENV = "PRESENCE_TEST_CHROMIUM"

@@ -7,9 +7,13 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from server.domain.kiosks import add_kiosk
+from server.domain.links import make_member_token
 from server.domain.presence import (
     IncomingTap,
     Rules,
@@ -133,3 +137,45 @@ def submit(client: Any, url: str, data: dict[str, str]) -> Any:
     found = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
     assert found, f"no CSRF token in the form at {url}"
     return client.post(url, data={**data, "csrf_token": found[1]})
+
+
+# -- requests as kiosks and people make them -----------------------------------------
+
+#: The password of the staff accounts the tests make.
+PASSWORD = "correct horse battery staple"
+
+
+def upload(
+    client: FlaskClient, token: str, *taps: dict[str, Any], clock: dict[str, Any] | None = None
+) -> TestResponse:
+    """Upload taps through the kiosk API as kiosk `token`, with its clock if given."""
+    body: dict[str, Any] = {"taps": list(taps)}
+    if clock is not None:
+        body["clock"] = clock
+    return client.post("/api/v1/taps", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def guest_json(name: str, when: datetime, **guest: Any) -> dict[str, Any]:
+    """A guest's arrival as the kiosk's form sends it."""
+    return {"id": str(uuid.uuid4()), "guest": {"name": name, **guest}, "read_at": when.isoformat()}
+
+
+def leaving_json(arrival: dict[str, Any], when: datetime) -> dict[str, Any]:
+    """The departure of the guest who arrived with `arrival`."""
+    return {"id": str(uuid.uuid4()), "leaving": arrival["id"], "read_at": when.isoformat()}
+
+
+def link_for(app: Flask, member_id: int) -> str:
+    """A member's own signed link (what `presence members link` prints)."""
+    return "/me/" + make_member_token(app.config["SECRET_KEY"], member_id)
+
+
+def log_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
+    """Log in to the staff pages as `email`."""
+    return submit(client, "/staff/login", {"email": email, "password": password})
+
+
+def csrf(client: FlaskClient, url: str = "/staff/members") -> str:
+    """The CSRF token of the form on the page at `url`."""
+    page = client.get(url).get_data(as_text=True)
+    return page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -27,9 +27,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("server", "kiosk", "badges", "presence")
 
 #: Libraries of the web edge: a rule that needs one of them is not a rule.
-WEB_LIBRARIES = ("flask", "flask_babel", "flask_login", "flask_wtf", "flask_smorest",
-                 "flask_socketio", "flask_limiter", "flask_talisman", "werkzeug", "socketio",
-                 "engineio", "wtforms")  # fmt: skip
+WEB_LIBRARIES = (
+    "flask",
+    "flask_babel",
+    "flask_login",
+    "flask_wtf",
+    "flask_smorest",
+    "flask_socketio",
+    "flask_limiter",
+    "flask_talisman",
+    "werkzeug",
+    "socketio",
+    "engineio",
+    "wtforms",
+)
 #: What the domain may import of the server.
 DOMAIN_MAY_USE = ("server.domain", "server.store", "server.settings")
 

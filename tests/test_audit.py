@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def fake_pip_audit(folder: Path, *dependencies: dict[str, object]) -> None:
+def fake_pip_audit(folder: Path, *dependencies: Mapping[str, object]) -> None:
     script = folder / "pip-audit"
     report = {"dependencies": list(dependencies), "fixes": []}
     script.write_text(FAKE.format(python=sys.executable, report=report))

@@ -35,8 +35,12 @@ class Metrics:
 
     def __init__(self, app: Flask, runtime: Runtime) -> None:
         self.registry = CollectorRegistry()
-        self.taps = Counter("presence_taps", "Taps stored by this process, by outcome", ["outcome"],
-                            registry=self.registry)  # fmt: skip
+        self.taps = Counter(
+            "presence_taps",
+            "Taps stored by this process, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.upload_seconds = Histogram(
             "presence_tap_upload_seconds",
             "Time to store one upload of taps from a kiosk",
@@ -53,31 +57,35 @@ class _FromDatabase(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.runtime.now()
         here = GaugeMetricFamily("presence_head_count", "People at each site now", labels=["site"])
-        kiosks = GaugeMetricFamily("presence_kiosks_up",
-                                   "Kiosks heard from in the last five minutes, per site",
-                                   labels=["site"])  # fmt: skip
-        waiting = GaugeMetricFamily("presence_deliveries_waiting",
-                                    "Webhook calls and e-mails not yet delivered")  # fmt: skip
+        kiosks = GaugeMetricFamily(
+            "presence_kiosks_up",
+            "Kiosks heard from in the last five minutes, per site",
+            labels=["site"],
+        )
+        waiting = GaugeMetricFamily(
+            "presence_deliveries_waiting", "Webhook calls and e-mails not yet delivered"
+        )
         with self.runtime.session() as session:
             for site in session.scalars(select(Site).order_by(Site.id)):
                 here.add_metric([site.slug], head_count(session, site.id, now))
                 up = session.scalar(
-                    select(func.count()).select_from(Kiosk).where(
-                        Kiosk.site_id == site.id, Kiosk.last_seen_at >= now - KIOSK_UP
-                    )
-                )  # fmt: skip
+                    select(func.count())
+                    .select_from(Kiosk)
+                    .where(Kiosk.site_id == site.id, Kiosk.last_seen_at >= now - KIOSK_UP)
+                )
                 kiosks.add_metric([site.slug], int(up or 0))
             pending = session.scalar(
-                select(func.count()).select_from(Delivery).where(
-                    Delivery.delivered_at.is_(None), Delivery.gave_up_at.is_(None)
-                )
-            )  # fmt: skip
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.delivered_at.is_(None), Delivery.gave_up_at.is_(None))
+            )
             waiting.add_metric([], int(pending or 0))
         yield here
         yield kiosks
         yield waiting
-        boards = GaugeMetricFamily("presence_boards_connected",
-                                   "Wall boards connected to this process")  # fmt: skip
+        boards = GaugeMetricFamily(
+            "presence_boards_connected", "Wall boards connected to this process"
+        )
         live: Any = self.app.extensions.get("presence.boards")
         boards.add_metric([], live.connected if live is not None else 0)
         yield boards

@@ -503,9 +503,7 @@ def badges_revoke(ctx: click.Context, badge: str) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True),
-    default="badges.pdf",
-    show_default=True,
-    help="The PDF: A4 pages of CR80 cards with cut marks.",
+    help="The PDF: A4 pages of CR80 cards with cut marks (default: badges.pdf in the data folder).",
 )
 @click.option("--png-dir", type=click.Path(file_okay=False), help="Also a PNG per card here.")
 @click.option("--svg-dir", type=click.Path(file_okay=False), help="Also an SVG per card here.")
@@ -513,7 +511,7 @@ def badges_revoke(ctx: click.Context, badge: str) -> None:
 def badges_print(
     ctx: click.Context,
     members: tuple[str, ...],
-    out: str,
+    out: str | None,
     png_dir: str | None,
     svg_dir: str | None,
 ) -> None:
@@ -530,6 +528,7 @@ def badges_print(
             raise click.ClickException("no QR badge to print: issue one with 'badges issue-qr'")
         cards = [card for _badge, card in printable]
         sheet = cards_sheet(session, runtime.settings.cards, cards)
+        out = out or str(runtime.settings.data_path / "badges.pdf")
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_bytes(sheet)

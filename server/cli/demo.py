@@ -401,9 +401,15 @@ def _members(session: Session, rng: random.Random, now: datetime) -> list[_Perso
             member.visibility_consent_at = joined
         if plans[index] is Plan.PACK:  # bought at the front desk when they joined
             pack = BillingSection()
-            session.add(PackPurchase(member_id=member.id, bought_on=joined.date(),
-                                     credits=pack.pack_credits, price_cents=pack.pack_price,
-                                     recorded_by=FRONT_DESK))  # fmt: skip
+            session.add(
+                PackPurchase(
+                    member_id=member.id,
+                    bought_on=joined.date(),
+                    credits=pack.pack_credits,
+                    price_cents=pack.pack_price,
+                    recorded_by=FRONT_DESK,
+                )
+            )
         uid = _new_uid(rng, uids)
         assign_badge(session, member, BadgeKind.NFC, uid, "badge NFC", joined)
         people.append(_Person(member, uid, plans[index], rng.uniform(0.6, 1.3)))

@@ -48,9 +48,16 @@ def publish(
     now: datetime,
 ) -> Announcement:
     """An announcement posted by staff: shown at once."""
-    found = Announcement(text=_checked(text, expires_at, now), expires_at=expires_at,
-                         site_id=site_id, status=PUBLISHED, created_at=now, created_by=actor,
-                         decided_at=now, decided_by=actor)  # fmt: skip
+    found = Announcement(
+        text=_checked(text, expires_at, now),
+        expires_at=expires_at,
+        site_id=site_id,
+        status=PUBLISHED,
+        created_at=now,
+        created_by=actor,
+        decided_at=now,
+        decided_by=actor,
+    )
     session.add(found)
     session.flush()
     return found
@@ -60,9 +67,14 @@ def propose(
     session: Session, member: Member, text: str, expires_at: datetime, now: datetime
 ) -> Announcement:
     """An announcement a member proposes: shown once staff publish it."""
-    found = Announcement(text=_checked(text, expires_at, now), expires_at=expires_at,
-                         status=PROPOSED, proposed_by_id=member.id, created_at=now,
-                         created_by=f"member:{member.id}")  # fmt: skip
+    found = Announcement(
+        text=_checked(text, expires_at, now),
+        expires_at=expires_at,
+        status=PROPOSED,
+        proposed_by_id=member.id,
+        created_at=now,
+        created_by=f"member:{member.id}",
+    )
     session.add(found)
     session.flush()
     return found

@@ -193,7 +193,7 @@ class MonthStatement:
             "monthly_cents": self.monthly_cents,
             "credits_in": self.credits_in,
             "credits_used": self.credits_used,
-        }  # fmt: skip
+        }
 
     @classmethod
     def of(cls, stored: Statement) -> MonthStatement:
@@ -342,9 +342,12 @@ def _stays(
     driver gives the rows: a month of a network is 80,000 visits."""
     overdue = Visit.checked_out_at.is_(None) & (Visit.closes_at <= now)
     query = select(
-        Visit.member_id, Visit.local_day, Visit.minutes, epoch_microseconds(Visit.checked_in_at),
+        Visit.member_id,
+        Visit.local_day,
+        Visit.minutes,
+        epoch_microseconds(Visit.checked_in_at),
         (Visit.ended_by == VisitEnd.AUTO) | overdue,
-    ).where(Visit.local_day >= first, Visit.local_day < next_month(last))  # fmt: skip
+    ).where(Visit.local_day >= first, Visit.local_day < next_month(last))
     if member_ids is not None:
         query = query.where(Visit.member_id.in_(member_ids))
     until = microseconds(now)
@@ -415,12 +418,18 @@ def statements(
             )
         )
     }
-    purchases = _by_member(session.execute(
-        select(PackPurchase.member_id, PackPurchase.bought_on, PackPurchase.credits,
-               PackPurchase.price_cents)
-        .where(_among(PackPurchase.member_id, only))
-        .order_by(PackPurchase.bought_on, PackPurchase.id)
-    ))  # fmt: skip
+    purchases = _by_member(
+        session.execute(
+            select(
+                PackPurchase.member_id,
+                PackPurchase.bought_on,
+                PackPurchase.credits,
+                PackPurchase.price_cents,
+            )
+            .where(_among(PackPurchase.member_id, only))
+            .order_by(PackPurchase.bought_on, PackPurchase.id)
+        )
+    )
     plans = _by_member(
         session.execute(
             select(MemberPlan.member_id, MemberPlan.starts_on, MemberPlan.plan).where(
@@ -482,11 +491,13 @@ def _guest_charges(
         select(GuestDay.host_id, GuestDay.guest_id, GuestDay.day, Member.given_name)
         .join(Member, Member.id == GuestDay.guest_id)
         .where(
-            _among(GuestDay.host_id, host_ids), GuestDay.host_id.is_not(None),
-            GuestDay.day >= month, GuestDay.day < next_month(month),
+            _among(GuestDay.host_id, host_ids),
+            GuestDay.host_id.is_not(None),
+            GuestDay.day >= month,
+            GuestDay.day < next_month(month),
         )
         .order_by(GuestDay.day, GuestDay.id)
-    ).all()  # fmt: skip
+    ).all()
     if not invited:
         return {}
     stays = _stays(session, {row.guest_id for row in invited}, month, month, now)
@@ -531,9 +542,13 @@ def _chain(
         if current >= month:
             if closed:
                 return MonthStatement(
-                    member.id, month, name, credits_in=credits, credits_left=credits,
+                    member.id,
+                    month,
+                    name,
+                    credits_in=credits,
+                    credits_left=credits,
                     closed_at=closures[current].closed_at,
-                )  # fmt: skip
+                )
             return result
         credits = credits if closed else result.credits_left
         current = next_month(current)
@@ -611,8 +626,13 @@ def record_pack(
     """A pack bought at the front desk today, at today's configured size and price."""
     if is_closed(session, day):
         raise BillingError("closed", f"{day:%Y-%m} is closed: its statements are final")
-    purchase = PackPurchase(member_id=member.id, bought_on=day, credits=rules.pack_credits,
-                            price_cents=rules.pack_price, recorded_by=actor)  # fmt: skip
+    purchase = PackPurchase(
+        member_id=member.id,
+        bought_on=day,
+        credits=rules.pack_credits,
+        price_cents=rules.pack_price,
+        recorded_by=actor,
+    )
     session.add(purchase)
     session.flush()
     return purchase

@@ -78,10 +78,16 @@ def printable_badges(
     if member_ids is not None:
         query = query.where(Badge.member_id.in_(member_ids))
     return [
-        (badge, Card(f"{badge.member.given_name} {badge.member.family_name}".strip(),
-                     badge.label, badge.value))
+        (
+            badge,
+            Card(
+                f"{badge.member.given_name} {badge.member.family_name}".strip(),
+                badge.label,
+                badge.value,
+            ),
+        )
         for badge in session.scalars(query)
-    ]  # fmt: skip
+    ]
 
 
 def cards_sheet(session: Session, section: CardsSection, cards: Sequence[Card]) -> bytes:

@@ -110,9 +110,12 @@ def _guest(session: Session, name: str, email: str | None) -> Member:
         if known is not None:
             email = None  # a member's address: never attach a guest to it
     guest = Member(
-        given_name=name, display_name=name, email=email, is_guest=True,
+        given_name=name,
+        display_name=name,
+        email=email,
+        is_guest=True,
         visibility=Visibility.HIDDEN,
-    )  # fmt: skip
+    )
     session.add(guest)
     session.flush()
     return guest
@@ -135,8 +138,14 @@ def guest_day(
         )
     )
     if found is None:
-        found = GuestDay(guest_id=guest.id, host_id=host.id if host else None, site_id=site.id,
-                         day=day, created_at=now, created_by=actor)  # fmt: skip
+        found = GuestDay(
+            guest_id=guest.id,
+            host_id=host.id if host else None,
+            site_id=site.id,
+            day=day,
+            created_at=now,
+            created_by=actor,
+        )
         session.add(found)
     if found.badge_id is None:
         badge = issue_qr(session, guest, PASS_LABEL, now, private_key)
@@ -177,8 +186,16 @@ def record_arrival(
     tap of that pass (kept in the log like any other)."""
     if (answer := replayed(session, tap)) is not None:
         return answer
-    entry = kiosk_entry(kiosk, tap, clock, received_at, rules, mode=KioskMode.IN,
-                        badge_kind=BadgeKind.QR, reason="guest arrival")  # fmt: skip
+    entry = kiosk_entry(
+        kiosk,
+        tap,
+        clock,
+        received_at,
+        rules,
+        mode=KioskMode.IN,
+        badge_kind=BadgeKind.QR,
+        reason="guest arrival",
+    )
     arrival = tap.guest
     assert arrival is not None
     site = kiosk.site
@@ -207,9 +224,16 @@ def record_departure(
     if (answer := replayed(session, tap)) is not None:
         return answer
     entry = kiosk_entry(
-        kiosk, tap, clock, received_at, rules,
-        kind=TapKind.VOID, mode=KioskMode.OUT, badge_kind=BadgeKind.QR, reason="guest departure",
-    )  # fmt: skip
+        kiosk,
+        tap,
+        clock,
+        received_at,
+        rules,
+        kind=TapKind.VOID,
+        mode=KioskMode.OUT,
+        badge_kind=BadgeKind.QR,
+        reason="guest departure",
+    )
     assert tap.leaving is not None
     arrival = find_tap(session, tap.leaving)
     guest = (
@@ -221,8 +245,10 @@ def record_departure(
         return finish(session, entry, Outcome.INVALID, reason="unknown_guest")
     entry.kind = TapKind.BADGE
     entry.badge_value, entry.badge_id, entry.member_id = (
-        arrival.badge_value, arrival.badge_id, guest.id,
-    )  # fmt: skip
+        arrival.badge_value,
+        arrival.badge_id,
+        guest.id,
+    )
     return apply_entry(session, entry, guest, rules)
 
 
@@ -269,6 +295,12 @@ def erase_past_guests(session: Session, now: datetime, keep_days: int) -> list[s
     photos = [guest.photo for guest in gone]
     for guest in gone:
         erase_member(session, guest, now)
-        audit.record(session, now, "retention", "member.erase", f"member:{guest.id}",
-                     f"guest not seen for {keep_days} days")  # fmt: skip
+        audit.record(
+            session,
+            now,
+            "retention",
+            "member.erase",
+            f"member:{guest.id}",
+            f"guest not seen for {keep_days} days",
+        )
     return photos

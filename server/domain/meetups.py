@@ -61,9 +61,18 @@ def add_event(
         raise EventError(f"brought_by is one of {', '.join(BROUGHT_BY)}")
     if ends_at <= starts_at:
         raise EventError("an event ends after it starts")
-    event = Event(site_id=site.id, title=title.strip(), starts_at=starts_at, ends_at=ends_at,
-                  brought_by=brought_by, open_to_all=open_to_all, description=description,
-                  capacity=capacity, created_at=now, created_by=actor)  # fmt: skip
+    event = Event(
+        site_id=site.id,
+        title=title.strip(),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        brought_by=brought_by,
+        open_to_all=open_to_all,
+        description=description,
+        capacity=capacity,
+        created_at=now,
+        created_by=actor,
+    )
     session.add(event)
     session.flush()
     return event
@@ -86,8 +95,11 @@ def today_at(session: Session, site: Site, now: datetime) -> list[Event]:
     zone = ZoneInfo(site.timezone)
     day = now.astimezone(zone).date()
     midnight = datetime.combine(day + timedelta(days=1), time(0), zone)
-    return [event for event in upcoming(session, now, site.id, public=False)
-            if event.starts_at < midnight]  # fmt: skip
+    return [
+        event
+        for event in upcoming(session, now, site.id, public=False)
+        if event.starts_at < midnight
+    ]
 
 
 def attendance(session: Session, event_ids: list[int]) -> dict[int, int]:
@@ -115,8 +127,9 @@ def register(
     if event.cancelled_at is not None or event.ends_at <= now:
         raise EventError("this event is over or cancelled")
     if event.capacity is not None and not walk_in:
-        taken = session.scalar(select(func.count()).select_from(Ticket).where(
-            Ticket.event_id == event.id))  # fmt: skip
+        taken = session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.event_id == event.id)
+        )
         if (taken or 0) >= event.capacity:
             raise EventError("this event is full")
     return _new_ticket(session, event, name.strip()[:100], email, now, private_key, walk_in)
@@ -132,8 +145,9 @@ def _new_ticket(
     walk_in: bool,
 ) -> Ticket:
     """A ticket and its signed token (which names the ticket's id, known once stored)."""
-    ticket = Ticket(event_id=event.id, name=name, email=email or None, created_at=now,
-                    walk_in=walk_in, token="")  # fmt: skip
+    ticket = Ticket(
+        event_id=event.id, name=name, email=email or None, created_at=now, walk_in=walk_in, token=""
+    )
     session.add(ticket)
     session.flush()
     ticket.token = sign_ticket(private_key, TicketToken(ticket.id))
@@ -198,15 +212,17 @@ def _entry(
     kiosk: Kiosk, tap: IncomingTap, clock: KioskClock | None, received_at: datetime, rules: Rules
 ) -> Tap:
     """A ticket's tap: in the log, but no member's (no visit, no head-count)."""
-    return kiosk_entry(kiosk, tap, clock, received_at, rules, kind=TapKind.VOID,
-                       reason=TICKET_REASON)  # fmt: skip
+    return kiosk_entry(
+        kiosk, tap, clock, received_at, rules, kind=TapKind.VOID, reason=TICKET_REASON
+    )
 
 
 def _check_in(session: Session, entry: Tap, ticket: Ticket) -> TapResult:
     entry.ticket_id = ticket.id
     if ticket.checked_in_at is not None:
-        return finish(session, entry, Outcome.DUPLICATE, name=ticket.name,
-                      reason="already_checked_in")  # fmt: skip
+        return finish(
+            session, entry, Outcome.DUPLICATE, name=ticket.name, reason="already_checked_in"
+        )
     ticket.checked_in_at = entry.occurred_at
     return finish(session, entry, Outcome.CHECKED_IN, name=ticket.name)
 
@@ -231,8 +247,9 @@ class EventsOfMonth:
 def events_of_month(session: Session, site: Site, month: date) -> EventsOfMonth:
     zone = ZoneInfo(site.timezone)
     first = datetime.combine(month, time(0), zone)
-    following = datetime.combine((month.replace(day=28) + timedelta(days=4)).replace(day=1),
-                                 time(0), zone)  # fmt: skip
+    following = datetime.combine(
+        (month.replace(day=28) + timedelta(days=4)).replace(day=1), time(0), zone
+    )
     found = session.scalars(
         select(Event)
         .where(
@@ -240,7 +257,7 @@ def events_of_month(session: Session, site: Site, month: date) -> EventsOfMonth:
             Event.cancelled_at.is_(None),
             Event.starts_at >= first,
             Event.starts_at < following,
-        )  # fmt: skip
+        )
         .order_by(Event.starts_at)
     ).all()
     counts = attendance(session, [event.id for event in found])

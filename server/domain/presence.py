@@ -187,11 +187,17 @@ def kiosk_entry(
         tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
     )
     values: dict[str, Any] = {
-        "tap_id": tap.tap_id, "kind": TapKind.BADGE, "kiosk_id": kiosk.id,
-        "site_id": kiosk.site_id, "mode": kiosk.mode, "badge_kind": tap.badge_kind,
-        "read_at": tap.read_at, "occurred_at": occurred_at, "clock": clock_status,
+        "tap_id": tap.tap_id,
+        "kind": TapKind.BADGE,
+        "kiosk_id": kiosk.id,
+        "site_id": kiosk.site_id,
+        "mode": kiosk.mode,
+        "badge_kind": tap.badge_kind,
+        "read_at": tap.read_at,
+        "occurred_at": occurred_at,
+        "clock": clock_status,
         "received_at": received_at,
-    }  # fmt: skip
+    }
     return Tap(**(values | fields))
 
 

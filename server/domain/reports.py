@@ -269,11 +269,16 @@ def days_csv(report: Occupancy) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["day", "visits", "members", "person_hours", "peak", "peak_at"])
     for figures in report.days:
-        writer.writerow([
-            figures.day.isoformat(), figures.visits, figures.members,
-            f"{figures.person_minutes / 60:.2f}", figures.peak,
-            figures.peak_at.strftime("%H:%M") if figures.peak_at else "",
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                figures.day.isoformat(),
+                figures.visits,
+                figures.members,
+                f"{figures.person_minutes / 60:.2f}",
+                figures.peak,
+                figures.peak_at.strftime("%H:%M") if figures.peak_at else "",
+            ]
+        )
     return out.getvalue()
 
 
@@ -343,6 +348,12 @@ def funders_summary(
     for first in (previous_month(month), month):
         last = next_month(first) - timedelta(days=1)
         figures = occupancy(session, site, first, last, now, regular_days)
-        months.append(MonthFigures(first, figures, revenue(session, first, now, rules),
-                                   events_of_month(session, site, first)))  # fmt: skip
+        months.append(
+            MonthFigures(
+                first,
+                figures,
+                revenue(session, first, now, rules),
+                events_of_month(session, site, first),
+            )
+        )
     return months[0], months[1]

@@ -87,8 +87,10 @@ def community(session: Session) -> Community:
         month = on.replace(day=1)
         guests_of[month].add(guest_id)
         days_in[month] += 1
-    months = [GuestMonth(month, days_in[month], len(guests_of[month]))
-              for month in sorted(days_in, reverse=True)[:12]]  # fmt: skip
+    months = [
+        GuestMonth(month, days_in[month], len(guests_of[month]))
+        for month in sorted(days_in, reverse=True)[:12]
+    ]
     return Community(
         sorted(sponsors.values(), key=lambda s: (-len(s.sponsored), s.name)), conversions, months
     )

@@ -46,8 +46,11 @@ from server.store.models import (
 )
 
 CHECK_IN, CHECK_OUT, UNKNOWN_BADGE, EVENT_CHECK_IN = (
-    "check_in", "check_out", "unknown_badge", "event_check_in",
-)  # fmt: skip
+    "check_in",
+    "check_out",
+    "unknown_badge",
+    "event_check_in",
+)
 EVENTS = (CHECK_IN, CHECK_OUT, UNKNOWN_BADGE, EVENT_CHECK_IN)
 ARRIVAL_ALERT = "arrival_alert"
 FORMATS = ("json", "slack", "matrix")
@@ -210,7 +213,7 @@ def queue_event(
                 secret=hook.secret,
                 created_at=now,
                 next_attempt_at=now,
-            )  # fmt: skip
+            )
         )
         queued += 1
     return queued
@@ -244,21 +247,38 @@ def queue_arrival_alerts(
             continue
         text = words[ARRIVAL_ALERT].format(name=name, site=site.name)
         payload: dict[str, Any] = {
-            "event": ARRIVAL_ALERT, "text": text, "at": tap.occurred_at.isoformat(),
-            "member": {"name": name}, "site": {"slug": site.slug, "name": site.name},
-        }  # fmt: skip
+            "event": ARRIVAL_ALERT,
+            "text": text,
+            "at": tap.occurred_at.isoformat(),
+            "member": {"name": name},
+            "site": {"slug": site.slug, "name": site.name},
+        }
         if mail and watcher.email:
             body = f"{text}\n\n{words['alert_footer'].format(name=name)}\n"
             subject = words["alert_subject"].format(name=name, site=site.name)
-            session.add(Delivery(channel="email", target=watcher.email, event=ARRIVAL_ALERT,
-                                 payload={"subject": subject, "body": body}, created_at=now,
-                                 next_attempt_at=now))  # fmt: skip
+            session.add(
+                Delivery(
+                    channel="email",
+                    target=watcher.email,
+                    event=ARRIVAL_ALERT,
+                    payload={"subject": subject, "body": body},
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
             queued += 1
         if watcher.alert_webhook_url:
-            session.add(Delivery(channel="webhook", target=watcher.alert_webhook_url,
-                                 event=ARRIVAL_ALERT, payload=payload,
-                                 secret=member_secret(secret, watcher.id), created_at=now,
-                                 next_attempt_at=now))  # fmt: skip
+            session.add(
+                Delivery(
+                    channel="webhook",
+                    target=watcher.alert_webhook_url,
+                    event=ARRIVAL_ALERT,
+                    payload=payload,
+                    secret=member_secret(secret, watcher.id),
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
             queued += 1
         watch.last_sent_on = today
     return queued

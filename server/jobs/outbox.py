@@ -153,8 +153,13 @@ def deliver_due(app: Runtime, send: Callable[[Delivery], Sent] | None = None) ->
             elif stored.attempts >= settings.webhooks.max_attempts:
                 stored.gave_up_at = app.now()
                 why = outcome.error or outcome.status
-                log.warning("gave up %s to %s after %d attempts: %s",
-                            stored.event, stored.target, stored.attempts, why)  # fmt: skip
+                log.warning(
+                    "gave up %s to %s after %d attempts: %s",
+                    stored.event,
+                    stored.target,
+                    stored.attempts,
+                    why,
+                )
             else:
                 stored.next_attempt_at = app.now() + backoff(stored.attempts)
     return delivered

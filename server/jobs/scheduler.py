@@ -138,10 +138,19 @@ def start_scheduler(app: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
     )
-    scheduler.add_job(sweep, IntervalTrigger(seconds=settings.sweep_seconds), args=[app],
-                      id=SWEEP, next_run_time=datetime.now(ZoneInfo("UTC")))  # fmt: skip
-    scheduler.add_job(retention, CronTrigger(hour=hour, minute=minute, timezone=_zone(app)),
-                      args=[app], id=RETENTION)  # fmt: skip
+    scheduler.add_job(
+        sweep,
+        IntervalTrigger(seconds=settings.sweep_seconds),
+        args=[app],
+        id=SWEEP,
+        next_run_time=datetime.now(ZoneInfo("UTC")),
+    )
+    scheduler.add_job(
+        retention,
+        CronTrigger(hour=hour, minute=minute, timezone=_zone(app)),
+        args=[app],
+        id=RETENTION,
+    )
     if retention_due(app):
         scheduler.add_job(retention, args=[app], id=RETENTION + "-catch-up")
     scheduler.start()

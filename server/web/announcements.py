@@ -18,5 +18,9 @@ def announcements() -> str:
     app = runtime()
     with app.session() as session:
         sites = {site.id: site.name for site in session.scalars(select(Site))}
-        return render_template("announcements.html", notes=current(session, app.now()),
-                               sites=sites, zone=str(home_zone(session)))  # fmt: skip
+        return render_template(
+            "announcements.html",
+            notes=current(session, app.now()),
+            sites=sites,
+            zone=str(home_zone(session)),
+        )

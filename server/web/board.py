@@ -176,6 +176,11 @@ def page(slug: str) -> tuple[str, int, dict[str, str]]:
             page = render_template("board_refused.html", message=message, lang=language)
             return page, status, headers
         state = board_state(session, site, app.now(), app.board.secret)
-        setup = {"site": slug, "token": token, "lang": language, "strings": STRINGS[language],
-                 "strip": strip(session, site, app.now())}  # fmt: skip
+        setup = {
+            "site": slug,
+            "token": token,
+            "lang": language,
+            "strings": STRINGS[language],
+            "strip": strip(session, site, app.now()),
+        }
     return render_template("board.html", state=state, setup=setup, lang=language), 200, headers

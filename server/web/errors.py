@@ -12,15 +12,45 @@ log = logging.getLogger(__name__)
 
 #: The title and the advice of an error page, by status.
 PAGES = {
-    400: (_l("Demande incomprise"), _l("Cette demande est incomplète ou mal formée : revenez en arrière et recommencez.")),  # noqa: E501
+    400: (
+        _l("Demande incomprise"),
+        _l("Cette demande est incomplète ou mal formée : revenez en arrière et recommencez."),
+    ),
     403: (_l("Accès refusé"), _l("Cette page ne vous est pas ouverte.")),
-    404: (_l("Page introuvable"), _l("Aucune page à cette adresse : le lien est peut-être incomplet, ou la page a été retirée.")),  # noqa: E501
-    405: (_l("Action impossible ici"), _l("Cette page ne permet pas cette action : revenez en arrière et recommencez.")),  # noqa: E501
-    413: (_l("Envoi trop volumineux"), _l("Ce que vous envoyez est trop lourd : essayez avec un fichier plus petit.")),  # noqa: E501
-    429: (_l("Trop de demandes"), _l("Trop de demandes d'affilée : attendez une minute et recommencez.")),  # noqa: E501
-    500: (_l("Erreur de notre côté"), _l("Quelque chose n'a pas marché de notre côté ; l'équipe peut le retrouver dans le journal. Réessayez dans un moment.")),  # noqa: E501
-    503: (_l("Un instant"), _l("La base de données ne répond pas pour le moment ; rien n'a été enregistré. Réessayez dans un moment.")),  # noqa: E501
-}  # fmt: skip
+    404: (
+        _l("Page introuvable"),
+        _l(
+            "Aucune page à cette adresse : le lien est peut-être incomplet, "
+            "ou la page a été retirée."
+        ),
+    ),
+    405: (
+        _l("Action impossible ici"),
+        _l("Cette page ne permet pas cette action : revenez en arrière et recommencez."),
+    ),
+    413: (
+        _l("Envoi trop volumineux"),
+        _l("Ce que vous envoyez est trop lourd : essayez avec un fichier plus petit."),
+    ),
+    429: (
+        _l("Trop de demandes"),
+        _l("Trop de demandes d'affilée : attendez une minute et recommencez."),
+    ),
+    500: (
+        _l("Erreur de notre côté"),
+        _l(
+            "Quelque chose n'a pas marché de notre côté ; l'équipe peut le retrouver "
+            "dans le journal. Réessayez dans un moment."
+        ),
+    ),
+    503: (
+        _l("Un instant"),
+        _l(
+            "La base de données ne répond pas pour le moment ; rien n'a été enregistré. "
+            "Réessayez dans un moment."
+        ),
+    ),
+}
 
 
 def error_page(status: int) -> tuple[Response | str, int]:

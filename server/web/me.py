@@ -175,8 +175,9 @@ def statement_page(token: str, month: str) -> tuple[str, int, dict[str, str]] | 
     try:
         first = datetime.strptime(month, "%Y-%m").date()
     except ValueError:
-        return render_template("message.html", title=_("Relevé introuvable"),
-                               message=_("Ce mois n'existe pas.")), 404  # fmt: skip
+        return render_template(
+            "message.html", title=_("Relevé introuvable"), message=_("Ce mois n'existe pas.")
+        ), 404
     member_id = _member_id(token)
     with app.session() as session:
         member = _holder(session, member_id)
@@ -257,8 +258,17 @@ def invite_guest(
             problem = _("Choisissez le jour.")
         if problem is None and site is not None and day is not None:
             try:
-                invited = invite(session, site, day, name, email, member,
-                                 f"member:{member.id}", now, app.badge_private_key)  # fmt: skip
+                invited = invite(
+                    session,
+                    site,
+                    day,
+                    name,
+                    email,
+                    member,
+                    f"member:{member.id}",
+                    now,
+                    app.badge_private_key,
+                )
             except GuestError:
                 problem = _("Aujourd'hui ou un jour à venir.")
             else:
@@ -282,8 +292,11 @@ def _change_together(session: Session, member: Member, form: Any, now: datetime)
         try:
             propose(session, member, form.get("text", ""), now + timedelta(days=days), now)
         except AnnouncementError as error:
-            return str(_("Écrivez l'annonce, en 280 caractères au plus.")) if error.reason in (
-                "empty", "long") else str(_("Affichée de 1 à 30 jours."))  # fmt: skip
+            return (
+                str(_("Écrivez l'annonce, en 280 caractères au plus."))
+                if error.reason in ("empty", "long")
+                else str(_("Affichée de 1 à 30 jours."))
+            )
         return None
     if action == "consents":
         url = form.get("webhook", "").strip()

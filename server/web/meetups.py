@@ -60,19 +60,25 @@ def event_page(event_id: int) -> tuple[str, int] | tuple[str, int, dict[str, str
                 problem = _("Cet e-mail ne semble pas valide.")
             else:
                 try:
-                    ticket = register(session, event, name, email, app.now(),
-                                      app.badge_private_key)  # fmt: skip
+                    ticket = register(session, event, name, email, app.now(), app.badge_private_key)
                 except EventError as error:
-                    problem = (_("Cet événement est complet.") if "full" in str(error)
-                               else _("Cet événement est passé ou annulé."))  # fmt: skip
+                    problem = (
+                        _("Cet événement est complet.")
+                        if "full" in str(error)
+                        else _("Cet événement est passé ou annulé.")
+                    )
                 else:
                     link = ticket_link(ticket.id)
                     if email and app.settings.mail.host:
                         _mail_ticket(session, event, ticket, link, app.now())
                     page = render_template(
-                        "ticket.html", ticket=ticket, event=event, link=link, site=event.site,
+                        "ticket.html",
+                        ticket=ticket,
+                        event=event,
+                        link=link,
+                        site=event.site,
                         png=url_for("events.ticket_png", key=_tickets().dumps(ticket.id)),
-                    )  # fmt: skip
+                    )
                     return page, 201, PRIVATE
         page = render_template("event.html", event=event, site=event.site, problem=problem)
     return page, 400 if problem else 200
@@ -83,12 +89,21 @@ def _mail_ticket(session: Session, event: Event, ticket: Ticket, link: str, now:
     body = _(
         "Bonjour %(name)s,\n\nVotre billet pour « %(title)s » : %(link)s\n"
         "Montrez son code QR à l'entrée.\n",
-        name=ticket.name, title=event.title, link=link,
-    )  # fmt: skip
+        name=ticket.name,
+        title=event.title,
+        link=link,
+    )
     subject = _("Votre billet : %(title)s", title=event.title)
-    session.add(Delivery(channel="email", target=ticket.email or "", event="ticket",
-                         payload={"subject": subject, "body": body}, created_at=now,
-                         next_attempt_at=now))  # fmt: skip
+    session.add(
+        Delivery(
+            channel="email",
+            target=ticket.email or "",
+            event="ticket",
+            payload={"subject": subject, "body": body},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
 
 
 def _ticket_of(key: str) -> int:
@@ -107,8 +122,9 @@ def ticket(key: str) -> tuple[str, int, dict[str, str]]:
             abort(404)
         event = found.event
         png = url_for("events.ticket_png", key=key)
-        page = render_template("ticket.html", ticket=found, event=event, site=event.site,
-                               link=request.url, png=png)  # fmt: skip
+        page = render_template(
+            "ticket.html", ticket=found, event=event, site=event.site, link=request.url, png=png
+        )
     return page, 200, PRIVATE
 
 

@@ -33,13 +33,22 @@ def mail_pass(session: Session, guest_day: GuestDay, email: str, now: datetime) 
     body = _(
         "Bonjour %(name)s,\n\nVous êtes attendu·e à %(site)s le %(day)s. Votre pass du "
         "jour : %(link)s\nMontrez son code QR à la borne, à l'arrivée et au départ.\n",
-        name=guest_day.guest.given_name, site=site.name, day=guest_day.day.strftime("%d/%m/%Y"),
+        name=guest_day.guest.given_name,
+        site=site.name,
+        day=guest_day.day.strftime("%d/%m/%Y"),
         link=pass_link(guest_day),
-    )  # fmt: skip
+    )
     subject = _("Votre pass pour %(site)s", site=site.name)
-    session.add(Delivery(channel="email", target=email, event="guest_pass",
-                         payload={"subject": subject, "body": body}, created_at=now,
-                         next_attempt_at=now))  # fmt: skip
+    session.add(
+        Delivery(
+            channel="email",
+            target=email,
+            event="guest_pass",
+            payload={"subject": subject, "body": body},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
 
 
 def _guest_day(key: str) -> int:
@@ -55,8 +64,9 @@ def page(key: str) -> tuple[str, int, dict[str, str]]:
         found = session.get(GuestDay, _guest_day(key))
         if found is None or found.badge_id is None:
             abort(404)
-        html = render_template("pass.html", guest_day=found, site=found.site,
-                               png=url_for("passes.png", key=key))  # fmt: skip
+        html = render_template(
+            "pass.html", guest_day=found, site=found.site, png=url_for("passes.png", key=key)
+        )
     return html, 200, PRIVATE
 
 

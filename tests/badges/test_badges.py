@@ -116,9 +116,13 @@ def test_an_issued_qr_badge_checks_in_and_bad_ones_each_say_why(
 
     altered = first[:-10] + ("A" if first[-10] != "A" else "B") + first[-9:]
     foreign = sign(new_private_key(), BadgeToken(badge_id, 1))
-    refused = {name: tap(client, door, token, clock()) for name, token in (
-        ("altered", altered), ("foreign", foreign),
-    )}  # fmt: skip
+    refused = {
+        name: tap(client, door, token, clock())
+        for name, token in (
+            ("altered", altered),
+            ("foreign", foreign),
+        )
+    }
     assert {name: (r["outcome"], r["reason"]) for name, r in refused.items()} == {
         "altered": ("invalid", "bad_signature"),
         "foreign": ("invalid", "unknown_key"),

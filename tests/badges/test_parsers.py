@@ -84,7 +84,7 @@ TAP_FIELDS = st.fixed_dictionaries(
         "guest": st.fixed_dictionaries(
             {"name": st.text(max_size=120)}, optional={"host": JSON, "email": JSON}
         )
-        | JSON,  # fmt: skip
+        | JSON,
         "leaving": st.uuids().map(str) | JSON,
         "walk_in": st.fixed_dictionaries({"event": JSON, "name": JSON}) | JSON,
         "monotonic": JSON,
@@ -93,8 +93,12 @@ TAP_FIELDS = st.fixed_dictionaries(
 )
 
 
-@given(st.fixed_dictionaries({"taps": st.lists(TAP_FIELDS, max_size=3) | JSON},
-                             optional={"clock": JSON}) | JSON)  # fmt: skip
+@given(
+    st.fixed_dictionaries(
+        {"taps": st.lists(TAP_FIELDS, max_size=3) | JSON}, optional={"clock": JSON}
+    )
+    | JSON
+)
 @settings(max_examples=500)
 def test_any_upload_is_loaded_or_refused_with_field_errors(body: Any) -> None:
     try:

@@ -26,21 +26,12 @@ from kiosk.screen import Screen
 from kiosk.settings import KioskSection, load_kiosk_settings
 from kiosk.spool import Spool, SpooledTap, SpoolError
 from kiosk.uploader import Uploader
+from tests.conftest import ROOT
 from tests.kiosks import Door
-from tests.servers import KioskProcess, SimulatedDevice, free_port
+from tests.servers import KioskProcess, SimulatedDevice, free_port, wait_for
 
 ALICE, BRUNO, CHLOE = "04A224B2C35A80", "04B335C3D46B91", "04C446D4E57CA2"
 FELICA = "02FE010203040506"  # the IDm of the emulated Type 3 tag
-
-
-def wait_for(condition: Any, timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def server_taps(door: Door) -> list[tuple[str, str, str, str]]:
@@ -62,11 +53,22 @@ def test_scanner_keys_become_text_whatever_the_layout() -> None:
     decoder = KeyDecoder()
     shift = ecodes.KEY_LEFTSHIFT
     keys = [
-        (shift, 1), (ecodes.KEY_P, 1), (shift, 0), (ecodes.KEY_K, 1), (ecodes.KEY_MINUS, 1),
-        (ecodes.KEY_Q, 1), (ecodes.KEY_Q, 0), (ecodes.KEY_A, 1), (ecodes.KEY_1, 1),
-        (shift, 1), (ecodes.KEY_MINUS, 1), (ecodes.KEY_2, 1), (shift, 0), (ecodes.KEY_0, 1),
+        (shift, 1),
+        (ecodes.KEY_P, 1),
+        (shift, 0),
+        (ecodes.KEY_K, 1),
+        (ecodes.KEY_MINUS, 1),
+        (ecodes.KEY_Q, 1),
+        (ecodes.KEY_Q, 0),
+        (ecodes.KEY_A, 1),
+        (ecodes.KEY_1, 1),
+        (shift, 1),
+        (ecodes.KEY_MINUS, 1),
+        (ecodes.KEY_2, 1),
+        (shift, 0),
+        (ecodes.KEY_0, 1),
         (ecodes.KEY_Z, 2),  # auto-repeat adds nothing
-    ]  # fmt: skip
+    ]
     assert [decoder.feed(code, value) for code, value in keys] == [None] * len(keys)
     assert decoder.feed(ecodes.KEY_ENTER, 1) == "Pk-qa1_@0"
     assert decoder.feed(ecodes.KEY_KPENTER, 1) == ""
@@ -334,7 +336,7 @@ def emulated_tag(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     with (tmp_path / "card.log").open("wb") as card_log:
         card = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "nfc_card.py"), str(port), FELICA, "60"],
+            [sys.executable, str(ROOT / "tests" / "nfc_card.py"), str(port), FELICA, "60"],
             stdout=card_log,
             stderr=subprocess.STDOUT,
         )
@@ -350,10 +352,13 @@ def test_the_nfc_reader_reads_an_emulated_tag_through_nfcpy(door: Door, emulated
     kiosk = KioskProcess(config, page).start()
     try:
         rows = wait_for(lambda: server_taps(door), timeout=30, what="the tag's tap")
-        # The tag stays on the reader: read again and again, it is still one tap.
+        assert rows[0][1:3] == (FELICA, "checked_in")
+        # The tag stays on the reader: read again and again, Dai is still in. (On a loaded
+        # machine the emulator can miss a poll, which nfcpy reports as the tag leaving;
+        # the tag seen again is then a new read, which the debounce makes a `duplicate`.)
         time.sleep(2)
-        assert [row[1:3] for row in server_taps(door)] == [(FELICA, "checked_in")]
-        assert rows[0][1] == FELICA
+        later = [row[1:3] for row in server_taps(door)[1:]]
+        assert set(later) <= {(FELICA, "duplicate")}
         assert kiosk.state()["show"]["name"] == "Dai"
     finally:
         kiosk.stop()

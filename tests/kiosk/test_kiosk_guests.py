@@ -24,8 +24,7 @@ from server.settings import BillingSection, load_settings
 from server.store.db import make_engine, make_session_factory
 from server.store.models import GuestDay, Member, Site, Ticket
 from tests.kiosks import Door
-from tests.servers import KioskProcess, SimulatedDevice
-from tests.test_kiosk import wait_for
+from tests.servers import KioskProcess, SimulatedDevice, wait_for
 
 HOSTS = [{"id": 3, "name": "Nadine Martin"}, {"id": 5, "name": "Samir Haddad"}]
 
@@ -56,14 +55,17 @@ def test_guest_taps_keep_their_form_in_the_spool_and_an_old_spool_takes_them(
         "kind TEXT NOT NULL, badge TEXT NOT NULL, read_at TEXT NOT NULL, "
         "monotonic REAL NOT NULL, boot_id TEXT NOT NULL)"
     )
-    old.execute("INSERT INTO taps VALUES (1, 'old', 'nfc', '04A1', '2026-11-30T10:00:00+01:00', "
-                "1.0, 'boot')")  # fmt: skip
+    old.execute(
+        "INSERT INTO taps VALUES (1, 'old', 'nfc', '04A1', '2026-11-30T10:00:00+01:00', "
+        "1.0, 'boot')"
+    )
     old.commit()
     old.close()
     spool = Spool(path)
     read_at = "2026-11-30T10:01:00+01:00"
-    arriving = SpooledTap.new(GUEST, "", read_at, 2.0, "boot", {"name": "Bob", "email": None,
-                                                                "host": 3})  # fmt: skip
+    arriving = SpooledTap.new(
+        GUEST, "", read_at, 2.0, "boot", {"name": "Bob", "email": None, "host": 3}
+    )
     spool.add(arriving)
     spool.add(SpooledTap.new(GUEST_LEAVING, "", read_at, 3.0, "boot", {"leaving": arriving.id}))
     sent = [tap.as_json() for tap in spool.oldest(10)]
@@ -98,8 +100,10 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
     config, port = door.kiosk_config(simulated_device=device.address)
     kiosk = KioskProcess(config, port).start()
     try:
-        wait_for(lambda: requests.get(f"{kiosk.page}/hosts", timeout=5).json()["hosts"],
-                 what="the hosts from the server's directory")  # fmt: skip
+        wait_for(
+            lambda: requests.get(f"{kiosk.page}/hosts", timeout=5).json()["hosts"],
+            what="the hosts from the server's directory",
+        )
         page = browser.new_page(locale="fr-FR")
         page.goto(kiosk.page + "/")
         page.get_by_role("button", name="Je suis invité·e").click()
@@ -149,8 +153,19 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
             with make_session_factory(engine)() as session, session.begin():
                 site = session.scalars(select(Site)).one()
                 now = datetime.now(UTC)
-                tonight = add_event(session, site, "Soirée <Python>", now, now + timedelta(hours=2),
-                                    "community", True, "", None, "test", now)  # fmt: skip
+                tonight = add_event(
+                    session,
+                    site,
+                    "Soirée <Python>",
+                    now,
+                    now + timedelta(hours=2),
+                    "community",
+                    True,
+                    "",
+                    None,
+                    "test",
+                    now,
+                )
                 event_id = tonight.id
         finally:
             engine.dispose()
@@ -168,11 +183,20 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
         page.get_by_role("button", name="Entrer").click()
         headline.filter(has_text="Bonjour Zoé").wait_for(timeout=10_000)
         engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
+
+        def zoe_checked_in() -> datetime | None:
+            # A session per look: one kept open would keep reading the SQLite snapshot
+            # of its first look and never see the server's later commit.
+            with sessions() as session:
+                return session.scalar(
+                    select(Ticket.checked_in_at).where(
+                        Ticket.event_id == event_id, Ticket.name == "Zoé"
+                    )
+                )
+
         try:
-            with make_session_factory(engine)() as session:
-                wait_for(lambda: session.scalar(select(Ticket.checked_in_at).where(
-                    Ticket.event_id == event_id, Ticket.name == "Zoé")),
-                    what="the walk-in's ticket, checked in")  # fmt: skip
+            wait_for(zoe_checked_in, what="the walk-in's ticket, checked in")
         finally:
             engine.dispose()
         page.close()

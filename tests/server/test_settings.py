@@ -9,8 +9,7 @@ import pytest
 from kiosk.settings import load_kiosk_settings
 from presence.config import ConfigError
 from server.settings import load_settings, secret_key
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

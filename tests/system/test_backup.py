@@ -48,10 +48,16 @@ def test_a_backup_taken_under_load_restores_exactly_what_it_held(tmp_path: Path)
         with requests.Session() as http:
             while not stop.is_set():
                 now = datetime.now(UTC).isoformat()
-                batch = [{"id": str(uuid.uuid4()), "badge": badge, "read_at": now}
-                         for badge in BADGES.values()]  # fmt: skip
-                answer = http.post(f"{door.server.base}/api/v1/taps", json={"taps": batch},
-                                   headers=auth, timeout=30)  # fmt: skip
+                batch = [
+                    {"id": str(uuid.uuid4()), "badge": badge, "read_at": now}
+                    for badge in BADGES.values()
+                ]
+                answer = http.post(
+                    f"{door.server.base}/api/v1/taps",
+                    json={"taps": batch},
+                    headers=auth,
+                    timeout=30,
+                )
                 assert answer.status_code == 200
                 sent.append(len(batch))
 
@@ -105,8 +111,10 @@ def test_backup_says_what_to_do_on_postgresql_and_restore_refuses_a_folder_that_
     for args in (("backup", "--into", str(tmp_path / "b")), ("restore", str(empty))):
         result = subprocess.run(
             [sys.executable, "-m", "presence", "--config", str(config_file), *args],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode != 0 and "Traceback" not in result.stderr
         if database_url.startswith("postgresql"):
             assert "pg_dump" in result.stderr

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_ENV, require_env
+from tests.conftest import POSTGRES_ENV, ROOT, require_env
 
 pytestmark = pytest.mark.slow
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = ROOT / "bench"
 
 
 def run_bench(script: str, *args: str) -> str:

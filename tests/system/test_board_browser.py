@@ -91,8 +91,12 @@ def open_board(browser: Browser, url: str, **context: Any) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
-    page.on("console", lambda message: errors.append(message.text)
-            if "Content Security Policy" in message.text else None)  # fmt: skip
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.errors = errors  # type: ignore[attr-defined]
     page.goto(url)
     return page

@@ -31,18 +31,23 @@ def test_an_upload_cut_mid_way_stores_nothing_and_is_stored_once_when_sent_again
     door.server.start()
     try:
         now = datetime.now(UTC).isoformat()
-        taps = [{"id": str(uuid.uuid4()), "badge": badge, "read_at": now}
-                for badge in BADGES.values()]  # fmt: skip
+        taps = [
+            {"id": str(uuid.uuid4()), "badge": badge, "read_at": now} for badge in BADGES.values()
+        ]
         body = json.dumps({"taps": taps}).encode()
         host, port = "127.0.0.1", int(door.server.base.rsplit(":", 1)[1])
         for cut_at in (0, len(body) // 2, len(body) - 1):  # nothing, half, all but a byte
             with socket.create_connection((host, port), timeout=10) as raw:
                 raw.sendall(
-                    b"POST /api/v1/taps HTTP/1.1\r\nHost: " + host.encode()
+                    b"POST /api/v1/taps HTTP/1.1\r\nHost: "
+                    + host.encode()
                     + b"\r\nContent-Type: application/json\r\nAuthorization: Bearer "
-                    + door.token.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
-                    + b"\r\n\r\n" + body[:cut_at]
-                )  # fmt: skip
+                    + door.token.encode()
+                    + b"\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body[:cut_at]
+                )
                 raw.shutdown(socket.SHUT_WR)  # the network drops: the rest never comes
                 raw.settimeout(30)
                 answer = b""
@@ -57,8 +62,9 @@ def test_an_upload_cut_mid_way_stores_nothing_and_is_stored_once_when_sent_again
         auth = {"Authorization": f"Bearer {door.token}"}
         url = f"{door.server.base}/api/v1/taps"
         for _attempt in range(2):  # the kiosk sends it again, and once more for luck
-            whole = requests.post(url, data=body, timeout=30,
-                                  headers={**auth, "Content-Type": "application/json"})  # fmt: skip
+            whole = requests.post(
+                url, data=body, timeout=30, headers={**auth, "Content-Type": "application/json"}
+            )
             assert whole.status_code == 200
             assert [r["outcome"] for r in whole.json()["results"]] == ["checked_in"] * len(taps)
         assert taps_in(database) == len(taps)

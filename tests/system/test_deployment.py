@@ -56,11 +56,11 @@ from sqlalchemy.engine import make_url
 
 from server.settings import ENVIRONMENT, load_settings
 from server.web.staff import UPLOAD_LIMIT
-from tests.conftest import POSTGRES_ENV, require_env
+from tests.conftest import POSTGRES_ENV, ROOT, require_env
 from tests.servers import Board, ServerProcess, free_port, presence
 from tests.services import PrivateRedis, require_binary
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = ROOT / "deploy"
 NGINX_SITE = DEPLOY / "nginx" / "presence.conf"
 SINGLE_CONFIG = DEPLOY / "single" / "config.toml"
 NETWORK_CONFIG = DEPLOY / "network" / "config.toml"
@@ -257,9 +257,16 @@ def arrange(config: Path) -> tuple[str, str]:
     """A site open all day, Bruno (first name shown) with a badge: kiosk and board keys."""
     presence(config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", EVERY_DAY)
     presence(
-        config, "members", "add", "--given-name", "Bruno", "--email", "b@example.org",
-        "--visibility", "first_name",
-    )  # fmt: skip
+        config,
+        "members",
+        "add",
+        "--given-name",
+        "Bruno",
+        "--email",
+        "b@example.org",
+        "--visibility",
+        "first_name",
+    )
     presence(config, "badges", "assign", "b@example.org", BADGE)
     kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
     link = presence(config, "sites", "board-link", "cantine").strip()

@@ -25,8 +25,7 @@ from kiosk.settings import KioskSection
 from kiosk.spool import FULL, Spool, SpooledTap, SpoolError
 from kiosk.uploader import Uploader
 from tests.kiosks import Door
-from tests.servers import KioskProcess, SimulatedDevice
-from tests.test_kiosk import wait_for
+from tests.servers import KioskProcess, SimulatedDevice, wait_for
 
 #: The spool's WAL file reaches it after about fifteen taps (each commit adds ~12 KiB).
 LIMIT = 256 * 1024
@@ -158,8 +157,11 @@ def test_a_full_disk_loses_no_tap_says_so_and_recovers_once_space_is_freed(
         # may fail too, see below), and a badge read the spool cannot take goes straight
         # to the server, acknowledged once the server has it.
         door.server.start()
-        wait_for(lambda: dict(logged(door)) == members.acknowledged, timeout=60,
-                 what="the spooled taps on the server")  # fmt: skip
+        wait_for(
+            lambda: dict(logged(door)) == members.acknowledged,
+            timeout=60,
+            what="the spooled taps on the server",
+        )
         reply = members.tap()
         assert reply.startswith("ok ")
         assert reply.split()[1] in dict(logged(door))

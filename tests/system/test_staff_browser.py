@@ -49,8 +49,12 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
     refused: list[str] = []  # what the Content-Security-Policy blocked: nothing may be
-    page.on("console", lambda message: refused.append(message.text)
-            if "Content Security Policy" in message.text else None)  # fmt: skip
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
 
     page.goto(server.base + "/staff/")
     expect(page).to_have_url(re.compile(r"/staff/login"))
@@ -78,9 +82,15 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     # The card is printed and its QR code read at the door.
     cards = server.config.parent / "cards"
     printed = presence(
-        server.config, "badges", "print", "martin@example.org",
-        "--out", str(cards / "cards.pdf"), "--png-dir", str(cards),
-    )  # fmt: skip
+        server.config,
+        "badges",
+        "print",
+        "martin@example.org",
+        "--out",
+        str(cards / "cards.pdf"),
+        "--png-dir",
+        str(cards),
+    )
     assert "1 card(s)" in printed
     (png,) = cards.glob("*.png")
     (scanned,) = zxingcpp.read_barcodes(Image.open(png))

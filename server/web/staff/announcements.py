@@ -69,8 +69,9 @@ def announcements() -> str | Response:
             except AnnouncementError as error:
                 form.text.errors = [*form.text.errors, PROBLEMS[error.reason]]
             else:
-                audit.record(session, now, actor(), "announcement.publish",
-                             f"announcement:{note.id}")  # fmt: skip
+                audit.record(
+                    session, now, actor(), "announcement.publish", f"announcement:{note.id}"
+                )
                 flash(_("Annonce publiée."), "saved")
                 return redirect(url_for("staff.announcements"))
         return render_template(

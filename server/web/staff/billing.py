@@ -94,13 +94,15 @@ def billing_close(month: str) -> Response:
     first = parse_month(month)
     with app.transaction() as session:
         try:
-            closed = close_month(session, first, local_today(session, now), now, actor(),
-                                 app.settings.billing)  # fmt: skip
+            closed = close_month(
+                session, first, local_today(session, now), now, actor(), app.settings.billing
+            )
         except BillingError as error:
             flash(str(REFUSALS[error.reason]), "problem")
         else:
-            audit.record(session, now, actor(), "billing.close", f"month:{month}",
-                         statements=len(closed))  # fmt: skip
+            audit.record(
+                session, now, actor(), "billing.close", f"month:{month}", statements=len(closed)
+            )
             flash(_("Mois clos : %(num)d relevé(s), définitifs.", num=len(closed)), "saved")
     return redirect(url_for("staff.billing", month=month))
 
@@ -133,12 +135,20 @@ def member_pack(member_id: int) -> Response:
         if member is None or member.erased_at is not None:
             abort(404)
         try:
-            purchase = record_pack(session, member, local_today(session, now), actor(),
-                                   app.settings.billing)  # fmt: skip
+            purchase = record_pack(
+                session, member, local_today(session, now), actor(), app.settings.billing
+            )
         except BillingError as error:
             flash(str(REFUSALS[error.reason]), "problem")
         else:
-            audit.record(session, now, actor(), "billing.pack", f"member:{member_id}",
-                         credits=purchase.credits, price_cents=purchase.price_cents)  # fmt: skip
+            audit.record(
+                session,
+                now,
+                actor(),
+                "billing.pack",
+                f"member:{member_id}",
+                credits=purchase.credits,
+                price_cents=purchase.price_cents,
+            )
             flash(_("Carnet enregistré : %(num)d demi-journées.", num=purchase.credits), "saved")
     return redirect(url_for("staff.member", member_id=member_id))

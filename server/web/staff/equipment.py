@@ -55,8 +55,15 @@ def badge_enrol() -> Response:
         except (BadUid, MemberError) as error:
             flash(str(error), "problem")
             return redirect(url_for("staff.dashboard"))
-        audit.record(session, app.now(), actor(), "badge.assign", f"member:{member.id}",
-                     badge=badge.id, value=badge.value)  # fmt: skip
+        audit.record(
+            session,
+            app.now(),
+            actor(),
+            "badge.assign",
+            f"member:{member.id}",
+            badge=badge.id,
+            value=badge.value,
+        )
         name = member.given_name
     flash(_("Badge attribué à %(name)s : son prochain passage l'accueille.", name=name), "saved")
     return redirect(url_for("staff.dashboard"))
@@ -70,8 +77,15 @@ def badge_revoke(badge_id: int) -> Response:
         if badge is None:
             abort(404)
         revoke(badge, app.now())
-        audit.record(session, app.now(), actor(), "badge.revoke", f"member:{badge.member_id}",
-                     request.form.get("reason", ""), badge=badge.id)  # fmt: skip
+        audit.record(
+            session,
+            app.now(),
+            actor(),
+            "badge.revoke",
+            f"member:{badge.member_id}",
+            request.form.get("reason", ""),
+            badge=badge.id,
+        )
         member_id = badge.member_id
     flash(_("Badge révoqué : il n'ouvre plus rien dès son prochain passage."), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
@@ -137,8 +151,15 @@ def kiosk_edit(kiosk_id: int) -> Response:
         if kiosk is None or site is None:
             abort(404)
         kiosk.site_id, kiosk.mode = site.id, KioskMode(form.mode.data)
-        audit.record(session, app.now(), actor(), "kiosk.edit", f"kiosk:{kiosk.id}",
-                     site=site.slug, mode=kiosk.mode.value)  # fmt: skip
+        audit.record(
+            session,
+            app.now(),
+            actor(),
+            "kiosk.edit",
+            f"kiosk:{kiosk.id}",
+            site=site.slug,
+            mode=kiosk.mode.value,
+        )
         name = kiosk.name
     flash(_("Borne %(name)s enregistrée.", name=name), "saved")
     return redirect(url_for("staff.kiosks"))

@@ -24,8 +24,10 @@ from server.web.staff import actor, blp
 
 class InviteForm(FlaskForm):  # type: ignore[misc]
     name = StringField(_l("Prénom de l'invité·e"), validators=[DataRequired(), Length(max=100)])
-    email = EmailField(_l("Son e-mail (pour lui envoyer le pass, facultatif)"),
-                       validators=[Optional(), Email(), Length(max=254)])  # fmt: skip
+    email = EmailField(
+        _l("Son e-mail (pour lui envoyer le pass, facultatif)"),
+        validators=[Optional(), Email(), Length(max=254)],
+    )
     day = DateField(_l("Le jour"), validators=[DataRequired()])
     site = SelectField(_l("Lieu"), coerce=int)
     host = SelectField(_l("Son hôte"), coerce=int, default=0)
@@ -50,19 +52,38 @@ def guests() -> str | Response:
             host = session.get(Member, form.host.data) if form.host.data else None
             email = (form.email.data or "").strip().lower() or None
             try:
-                invited = invite(session, site, form.day.data, form.name.data or "", email, host,
-                                 actor(), now, app.badge_private_key)  # fmt: skip
+                invited = invite(
+                    session,
+                    site,
+                    form.day.data,
+                    form.name.data or "",
+                    email,
+                    host,
+                    actor(),
+                    now,
+                    app.badge_private_key,
+                )
             except GuestError:
                 form.day.errors = [*form.day.errors, _("Aujourd'hui ou un jour à venir.")]
             else:
                 if email and app.settings.mail.host:
                     mail_pass(session, invited, email, now)
-                audit.record(session, now, actor(), "guest.invite", f"member:{invited.guest_id}",
-                             day=invited.day.isoformat())  # fmt: skip
+                audit.record(
+                    session,
+                    now,
+                    actor(),
+                    "guest.invite",
+                    f"member:{invited.guest_id}",
+                    day=invited.day.isoformat(),
+                )
                 flash(_("Invitation enregistrée : le pass est prêt."), "saved")
                 return redirect(pass_link(invited))
         expected = session.scalars(
             select(GuestDay).where(GuestDay.day >= today).order_by(GuestDay.day, GuestDay.id)
         ).all()
-        return render_template("staff/guests.html", form=form, expected=expected,
-                               links={day.id: pass_link(day) for day in expected})  # fmt: skip
+        return render_template(
+            "staff/guests.html",
+            form=form,
+            expected=expected,
+            links={day.id: pass_link(day) for day in expected},
+        )

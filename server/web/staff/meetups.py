@@ -37,18 +37,21 @@ BROUGHT_BY_NAMES = {
 class EventForm(FlaskForm):  # type: ignore[misc]
     title = StringField(_l("Titre"), validators=[DataRequired(), Length(max=200)])
     site = SelectField(_l("Lieu"))
-    starts_at = DateTimeLocalField(_l("Début"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])  # fmt: skip
+    starts_at = DateTimeLocalField(
+        _l("Début"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
     ends_at = DateTimeLocalField(_l("Fin"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     brought_by = SelectField(
         _l("Proposé par"),
         choices=[SelectChoice(value, label) for value, label in BROUGHT_BY_NAMES.items()],
         default="cantine",
     )
-    open_to_all = BooleanField(_l("Ouvert à toutes et à tous (page publique, agenda iCal)"),
-                               default=True)  # fmt: skip
-    capacity = IntegerField(_l("Places (facultatif)"),
-                            validators=[Optional(), NumberRange(min=1, max=100_000)])  # fmt: skip
+    open_to_all = BooleanField(
+        _l("Ouvert à toutes et à tous (page publique, agenda iCal)"), default=True
+    )
+    capacity = IntegerField(
+        _l("Places (facultatif)"), validators=[Optional(), NumberRange(min=1, max=100_000)]
+    )
     description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
 
 
@@ -75,12 +78,22 @@ def events() -> str | Response:
         ends = form.ends_at.data.replace(tzinfo=zone)
         try:
             with app.transaction() as session:
-                event = add_event(session, site, form.title.data or "", starts, ends,
-                                  form.brought_by.data, bool(form.open_to_all.data),
-                                  form.description.data or "", form.capacity.data, actor(),
-                                  app.now())  # fmt: skip
-                audit.record(session, app.now(), actor(), "event.add", f"event:{event.id}",
-                             title=event.title)  # fmt: skip
+                event = add_event(
+                    session,
+                    site,
+                    form.title.data or "",
+                    starts,
+                    ends,
+                    form.brought_by.data,
+                    bool(form.open_to_all.data),
+                    form.description.data or "",
+                    form.capacity.data,
+                    actor(),
+                    app.now(),
+                )
+                audit.record(
+                    session, app.now(), actor(), "event.add", f"event:{event.id}", title=event.title
+                )
         except EventError:
             form.ends_at.errors = [*form.ends_at.errors, _("La fin vient après le début.")]
         else:
@@ -88,9 +101,14 @@ def events() -> str | Response:
     with app.session() as session:
         found = session.scalars(select(Event).order_by(Event.starts_at.desc()).limit(100)).all()
         counts = attendance(session, [event.id for event in found])
-        return render_template("staff/events.html", form=form, events=found, counts=counts,
-                               sites={site.id: site for site in sites},
-                               brought_by=BROUGHT_BY_NAMES)  # fmt: skip
+        return render_template(
+            "staff/events.html",
+            form=form,
+            events=found,
+            counts=counts,
+            sites={site.id: site for site in sites},
+            brought_by=BROUGHT_BY_NAMES,
+        )
 
 
 @blp.route("/events/<int:event_id>", methods=["GET", "POST"])
@@ -103,18 +121,37 @@ def event(event_id: int) -> str | Response:
             abort(404)
         if form.validate_on_submit():
             try:
-                ticket = register(session, found, form.name.data or "", None, app.now(),
-                                  app.badge_private_key, walk_in=True)  # fmt: skip
+                ticket = register(
+                    session,
+                    found,
+                    form.name.data or "",
+                    None,
+                    app.now(),
+                    app.badge_private_key,
+                    walk_in=True,
+                )
             except EventError:
                 flash(_("Cet événement est passé ou annulé."))
             else:
                 ticket.checked_in_at = app.now()
-                audit.record(session, app.now(), actor(), "event.walk_in", f"event:{found.id}",
-                             ticket=ticket.id)  # fmt: skip
+                audit.record(
+                    session,
+                    app.now(),
+                    actor(),
+                    "event.walk_in",
+                    f"event:{found.id}",
+                    ticket=ticket.id,
+                )
                 return redirect(url_for("staff.event", event_id=found.id))
         tickets = session.scalars(
             select(Ticket).where(Ticket.event_id == found.id).order_by(Ticket.created_at)
         ).all()
-        return render_template("staff/event.html", event=found, tickets=tickets, form=form,
-                               site=found.site, brought_by=BROUGHT_BY_NAMES,
-                               came=sum(1 for t in tickets if t.checked_in_at))  # fmt: skip
+        return render_template(
+            "staff/event.html",
+            event=found,
+            tickets=tickets,
+            form=form,
+            site=found.site,
+            brought_by=BROUGHT_BY_NAMES,
+            came=sum(1 for t in tickets if t.checked_in_at),
+        )

@@ -225,10 +225,13 @@ def member_issue_qr(member_id: int) -> Response:
     with app.transaction() as session:
         found = _member(session, member_id)
         badge = issue_qr(session, found, "", app.now(), app.badge_private_key)
-        audit.record(session, app.now(), actor(), "badge.issue_qr", f"member:{member_id}",
-                     badge=badge.id)  # fmt: skip
-    flash(_("Badge QR créé : imprimez sa carte (PDF) ou envoyez au membre son lien personnel."),
-          "saved")  # fmt: skip
+        audit.record(
+            session, app.now(), actor(), "badge.issue_qr", f"member:{member_id}", badge=badge.id
+        )
+    flash(
+        _("Badge QR créé : imprimez sa carte (PDF) ou envoyez au membre son lien personnel."),
+        "saved",
+    )
     return redirect(url_for("staff.member", member_id=member_id))
 
 
@@ -259,10 +262,16 @@ def member_correct(member_id: int, direction: str) -> Response:
             session, found, site, kind, at, actor(), reason, now, app.rules
         )
         audit.record(
-            session, now, actor(), f"visit.{direction}", f"member:{member_id}",
-            form.reason.data or "", site=site.slug, when=at.isoformat(),
+            session,
+            now,
+            actor(),
+            f"visit.{direction}",
+            f"member:{member_id}",
+            form.reason.data or "",
+            site=site.slug,
+            when=at.isoformat(),
             outcome=result.outcome.value,
-        )  # fmt: skip
+        )
     done = {"checked_in": _("Entrée enregistrée."), "checked_out": _("Sortie enregistrée.")}
     flash(done.get(result.outcome.value, _("Rien à changer : c'était déjà le cas.")), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
@@ -344,8 +353,15 @@ def member_edit(member_id: int) -> Response | str:
                 found.sponsor_id = form.sponsor_id.data or None
             starts_on = form.plan_from.data or today
             if change_plan(found, Plan(form.plan.data), starts_on):
-                audit.record(session, now, actor(), "member.plan", f"member:{member_id}",
-                             plan=form.plan.data, starts_on=starts_on.isoformat())  # fmt: skip
+                audit.record(
+                    session,
+                    now,
+                    actor(),
+                    "member.plan",
+                    f"member:{member_id}",
+                    plan=form.plan.data,
+                    starts_on=starts_on.isoformat(),
+                )
             audit.record(session, now, actor(), "member.edit", f"member:{member_id}")
             flash(_("Modifications enregistrées."), "saved")
             return redirect(url_for("staff.member", member_id=member_id))
@@ -371,10 +387,17 @@ def member_join(member_id: int) -> Response:
             found.sponsor_id = found.sponsor_id or host
             if not found.plans:
                 change_plan(found, Plan.PAYG, local_today(session, now))
-            audit.record(session, now, actor(), "member.join", f"member:{member_id}",
-                         sponsor=found.sponsor_id)  # fmt: skip
-    flash(_("C'est maintenant un membre : modifiez sa fiche pour sa formule et son badge."),
-          "saved")  # fmt: skip
+            audit.record(
+                session,
+                now,
+                actor(),
+                "member.join",
+                f"member:{member_id}",
+                sponsor=found.sponsor_id,
+            )
+    flash(
+        _("C'est maintenant un membre : modifiez sa fiche pour sa formule et son badge."), "saved"
+    )
     return redirect(url_for("staff.member", member_id=member_id))
 
 
@@ -386,8 +409,14 @@ def member_archive(member_id: int) -> Response:
     with app.transaction() as session:
         found = _member(session, member_id)
         found.archived_at = found.archived_at or now
-        audit.record(session, now, actor(), "member.archive", f"member:{member_id}",
-                     request.form.get("reason", ""))  # fmt: skip
+        audit.record(
+            session,
+            now,
+            actor(),
+            "member.archive",
+            f"member:{member_id}",
+            request.form.get("reason", ""),
+        )
     flash(_("Membre archivé : ses badges n'ouvrent plus rien."), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
 
@@ -403,8 +432,14 @@ def member_erase(member_id: int) -> Response:
         found = _member(session, member_id)
         photo = found.photo
         erase_member(session, found, now)
-        audit.record(session, now, actor(), "member.erase", f"member:{member_id}",
-                     request.form.get("reason", ""))  # fmt: skip
+        audit.record(
+            session,
+            now,
+            actor(),
+            "member.erase",
+            f"member:{member_id}",
+            request.form.get("reason", ""),
+        )
     delete_photo(app.settings.data_path, photo)
     flash(_("Membre effacé : ses passages restent comptés, sans nom."), "saved")
     return redirect(url_for("staff.members"))
@@ -477,13 +512,24 @@ def describe(problem: ImportProblem) -> str:
     if problem.kind == "column":
         return str(_("Ligne 1 : colonne inconnue « %(name)s ».", name=problem.value))
     if problem.kind == "taken":
-        return str(_("Ligne %(line)d : %(email)s est déjà l'adresse d'un membre.",
-                     line=problem.line, email=problem.value))  # fmt: skip
+        return str(
+            _(
+                "Ligne %(line)d : %(email)s est déjà l'adresse d'un membre.",
+                line=problem.line,
+                email=problem.value,
+            )
+        )
     rule = COLUMN_RULES.get(problem.column.split(".")[0])
     if rule is None:
         return str(problem)
-    return str(_("Ligne %(line)d, colonne %(column)s : il faut %(rule)s.",
-                 line=problem.line, column=problem.column, rule=rule))  # fmt: skip
+    return str(
+        _(
+            "Ligne %(line)d, colonne %(column)s : il faut %(rule)s.",
+            line=problem.line,
+            column=problem.column,
+            rule=rule,
+        )
+    )
 
 
 def decode_upload(data: bytes) -> str:
@@ -507,8 +553,9 @@ def members_import() -> Response | tuple[str, int]:
         with app.transaction() as session:
             report = import_csv(session, decode_upload(form.file.data.read()), now.date())
             if not report.errors:
-                audit.record(session, now, actor(), "member.import", "members",
-                             created=len(report.created))  # fmt: skip
+                audit.record(
+                    session, now, actor(), "member.import", "members", created=len(report.created)
+                )
         if not report.errors:
             count = len(report.created)
             flash(ngettext("%(num)d membre importé.", "%(num)d membres importés.", count), "saved")

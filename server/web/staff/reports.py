@@ -63,8 +63,9 @@ def _report(session: Session) -> tuple[Asked, Occupancy]:
     app = runtime()
     now = app.now()
     asked = _asked(session, local_today(session, now))
-    report = occupancy(session, asked.site, asked.start, asked.end, now,
-                       app.settings.reports.regular_days)  # fmt: skip
+    report = occupancy(
+        session, asked.site, asked.start, asked.end, now, app.settings.reports.regular_days
+    )
     return asked, report
 
 
@@ -78,8 +79,9 @@ def reports() -> str | tuple[str, int]:
         try:
             asked, report = _report(session)
         except BadPeriod as error:
-            return render_template("staff/reports.html", sites=sites, report=None,
-                                   problem=str(error)), 400  # fmt: skip
+            return render_template(
+                "staff/reports.html", sites=sites, report=None, problem=str(error)
+            ), 400
         busiest = max(report.days, key=lambda figures: (figures.peak, figures.visits))
         curve_day = min(asked.end, local_today(session, app.now()))
         chart = {
@@ -87,9 +89,12 @@ def reports() -> str | tuple[str, int]:
             "visits": [f.visits for f in report.days],
             "peaks": [f.peak for f in report.days],
             "curve": headcount_curve(session, asked.site, curve_day, app.now()),
-            "labels": {"visits": _("Visites"), "peaks": _("Pic de présence"),
-                       "present": _("Présents")},
-        }  # fmt: skip
+            "labels": {
+                "visits": _("Visites"),
+                "peaks": _("Pic de présence"),
+                "present": _("Présents"),
+            },
+        }
         return render_template(
             "staff/reports.html",
             sites=sites,
@@ -109,8 +114,9 @@ def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
         try:
             asked, report = _report(session)
         except BadPeriod as error:
-            return render_template("message.html", title=_("Période invalide"),
-                                   message=str(error)), 400  # fmt: skip
+            return render_template(
+                "message.html", title=_("Période invalide"), message=str(error)
+            ), 400
     body = days_csv(report) if table == "days" else heatmap_csv(report)
     name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}.csv"
     disposition = f'attachment; filename="{name}"'
@@ -135,8 +141,9 @@ def funders() -> str | tuple[str, int]:
         if site is None:
             abort(404)
         regular = app.settings.reports.regular_days
-        previous, current = funders_summary(session, site, month, now, regular,
-                                            app.settings.billing)  # fmt: skip
+        previous, current = funders_summary(
+            session, site, month, now, regular, app.settings.billing
+        )
         days = current.occupancy.days
         busiest = sorted(days, key=lambda f: (-f.peak, -f.visits, f.day))[:3]
         return render_template(

@@ -65,10 +65,22 @@ def team() -> str:
         password = new_password()
         try:
             with app.transaction() as session:
-                user = add_staff(session, form.email.data or "", form.name.data or "",
-                                 StaffRole(form.role.data), password, app.now())  # fmt: skip
-                audit.record(session, app.now(), actor(), "staff.add", f"staff:{user.id}",
-                             role=user.role.value)  # fmt: skip
+                user = add_staff(
+                    session,
+                    form.email.data or "",
+                    form.name.data or "",
+                    StaffRole(form.role.data),
+                    password,
+                    app.now(),
+                )
+                audit.record(
+                    session,
+                    app.now(),
+                    actor(),
+                    "staff.add",
+                    f"staff:{user.id}",
+                    role=user.role.value,
+                )
                 return _handed_over(user, password)
         except StaffError:
             flash(_("Cette adresse a déjà un compte."), "problem")

@@ -71,14 +71,26 @@ def webhooks() -> str | Response:
         ]
     if form.validate_on_submit():
         with app.transaction() as session:
-            hook = Webhook(url=form.url.data, events=list(form.events.data or []),
-                           format=form.format.data, secret=new_secret(),
-                           site_id=int(form.site.data) if form.site.data else None,
-                           created_at=app.now(), created_by=actor())  # fmt: skip
+            hook = Webhook(
+                url=form.url.data,
+                events=list(form.events.data or []),
+                format=form.format.data,
+                secret=new_secret(),
+                site_id=int(form.site.data) if form.site.data else None,
+                created_at=app.now(),
+                created_by=actor(),
+            )
             session.add(hook)
             session.flush()
-            audit.record(session, app.now(), actor(), "webhook.add", f"webhook:{hook.id}",
-                         url=hook.url, events=hook.events)  # fmt: skip
+            audit.record(
+                session,
+                app.now(),
+                actor(),
+                "webhook.add",
+                f"webhook:{hook.id}",
+                url=hook.url,
+                events=hook.events,
+            )
         flash(_("Webhook ajouté : chaque envoi est signé avec sa clé (ci-dessous)."))
         return redirect(url_for("staff.webhooks"))
     with app.session() as session:

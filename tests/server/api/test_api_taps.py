@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.store.models import ClockStatus, Outcome, Tap, TapKind, Visit, VisitEnd
 from tests.conftest import FrozenClock, at
-from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json
-
-
-def upload(client: FlaskClient, token: str, *taps: dict, clock: dict | None = None):  # type: ignore[no-untyped-def]
-    body: dict = {"taps": list(taps)}
-    if clock is not None:
-        body["clock"] = clock
-    return client.post("/api/v1/taps", json=body, headers={"Authorization": f"Bearer {token}"})
+from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json, upload
 
 
 def arrange(session: Session, **member: str):  # type: ignore[no-untyped-def]

@@ -7,8 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
 from tests.conftest import FrozenClock, at
-from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json
-from tests.test_api_taps import upload
+from tests.factories import make_badge, make_kiosk, make_member, make_site, tap_json, upload
 
 
 def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -7,7 +7,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,9 +45,7 @@ def local_day(moment: Any) -> Any:
 
 
 def test_demo_builds_a_believable_cantine(session, runtime, clock: FrozenClock) -> None:
-    started = time.perf_counter()
     lines = demo(session, runtime, clock)
-    elapsed = time.perf_counter() - started
 
     [site] = session.scalars(select(Site)).all()
     assert (site.slug, site.name, site.timezone, site.capacity) == (
@@ -99,7 +96,6 @@ def test_demo_builds_a_believable_cantine(session, runtime, clock: FrozenClock) 
     assert head_count(session, site.id, clock()) == PRESENT_NOW
     assert f"present now: {PRESENT_NOW}" in "\n".join(lines)
     assert any(line.lstrip().startswith("curl ") for line in lines)
-    assert elapsed < 3, f"the demo took {elapsed:.2f} s"
 
 
 def test_nobody_is_present_on_a_sunday(session, runtime, clock: FrozenClock) -> None:

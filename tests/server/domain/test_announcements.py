@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from html import unescape
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,15 +18,13 @@ from server.domain.sites import issue_display_token
 from server.store.models import Announcement, StaffRole
 from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
-from tests.factories import make_member, make_site, submit
-from tests.test_me import link_for
-from tests.test_staff_members import PASSWORD, csrf, log_in
+from tests.factories import PASSWORD, csrf, link_for, log_in, make_member, make_site, submit
 
 
-def strip_of(page: str) -> dict[str, object]:
+def strip_of(page: str) -> dict[str, Any]:
     setup = re.search(r'<script id="board-setup" type="application/json">(.*?)</script>', page)
     assert setup
-    found: dict[str, object] = json.loads(setup[1])["strip"]
+    found: dict[str, Any] = json.loads(setup[1])["strip"]
     return found
 
 
@@ -37,15 +36,29 @@ def test_a_members_proposal_is_published_by_staff_and_shown_until_its_end(
     site = make_site(session, name="La Cantine")
     token = issue_display_token(site)
     zoe = make_member(session, given_name="Zoé")
-    add_event(session, site, "Soirée <Rust>", at(19), at(21), "community", True, "", None,
-              "staff", clock())  # fmt: skip
+    add_event(
+        session,
+        site,
+        "Soirée <Rust>",
+        at(19),
+        at(21),
+        "community",
+        True,
+        "",
+        None,
+        "staff",
+        clock(),
+    )
     session.commit()
     mine, slug = link_for(app, zoe.id) + "/together", site.slug
 
     too_long = submit(client, mine, {"action": "propose", "text": "x" * 281, "days": "3"})
     assert too_long.status_code == 400
-    proposed = submit(client, mine, {"action": "propose", "days": "3",
-                                     "text": "Je cherche un·e associé·e <dev> !\x07"})  # fmt: skip
+    proposed = submit(
+        client,
+        mine,
+        {"action": "propose", "days": "3", "text": "Je cherche un·e associé·e <dev> !\x07"},
+    )
     assert proposed.status_code == 200 and "en attente de l" in unescape(proposed.text)
     assert "associé" not in client.get("/announcements").text  # not before staff publish it
 
@@ -65,9 +78,10 @@ def test_a_members_proposal_is_published_by_staff_and_shown_until_its_end(
     board = client.get(f"/board/{slug}?token={token}").text
     strip = strip_of(board)
     assert strip["events"] == [{"title": "Soirée <Rust>", "at": "19:00"}]
-    assert [a["text"] for a in strip["announcements"]] == [  # type: ignore[index]
-        "Clé trouvée à l'accueil", "Je cherche un·e associé·e <dev> !",
-    ]  # fmt: skip
+    assert [a["text"] for a in strip["announcements"]] == [
+        "Clé trouvée à l'accueil",
+        "Je cherche un·e associé·e <dev> !",
+    ]
     assert client.get(f"/board/{slug}/strip").status_code == 403  # the board's key
     assert client.get(f"/board/{slug}/strip?token={token}").json == strip
 

@@ -60,8 +60,15 @@ def test_exactly_four_hours_is_a_half_day_and_a_minute_more_a_full_day() -> None
 
 
 def test_two_short_visits_add_up_to_a_full_day_and_a_very_short_one_bills_nothing() -> None:
-    month = priced([Stay(day(2), 150), Stay(day(2), 120), Stay(day(3), 10), Stay(day(4), 10),
-                    Stay(day(4), 180)])  # fmt: skip
+    month = priced(
+        [
+            Stay(day(2), 150),
+            Stay(day(2), 120),
+            Stay(day(3), 10),
+            Stay(day(4), 10),
+            Stay(day(4), 180),
+        ]
+    )
     # 2 h 30 + 2 h = 4 h 30: full. 10 min alone: nothing. 10 min + 3 h: 3 h, a half day.
     assert [(d.day, d.minutes, d.kind) for d in month.days] == [
         (day(2), 270, FULL),
@@ -107,14 +114,19 @@ def test_a_plan_change_applies_from_its_date_and_monthly_is_prorated() -> None:
 
 
 def test_a_plan_holds_from_its_first_day_to_the_next_ones() -> None:
-    plans = Plans.of([
-        MemberPlan(starts_on=day(20), plan=Plan.PAYG),  # given in any order
-        MemberPlan(starts_on=day(5), plan=Plan.MONTHLY),
-        MemberPlan(starts_on=date(2026, 12, 10), plan=Plan.MONTHLY),
-    ])  # fmt: skip
+    plans = Plans.of(
+        [
+            MemberPlan(starts_on=day(20), plan=Plan.PAYG),  # given in any order
+            MemberPlan(starts_on=day(5), plan=Plan.MONTHLY),
+            MemberPlan(starts_on=date(2026, 12, 10), plan=Plan.MONTHLY),
+        ]
+    )
     assert [plans.on(d) for d in (day(4), day(5), day(19), day(20))] == [
-        None, Plan.MONTHLY, Plan.MONTHLY, Plan.PAYG,
-    ]  # fmt: skip
+        None,
+        Plan.MONTHLY,
+        Plan.MONTHLY,
+        Plan.PAYG,
+    ]
     assert plans.days_on(Plan.MONTHLY, NOV, day(30)) == 15  # the 5th to the 19th
     assert plans.days_on(Plan.MONTHLY, date(2026, 12, 1), date(2026, 12, 31)) == 22
     assert plans.days_on(Plan.PACK, NOV, day(30)) == 0
@@ -251,7 +263,7 @@ def reference_total(
     rules: BillingSection,
 ) -> tuple[int, int]:
     """A month's total and pack balance, computed again from the schedule itself, plainly:
-    day by day, with no code shared with server.domain.billing."""  # fmt: skip
+    day by day, with no code shared with server.domain.billing."""
     total, balance = 0, 0
     half, full = rules.payg_half_day, rules.payg_full_day
     on_monthly = 0
@@ -293,10 +305,15 @@ def test_statements_agree_with_an_independent_reference_to_the_cent(
         member.plans.clear()
         first, second = chance.choice(list(Plan)), chance.choice(list(Plan))
         change = date(2026, 11, chance.randint(2, 28))
-        member.plans.extend([MemberPlan(plan=first, starts_on=date(2026, 10, 1)),
-                             MemberPlan(plan=second, starts_on=change)])  # fmt: skip
-        plans = {date(2026, 11, n): first if date(2026, 11, n) < change else second
-                 for n in range(1, 31)}  # fmt: skip
+        member.plans.extend(
+            [
+                MemberPlan(plan=first, starts_on=date(2026, 10, 1)),
+                MemberPlan(plan=second, starts_on=change),
+            ]
+        )
+        plans = {
+            date(2026, 11, n): first if date(2026, 11, n) < change else second for n in range(1, 31)
+        }
         packs: dict[date, int] = {}
         if Plan.PACK in (first, second):
             for bought in {date(2026, 11, 1), date(2026, 11, chance.randint(5, 25))}:
@@ -317,8 +334,13 @@ def test_statements_agree_with_an_independent_reference_to_the_cent(
                 afternoon = paris(today, 14) + timedelta(minutes=chance.randint(0, 60))
                 forgot = chance.random() < 0.2
                 length = chance.choice([30, 60, 125, 200])
-                visit(session, chance.choice(kiosks), badge, afternoon,
-                      None if forgot else afternoon + timedelta(minutes=length))  # fmt: skip
+                visit(
+                    session,
+                    chance.choice(kiosks),
+                    badge,
+                    afternoon,
+                    None if forgot else afternoon + timedelta(minutes=length),
+                )
                 schedule.append((today, None if forgot else length))
         expected[member.id] = reference_total(schedule, plans, packs, RULES)
     found = month_statements(session, NOV, paris(date(2026, 12, 1), 9), RULES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -21,8 +21,17 @@ from server.runtime import Runtime
 from server.settings import BillingSection
 from server.store.models import AuditEntry, GuestDay, Kiosk, Member, Outcome, Tap, Visit
 from tests.conftest import FrozenClock, at
-from tests.factories import badge_tap, make_badge, make_kiosk, make_member, make_site, tap_json
-from tests.test_api_taps import upload
+from tests.factories import (
+    badge_tap,
+    guest_json,
+    leaving_json,
+    make_badge,
+    make_kiosk,
+    make_member,
+    make_site,
+    tap_json,
+    upload,
+)
 
 NOV = date(2026, 11, 1)
 
@@ -34,15 +43,6 @@ def arrange(session: Session) -> tuple[Any, Member, Member, str]:
     _kiosk, token = make_kiosk(session, site)
     session.commit()
     return site, host, shy, token
-
-
-def guest_json(name: str, when: datetime, **guest: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "guest": {"name": name, **guest},
-            "read_at": when.isoformat()}  # fmt: skip
-
-
-def leaving_json(arrival: dict[str, Any], when: datetime) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "leaving": arrival["id"], "read_at": when.isoformat()}
 
 
 def heartbeat(client: FlaskClient, token: str) -> Any:
@@ -185,8 +185,17 @@ def test_an_invited_guests_pass_opens_on_its_day_only(
     site, host, _shy, _token = arrange(session)
     kiosk, _ = make_kiosk(session, site)
     day = date(2026, 11, 26)
-    invited = invite(session, site, day, "Dora", "dora@example.net", host, "staff@example.org",
-                     at(8), runtime.badge_private_key)  # fmt: skip
+    invited = invite(
+        session,
+        site,
+        day,
+        "Dora",
+        "dora@example.net",
+        host,
+        "staff@example.org",
+        at(8),
+        runtime.badge_private_key,
+    )
     session.commit()
     assert invited.badge_id is not None
     pass_ = session.get(Member, invited.guest_id).badges[0]  # type: ignore[union-attr]
@@ -228,8 +237,10 @@ def test_a_guest_who_joins_keeps_their_visits_and_is_not_billed_for_guest_days(
     now = at(20, day=30)
     own = statement(session, bob, NOV, now, BillingSection(guest_days="host"))
     assert [(d.day.day, d.kind) for d in own.days] == [(25, "half")]  # not the 24th
-    assert session.scalar(select(func.count()).select_from(Visit).where(
-        Visit.member_id == bob.id)) == 2  # fmt: skip
+    assert (
+        session.scalar(select(func.count()).select_from(Visit).where(Visit.member_id == bob.id))
+        == 2
+    )
     hosts = statement(session, host, NOV, now, BillingSection(guest_days="host"))
     assert [g.day.day for g in hosts.guests] == [24]
     assert bob.became_member_at == at(20) and not bob.is_guest

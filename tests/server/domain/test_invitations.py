@@ -22,17 +22,26 @@ from server.settings import MailSection, ServerSection, Settings
 from server.store.models import Delivery, GuestDay, StaffRole
 from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
-from tests.factories import make_kiosk, make_member, make_site, submit, tap_json
-from tests.test_api_taps import upload
-from tests.test_me import link_for
-from tests.test_staff_members import PASSWORD, csrf, log_in
+from tests.factories import (
+    PASSWORD,
+    csrf,
+    link_for,
+    log_in,
+    make_kiosk,
+    make_member,
+    make_site,
+    submit,
+    tap_json,
+    upload,
+)
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """With a mail server named: passes are queued for the sender (not sent here)."""
-    server = ServerSection(data_dir=str(tmp_path), database_url=database_url,
-                           secret_key="test-secret")  # fmt: skip
+    server = ServerSection(
+        data_dir=str(tmp_path), database_url=database_url, secret_key="test-secret"
+    )
     return Settings(server=server, mail=MailSection(host="127.0.0.1"))
 
 
@@ -86,8 +95,10 @@ def test_a_member_invites_a_guest_from_their_page_and_the_pass_is_emailed(
     token = csrf(client, page)
     bad = client.post(url, data={"csrf_token": token, "name": "Eve", "day": "2026-11-20"})
     assert bad.status_code == 400 and "jour à venir" in unescape(bad.text)
-    sent = client.post(url, data={"csrf_token": token, "name": "Eve", "day": "2026-11-25",
-                                  "email": "eve@example.net"})  # fmt: skip
+    sent = client.post(
+        url,
+        data={"csrf_token": token, "name": "Eve", "day": "2026-11-25", "email": "eve@example.net"},
+    )
     assert sent.status_code == 302 and "/passes/" in sent.headers["Location"]
     [mail] = session.scalars(select(Delivery)).all()
     assert mail.target == "eve@example.net" and sent.headers["Location"] in mail.payload["body"]

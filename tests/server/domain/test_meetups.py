@@ -24,9 +24,7 @@ from server.runtime import Runtime
 from server.store.models import Delivery, Event, StaffRole, Ticket, Webhook
 from server.web.staff.passwords import add_staff
 from tests.conftest import PARIS, FrozenClock, at
-from tests.factories import make_kiosk, make_site, submit, tap_json
-from tests.test_api_taps import upload
-from tests.test_staff_members import PASSWORD, log_in
+from tests.factories import PASSWORD, log_in, make_kiosk, make_site, submit, tap_json, upload
 
 
 def paris(day: int, hour: int) -> datetime:
@@ -51,8 +49,19 @@ def test_tickets_scanned_once_each_and_a_walk_in_make_the_attendance(
     clock.set(at(9))
     site = make_site(session, name="La Cantine", opening_hours={})
     _kiosk, token = make_kiosk(session, site)
-    talk = add_event(session, site, "Soirée Python", paris(24, 19), paris(24, 22), "community",
-                     True, "Trois exposés courts.", None, "staff", clock())  # fmt: skip
+    talk = add_event(
+        session,
+        site,
+        "Soirée Python",
+        paris(24, 19),
+        paris(24, 22),
+        "community",
+        True,
+        "Trois exposés courts.",
+        None,
+        "staff",
+        clock(),
+    )
     session.add(Webhook(url="http://127.0.0.1:9/", events=["event_check_in"], secret=new_secret()))
     session.commit()
 
@@ -66,18 +75,26 @@ def test_tickets_scanned_once_each_and_a_walk_in_make_the_attendance(
     assert beat["events"] == [{"id": talk.id, "title": "Soirée Python"}]
 
     clock.set(at(19, 5))
-    results = [upload(client, token, tap_json(value, clock(), badge_kind="qr")).json["results"][0]
-               for value in tokens]  # fmt: skip
+    results = [
+        upload(client, token, tap_json(value, clock(), badge_kind="qr")).json["results"][0]
+        for value in tokens
+    ]
     assert [(r["outcome"], r["name"]) for r in results] == [
-        ("checked_in", "Ada"), ("checked_in", "Linus"), ("checked_in", "Grace"),
-    ]  # fmt: skip
-    walk_in = {"id": str(uuid.uuid4()), "read_at": clock().isoformat(),
-               "walk_in": {"event": talk.id, "name": "Margaret"}}  # fmt: skip
+        ("checked_in", "Ada"),
+        ("checked_in", "Linus"),
+        ("checked_in", "Grace"),
+    ]
+    walk_in = {
+        "id": str(uuid.uuid4()),
+        "read_at": clock().isoformat(),
+        "walk_in": {"event": talk.id, "name": "Margaret"},
+    }
     assert upload(client, token, walk_in).json["results"][0]["outcome"] == "checked_in"
     again = upload(client, token, tap_json(tokens[0], clock(), badge_kind="qr")).json
     assert (again["results"][0]["outcome"], again["results"][0]["reason"]) == (
-        "duplicate", "already_checked_in",
-    )  # fmt: skip
+        "duplicate",
+        "already_checked_in",
+    )
     assert again["head_count"] == 0  # event attendees are not coworkers
 
     came = session.scalars(select(Ticket).where(Ticket.checked_in_at.is_not(None))).all()
@@ -93,17 +110,31 @@ def test_forged_and_foreign_tickets_are_refused(
     clock.set(at(18))
     site, elsewhere = make_site(session, opening_hours={}), make_site(session, opening_hours={})
     _kiosk, token = make_kiosk(session, site)
-    other = add_event(session, elsewhere, "Ailleurs", paris(24, 19), paris(24, 21), "partner",
-                      True, "", None, "staff", clock())  # fmt: skip
+    other = add_event(
+        session,
+        elsewhere,
+        "Ailleurs",
+        paris(24, 19),
+        paris(24, 21),
+        "partner",
+        True,
+        "",
+        None,
+        "staff",
+        clock(),
+    )
     session.commit()
     page = register(client, other.id, "Ada")
     theirs = ticket_token(client, page.text)
     forged = sign_ticket(new_private_key(), TicketToken(1))
-    answers = [upload(client, token, tap_json(value, clock(), badge_kind="qr")).json["results"][0]
-               for value in (forged, theirs)]  # fmt: skip
+    answers = [
+        upload(client, token, tap_json(value, clock(), badge_kind="qr")).json["results"][0]
+        for value in (forged, theirs)
+    ]
     assert [(a["outcome"], a["reason"]) for a in answers] == [
-        ("invalid", "unknown_key"), ("revoked", "other_event"),
-    ]  # fmt: skip
+        ("invalid", "unknown_key"),
+        ("revoked", "other_event"),
+    ]
 
 
 def test_staff_create_an_event_people_register_and_the_calendar_lists_what_is_open(
@@ -114,17 +145,35 @@ def test_staff_create_an_event_people_register_and_the_calendar_lists_what_is_op
     site = make_site(session, name="La Cantine", address="1 rue du Port")
     session.commit()
     log_in(client, "accueil@example.org")
-    form = {"title": "Atelier <vélo>", "site": str(site.id), "starts_at": "2026-11-26T18:00",
-            "ends_at": "2026-11-26T20:00", "brought_by": "partner", "open_to_all": "y",
-            "capacity": "2", "description": "Réparer son vélo."}  # fmt: skip
+    form = {
+        "title": "Atelier <vélo>",
+        "site": str(site.id),
+        "starts_at": "2026-11-26T18:00",
+        "ends_at": "2026-11-26T20:00",
+        "brought_by": "partner",
+        "open_to_all": "y",
+        "capacity": "2",
+        "description": "Réparer son vélo.",
+    }
     backwards = submit(client, "/staff/events", {**form, "ends_at": "2026-11-26T17:00"})
     assert "La fin vient après le début." in unescape(backwards.text)
     created = submit(client, "/staff/events", form)
     assert created.status_code == 302
     workshop = session.scalars(select(Event)).one()
     assert workshop.starts_at == paris(26, 18)  # the site's time, stored as an instant
-    private = add_event(session, site, "Réunion du CA", paris(27, 18), paris(27, 19), "cantine",
-                        False, "", None, "staff", clock())  # fmt: skip
+    private = add_event(
+        session,
+        site,
+        "Réunion du CA",
+        paris(27, 18),
+        paris(27, 19),
+        "cantine",
+        False,
+        "",
+        None,
+        "staff",
+        clock(),
+    )
     session.commit()
 
     public = client.get(f"/events/{workshop.id}").text
@@ -153,8 +202,19 @@ def test_the_funders_summary_counts_events_and_who_brought_them(
     add_staff(session, "accueil@example.org", "Accueil", StaffRole.STAFF, PASSWORD, clock())
     site = make_site(session, opening_hours={})
     for day, who in ((3, "partner"), (10, "community"), (17, "community"), (24, "cantine")):
-        add_event(session, site, f"Soirée du {day}", paris(day, 19), paris(day, 21), who, True,
-                  "", None, "staff", clock() - timedelta(days=40))  # fmt: skip
+        add_event(
+            session,
+            site,
+            f"Soirée du {day}",
+            paris(day, 19),
+            paris(day, 21),
+            who,
+            True,
+            "",
+            None,
+            "staff",
+            clock() - timedelta(days=40),
+        )
     session.commit()
     log_in(client, "accueil@example.org")
     page = unescape(client.get("/staff/reports/funders?month=2026-11").text)

@@ -17,8 +17,15 @@ def test_erased_member_is_anonymous_but_still_counted(client, session, clock: Fr
     alice = make_member(session, given_name="Alice", skills=["Python"], working_on="une appli")
     alice.internet_consent_at = clock()
     make_badge(session, alice, value="04A224B2C35A80")
-    audit.record(session, clock(), "staff@example.org", "badge.assign", f"member:{alice.id}",
-                 badge=1, value="04A224B2C35A80")  # fmt: skip
+    audit.record(
+        session,
+        clock(),
+        "staff@example.org",
+        "badge.assign",
+        f"member:{alice.id}",
+        badge=1,
+        value="04A224B2C35A80",
+    )
     _kiosk, token = make_kiosk(session, site)
     session.commit()
     headers = {"Authorization": f"Bearer {token}"}

@@ -53,8 +53,16 @@ def test_two_days_by_hand(session: Session) -> None:
     assert report.regulars == {"2026-11": [(f"Alice {alice.family_name}", 2)]}
     assert "2026-11-23,3,3,13.00,3,11:00" in days_csv(report)
     curve = dict(headcount_curve(session, site, date(2026, 11, 23), paris(25, 12)))
-    expected = {"08:45": 0, "09:00": 1, "10:00": 2, "11:00": 3, "11:30": 2, "12:00": 1,
-                "19:15": 1, "19:30": 0}  # fmt: skip
+    expected = {
+        "08:45": 0,
+        "09:00": 1,
+        "10:00": 2,
+        "11:00": 3,
+        "11:30": 2,
+        "12:00": 1,
+        "19:15": 1,
+        "19:30": 0,
+    }
     assert {time: curve[time] for time in expected} == expected
     today = headcount_curve(session, site, date(2026, 11, 23), paris(23, 10, 20))
     assert today[-1] == ("10:15", 2)  # it stops at the present

@@ -12,10 +12,18 @@ from sqlalchemy.orm import Session
 from server.store.models import Member, StaffRole, Visit
 from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
-from tests.factories import make_kiosk, make_member, make_site, submit
-from tests.test_api_taps import upload
-from tests.test_guests import guest_json, leaving_json
-from tests.test_staff_members import PASSWORD, csrf, log_in
+from tests.factories import (
+    PASSWORD,
+    csrf,
+    guest_json,
+    leaving_json,
+    log_in,
+    make_kiosk,
+    make_member,
+    make_site,
+    submit,
+    upload,
+)
 
 
 def test_a_guest_joins_sponsored_by_their_host_and_the_report_says_so(
@@ -67,8 +75,13 @@ def test_staff_name_a_members_sponsor_on_their_record(
     session.commit()
     nadine_id, chloe_id, email = nadine.id, chloe.id, chloe.email
     log_in(client, "accueil@example.org")
-    form = {"given_name": "Chloé", "family_name": "Dubois", "email": email or "",
-            "plan": "payg", "visibility": "hidden"}  # fmt: skip
+    form = {
+        "given_name": "Chloé",
+        "family_name": "Dubois",
+        "email": email or "",
+        "plan": "payg",
+        "visibility": "hidden",
+    }
     edit = f"/staff/members/{chloe_id}/edit"
     assert submit(client, edit, {**form, "sponsor_id": str(nadine_id)}).status_code == 302
     session.expire_all()

@@ -72,9 +72,16 @@ def test_old_badge_values_are_erased_and_outcomes_stay(
     badge_tap(session, kiosk, badge, at(10) - timedelta(days=10))
     long_ago = at(10) - timedelta(days=100)
     for delivered in (long_ago, None, at(9)):  # sent long ago, still trying, sent today
-        session.add(Delivery(channel="webhook", target="http://127.0.0.1:9/", event="check_in",
-                             created_at=delivered or long_ago, delivered_at=delivered,
-                             next_attempt_at=at(10)))  # fmt: skip
+        session.add(
+            Delivery(
+                channel="webhook",
+                target="http://127.0.0.1:9/",
+                event="check_in",
+                created_at=delivered or long_ago,
+                delivered_at=delivered,
+                next_attempt_at=at(10),
+            )
+        )
     session.commit()
     assert jobs.retention(runtime) == 1
     kept = session.scalars(select(Delivery.delivered_at).order_by(Delivery.id)).all()
@@ -123,14 +130,27 @@ def test_two_servers_with_the_scheduler_end_a_missed_visit_once(
     ports = [free_port(), free_port()]
     configs = [write_config(tmp_path, database, port=port, extra=every_second) for port in ports]
     presence(configs[0], "db", "upgrade")
-    presence(configs[0], "sites", "add", "La Cantine", "--slug", "cantine",
-             "--hours", "mon-sun 09:00-19:00")  # fmt: skip
+    presence(
+        configs[0],
+        "sites",
+        "add",
+        "La Cantine",
+        "--slug",
+        "cantine",
+        "--hours",
+        "mon-sun 09:00-19:00",
+    )
     engine = create_engine(database)
     yesterday = (datetime.now(PARIS) - timedelta(days=1)).date()
     with Session(engine) as session:
         site = session.scalars(select(Site)).one()
-        staff_entry(session, make_member(session), site, TapKind.STAFF_IN,
-                    datetime.combine(yesterday, time(10), PARIS))  # fmt: skip
+        staff_entry(
+            session,
+            make_member(session),
+            site,
+            TapKind.STAFF_IN,
+            datetime.combine(yesterday, time(10), PARIS),
+        )
         session.commit()
     servers = [ServerProcess(config, port) for config, port in zip(configs, ports, strict=True)]
     try:

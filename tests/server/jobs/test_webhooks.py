@@ -30,11 +30,20 @@ from server.settings import MailSection, ServerSection, Settings
 from server.store.models import ArrivalWatch, Delivery, StaffRole, Visibility, Webhook
 from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
-from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
+from tests.factories import (
+    PASSWORD,
+    csrf,
+    link_for,
+    log_in,
+    make_badge,
+    make_kiosk,
+    make_member,
+    make_site,
+    submit,
+    tap_json,
+    upload,
+)
 from tests.servers import free_port
-from tests.test_api_taps import upload
-from tests.test_me import link_for
-from tests.test_staff_members import PASSWORD, csrf, log_in
 
 
 class Receiver:
@@ -100,10 +109,12 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, mailbox: tuple[Mailbox, int]) -> Settings:
-    server = ServerSection(data_dir=str(tmp_path), database_url=database_url,
-                           secret_key="test-secret")  # fmt: skip
-    mail = MailSection(host="127.0.0.1", port=mailbox[1], security="none",
-                       sender="cantine@example.org")  # fmt: skip
+    server = ServerSection(
+        data_dir=str(tmp_path), database_url=database_url, secret_key="test-secret"
+    )
+    mail = MailSection(
+        host="127.0.0.1", port=mailbox[1], security="none", sender="cantine@example.org"
+    )
     return Settings(server=server, mail=mail)
 
 
@@ -127,10 +138,15 @@ def test_signed_deliveries_reach_a_receiver_that_comes_back_and_hidden_members_s
     hugo = make_member(session, given_name="Hugo", family_name="Secret")  # hidden
     alice_badge, hugo_badge = make_badge(session, alice), make_badge(session, hugo)
     _kiosk, token = make_kiosk(session, site, name="porte")
-    data = Webhook(url=receiver.url, events=["check_in", "check_out", "unknown_badge"],
-                   format="json", secret=new_secret())  # fmt: skip
-    chat = Webhook(url=receiver.url + "/slack", events=["check_in"], format="slack",
-                   secret=new_secret())  # fmt: skip
+    data = Webhook(
+        url=receiver.url,
+        events=["check_in", "check_out", "unknown_badge"],
+        format="json",
+        secret=new_secret(),
+    )
+    chat = Webhook(
+        url=receiver.url + "/slack", events=["check_in"], format="slack", secret=new_secret()
+    )
     session.add_all([data, chat])
     session.commit()
     secrets = {"/hook": data.secret, "/hook/slack": chat.secret}
@@ -157,13 +173,19 @@ def test_signed_deliveries_reach_a_receiver_that_comes_back_and_hidden_members_s
 
     bodies = []
     for headers, body in receiver.calls:
-        path = "/hook/slack" if headers["X-Presence-Event"] == "check_in" and b'"text"' in body \
-            else "/hook"  # fmt: skip
+        path = (
+            "/hook/slack"
+            if headers["X-Presence-Event"] == "check_in" and b'"text"' in body
+            else "/hook"
+        )
         verify(headers, body, secrets[path])
         assert b"Hugo" not in body and b"Secret" not in body
         bodies.append(json.loads(body))
-    events = [(b.get("event"), (b.get("member") or {}).get("name"), b.get("head_count"))
-              for b in bodies if "event" in b]  # fmt: skip
+    events = [
+        (b.get("event"), (b.get("member") or {}).get("name"), b.get("head_count"))
+        for b in bodies
+        if "event" in b
+    ]
     assert events == [
         ("check_in", "Alice", 1),
         ("check_in", None, 2),
@@ -187,8 +209,9 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_configured_attempts
     site = make_site(session)
     badge = make_badge(session, make_member(session))
     _kiosk, token = make_kiosk(session, site)
-    session.add(Webhook(url=f"http://127.0.0.1:{free_port()}/", events=["check_in"],
-                        secret=new_secret()))  # fmt: skip
+    session.add(
+        Webhook(url=f"http://127.0.0.1:{free_port()}/", events=["check_in"], secret=new_secret())
+    )
     session.commit()
     upload(client, token, tap_json(badge.value, clock()))
     waits = []
@@ -218,8 +241,9 @@ def test_an_arrival_alert_needs_both_sides_and_comes_once_a_day(
     clock.set(at(9))
     site = make_site(session, name="La Cantine")
     alice = make_member(session, given_name="Alice")  # has not agreed yet
-    nadine = make_member(session, given_name="Nadine", email="nadine@example.org",
-                         alert_webhook_url=receiver.url)  # fmt: skip
+    nadine = make_member(
+        session, given_name="Nadine", email="nadine@example.org", alert_webhook_url=receiver.url
+    )
     badge = make_badge(session, alice)
     _kiosk, token = make_kiosk(session, site)
     session.add(ArrivalWatch(watcher_id=nadine.id, watched_id=alice.id))
@@ -274,10 +298,16 @@ def test_an_admin_registers_a_webhook_and_sees_what_was_sent(
     wrong = {"csrf_token": token_field, "url": "ftp://x", "events": ["check_in"], "format": "json"}
     refused = client.post("/staff/webhooks", data=wrong)
     assert refused.status_code == 200 and "Une adresse http:// ou https://." in refused.text
-    added = client.post("/staff/webhooks", data={
-        "csrf_token": token_field, "url": receiver.url + "?<script>", "format": "slack",
-        "events": ["check_in", "unknown_badge"], "site": "",
-    })  # fmt: skip
+    added = client.post(
+        "/staff/webhooks",
+        data={
+            "csrf_token": token_field,
+            "url": receiver.url + "?<script>",
+            "format": "slack",
+            "events": ["check_in", "unknown_badge"],
+            "site": "",
+        },
+    )
     assert added.status_code == 302
     hook = session.scalars(select(Webhook)).one()
     assert (hook.events, hook.format, hook.site_id) == (
@@ -324,11 +354,15 @@ def test_on_their_pages_members_agree_to_be_hosts_and_alerts_need_both_sides(
     refused = submit(client, nadine_page, {"action": "watch", "member": str(alice.id)})
     assert refused.status_code == 400 and "n'a pas accepté" in unescape(refused.text)
 
-    agreed = submit(client, alice_page, {"action": "consents", "alerts": "yes", "host": "yes",
-                                         "webhook": ""})  # fmt: skip
+    agreed = submit(
+        client, alice_page, {"action": "consents", "alerts": "yes", "host": "yes", "webhook": ""}
+    )
     assert agreed.status_code == 200 and "C'est enregistré." in unescape(agreed.text)
-    wrong_url = submit(client, alice_page, {"action": "consents", "alerts": "yes",
-                                            "webhook": "javascript:alert(1)"})  # fmt: skip
+    wrong_url = submit(
+        client,
+        alice_page,
+        {"action": "consents", "alerts": "yes", "webhook": "javascript:alert(1)"},
+    )
     assert wrong_url.status_code == 400
     assert "Alice Martin" in client.get(nadine_page).text  # now in Nadine's list
     assert (

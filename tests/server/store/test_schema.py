@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -13,8 +12,9 @@ from sqlalchemy import Engine, inspect, text
 from server.store import migrate
 from server.store.db import make_engine
 from server.store.models import Base
+from tests.conftest import ROOT
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_FILE = ROOT / "schema.sql"
 
 
 @pytest.fixture

@@ -22,10 +22,22 @@ def extracted(tmp_path: Path, *, plurals_only: bool = False) -> set[str]:
     """The messages marked in the code and the templates today (or only the plural ones)."""
     template = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "--quiet", "extract",
-         "-F", str(HERE / "babel.cfg"), "-k", "_l", "-o", str(template), str(HERE)],
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "--quiet",
+            "extract",
+            "-F",
+            str(HERE / "babel.cfg"),
+            "-k",
+            "_l",
+            "-o",
+            str(template),
+            str(HERE),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     with template.open("rb") as file:
         return {
             _key(message.id)
@@ -34,7 +46,7 @@ def extracted(tmp_path: Path, *, plurals_only: bool = False) -> set[str]:
         }
 
 
-def _key(message_id: str | tuple[str, ...]) -> str:
+def _key(message_id: str | tuple[str, ...] | list[str]) -> str:
     return message_id if isinstance(message_id, str) else "||".join(message_id)
 
 
@@ -48,7 +60,7 @@ def test_every_message_has_its_english(tmp_path: Path) -> None:
     missing = sorted(extracted(tmp_path) - catalogue.keys())
     assert not missing, "run `python -m server.i18n` and translate: " + "; ".join(missing[:5])
     for key, message in catalogue.items():
-        texts = message.string if isinstance(message.string, tuple) else (message.string,)
+        texts = message.string if isinstance(message.string, tuple) else (str(message.string),)
         assert all(texts), f"no English for {key!r}"
         assert not message.fuzzy, f"fuzzy English for {key!r}"
         wanted = sorted(PLACEHOLDER.findall(key.split("||")[0]))

@@ -20,6 +20,7 @@ from server.store.models import Member, TapKind, Visibility
 from tests.conftest import PARIS, at
 from tests.factories import (
     badge_tap,
+    link_for,
     make_badge,
     make_kiosk,
     make_member,
@@ -29,10 +30,6 @@ from tests.factories import (
 )
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-def link_for(app, member_id: int) -> str:  # type: ignore[no-untyped-def]
-    return "/me/" + make_member_token(app.config["SECRET_KEY"], member_id)
 
 
 def test_member_moves_from_hidden_to_profile_and_back(app, client, session, clock) -> None:
@@ -239,8 +236,9 @@ def test_the_download_holds_the_members_data_and_nobody_elses(app, client, sessi
     bob = make_member(session, given_name="Bob", email="bob@example.org")
     bob_badge = make_badge(session, bob, value="04BBBBBBBBBBBB")
     badge_tap(session, kiosk, bob_badge, at(9, 40))
-    audit.record(session, at(9, 41), "staff@example.org", "member.edit", f"member:{bob.id}",
-                 "secret de Bob")  # fmt: skip
+    audit.record(
+        session, at(9, 41), "staff@example.org", "member.edit", f"member:{bob.id}", "secret de Bob"
+    )
     session.commit()
     url = link_for(app, alice.id)
     submit(client, url, {"visibility": "profile", "internet": "yes"})
@@ -272,9 +270,8 @@ def test_the_download_holds_the_members_data_and_nobody_elses(app, client, sessi
     ] == [
         (at(9, 12, day=23).isoformat(), "porte-principale", "badge", "checked_in", None, ""),
         (at(17, 45, day=23).isoformat(), "porte-principale", "badge", "checked_out", None, ""),
-        (at(9, 5).isoformat(), None, "staff_in", "checked_in", "staff@example.org",
-         "badge oublié"),
-    ]  # fmt: skip
+        (at(9, 5).isoformat(), None, "staff_in", "checked_in", "staff@example.org", "badge oublié"),
+    ]
     assert all(t["site"] == "La Cantine du port" for t in data["taps"])
     assert [(v["checked_in_at"], v["checked_out_at"], v["still_here"]) for v in data["visits"]] == [
         (at(9, 12, day=23).isoformat(), at(17, 45, day=23).isoformat(), False),

@@ -34,8 +34,15 @@ def test_pages_and_the_api_carry_the_security_headers(
     token = issue_display_token(site)
     session.commit()
     board = f"/board/{site.slug}?token={token}"
-    for url in ("/", "/staff/login", "/events", "/announcements", board, "/api/openapi.json",
-                "/healthz"):  # fmt: skip
+    for url in (
+        "/",
+        "/staff/login",
+        "/events",
+        "/announcements",
+        board,
+        "/api/openapi.json",
+        "/healthz",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         assert response.headers["X-Frame-Options"] == "DENY"
@@ -53,8 +60,9 @@ def test_pages_and_the_api_carry_the_security_headers(
 
 
 def test_hsts_when_the_site_is_served_over_https(tmp_path: Path, database_url: str) -> None:
-    server = ServerSection(data_dir=str(tmp_path), database_url=database_url,
-                           secret_key="k", secure_cookies=True)  # fmt: skip
+    server = ServerSection(
+        data_dir=str(tmp_path), database_url=database_url, secret_key="k", secure_cookies=True
+    )
     app: Flask = create_app(Settings(server=server))
     Base.metadata.create_all(app.extensions["presence"].engine)
     response = app.test_client().get("/staff/login", base_url="https://presence.example.org")
@@ -79,9 +87,14 @@ def test_a_board_socket_from_another_site_is_refused(
         client = socketio.Client(reconnection=False)
         headers = {"Origin": origin} if origin else {}
         try:
-            client.connect(server.base, namespaces=["/board"], transports=["websocket"],
-                           auth={"site": slug, "token": token}, headers=headers,
-                           wait_timeout=10)  # fmt: skip
+            client.connect(
+                server.base,
+                namespaces=["/board"],
+                transports=["websocket"],
+                auth={"site": slug, "token": token},
+                headers=headers,
+                wait_timeout=10,
+            )
             connected = client.connected
         except socketio.exceptions.ConnectionError:
             connected = False

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from server.store.models import Member, StaffRole, StaffUser, Visibility
@@ -258,18 +259,34 @@ def test_edit_archive_and_erase_a_member(
     log_in(client)
     url = f"/staff/members/{member_id}"
 
-    edited = submit(client, url + "/edit", {
-        "given_name": "Chloé", "family_name": "Dubois", "email": "c@example.org",
-        "plan": "payg", "visibility": "profile", "skills": "vélo, Python",
-        "working_on": "un atlas", "open_to_chat_about": "",
-    })  # fmt: skip
+    edited = submit(
+        client,
+        url + "/edit",
+        {
+            "given_name": "Chloé",
+            "family_name": "Dubois",
+            "email": "c@example.org",
+            "plan": "payg",
+            "visibility": "profile",
+            "skills": "vélo, Python",
+            "working_on": "un atlas",
+            "open_to_chat_about": "",
+        },
+    )
     assert edited.status_code == 302
     make_member(session, given_name="Autre", email="autre@example.org")
     session.commit()
-    taken = submit(client, url + "/edit", {
-        "given_name": "Chloé", "family_name": "Dubois", "email": "autre@example.org",
-        "plan": "payg", "visibility": "profile",
-    })  # fmt: skip
+    taken = submit(
+        client,
+        url + "/edit",
+        {
+            "given_name": "Chloé",
+            "family_name": "Dubois",
+            "email": "autre@example.org",
+            "plan": "payg",
+            "visibility": "profile",
+        },
+    )
     assert (
         taken.status_code == 200
         and "déjà l&#39;adresse d&#39;un autre membre" in taken.get_data(as_text=True)
@@ -303,8 +320,13 @@ def test_the_csv_export_imports_back_and_runs_no_formula(
 
     from presence.cli import main
 
-    make_member(session, given_name="=HYPERLINK(\"http://evil\")", family_name="Injection",
-                email="inj@example.org", skills=["Python", "vélo"])  # fmt: skip
+    make_member(
+        session,
+        given_name='=HYPERLINK("http://evil")',
+        family_name="Injection",
+        email="inj@example.org",
+        skills=["Python", "vélo"],
+    )
     session.commit()
     log_in(client)
     exported = client.get("/staff/members.csv")
@@ -314,7 +336,7 @@ def test_the_csv_export_imports_back_and_runs_no_formula(
     assert text.splitlines()[0].startswith("given_name,family_name")
 
     # The same columns import back (into a database where they are new).
-    session.execute(Member.__table__.delete().where(Member.email == "inj@example.org"))
+    session.execute(delete(Member).where(Member.email == "inj@example.org"))
     session.commit()
     path = config_file.parent / "members.csv"
     path.write_text(text, encoding="utf-8")

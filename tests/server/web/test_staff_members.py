@@ -33,9 +33,18 @@ from server.store.models import (
     Visibility,
 )
 from server.web.staff.passwords import add_staff
-from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
+from tests.factories import (
+    PASSWORD,
+    csrf,
+    log_in,
+    make_badge,
+    make_kiosk,
+    make_member,
+    make_site,
+    submit,
+    tap_json,
+)
 
-PASSWORD = "correct horse battery staple"
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -52,15 +61,6 @@ def desk(session: Session, clock: Any) -> StaffUser:
     user = add_staff(session, "accueil@example.org", "Accueil", StaffRole.STAFF, PASSWORD, clock())
     session.commit()
     return user
-
-
-def log_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    return submit(client, "/staff/login", {"email": email, "password": password})
-
-
-def csrf(client: FlaskClient, url: str = "/staff/members") -> str:
-    page = client.get(url).get_data(as_text=True)
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
 
 
 def names(page: str) -> set[str]:
@@ -80,8 +80,11 @@ def test_the_members_list_filters_by_state_presence_and_plan(
     badge = make_badge(session, inside)
     _kiosk, token = make_kiosk(session, site)
     session.commit()
-    client.post("/api/v1/taps", json={"taps": [tap_json(badge.value, clock())]},
-                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    client.post(
+        "/api/v1/taps",
+        json={"taps": [tap_json(badge.value, clock())]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     log_in(client, admin.email)
 
     def listed(query: str) -> set[str]:
@@ -106,8 +109,14 @@ def test_a_plan_change_applies_from_its_date_and_earlier_days_keep_theirs(
     log_in(client, admin.email)
     today = clock().astimezone(PARIS).date()
     starts = today + timedelta(days=6)
-    form = {"given_name": "Paula", "family_name": "P", "email": "paula@example.org",
-            "visibility": "hidden", "plan": "pack", "plan_from": starts.isoformat()}  # fmt: skip
+    form = {
+        "given_name": "Paula",
+        "family_name": "P",
+        "email": "paula@example.org",
+        "visibility": "hidden",
+        "plan": "pack",
+        "plan_from": starts.isoformat(),
+    }
     assert submit(client, f"/staff/members/{member_id}/edit", form).status_code == 302
 
     session.expire_all()
@@ -298,8 +307,11 @@ def test_an_admin_moves_a_kiosk_and_changes_its_mode(
         == 302
     )
 
-    answer = client.post("/api/v1/taps", json={"taps": [tap_json(badge.value, clock())]},
-                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    answer = client.post(
+        "/api/v1/taps",
+        json={"taps": [tap_json(badge.value, clock())]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     # An exit-only kiosk does not check in someone who is not there.
     assert answer.get_json()["results"][0]["outcome"] != "checked_in"
     session.expire_all()
