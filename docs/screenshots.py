@@ -30,10 +30,11 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from server import create_app  # noqa: E402
 from server.cli.demo import OPEN_TO_CHAT, PEOPLE, SKILLS, WORKING_ON_FR  # noqa: E402
 from server.domain.announcements import publish  # noqa: E402
+from server.domain.checkin import record_tap  # noqa: E402
 from server.domain.hours import parse_weekly  # noqa: E402
 from server.domain.kiosks import add_kiosk  # noqa: E402
 from server.domain.meetups import add_event  # noqa: E402
-from server.domain.presence import IncomingTap, record_badge_tap  # noqa: E402
+from server.domain.presence import IncomingTap, TapContext  # noqa: E402
 from server.domain.sites import add_site, issue_display_token  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
 from server.store import migrate
@@ -156,7 +157,7 @@ def main() -> None:
             for index in range(first, last):
                 at = NOW - timedelta(minutes=140 - index * 2 - rng.randint(0, 1))
                 tap = IncomingTap(uuid.uuid4(), badges[index], BadgeKind.NFC, at)
-                record_badge_tap(session, door, tap, None, at, runtime.rules)
+                record_tap(session, tap, TapContext(door, None, at, runtime.rules))
 
     port = free_port()
     socketio = app.extensions["socketio"]

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Protocol
 
+from presence.errors import error_body
+
 log = logging.getLogger(__name__)
 
 #: How each server answer is shown: screen kind and message key.
@@ -307,16 +309,18 @@ class _Handler(BaseHTTPRequestHandler):
         at the door for one of today's events without a ticket (/walk-in)."""
         desk = self.server.desk
         if desk is None or self.path not in ("/guest", "/guest/leaving", "/walk-in"):
-            self._json(HTTPStatus.NOT_FOUND, {"error": "not_found"})
+            self._refuse(HTTPStatus.NOT_FOUND, "not_found", "No form at this address.")
             return
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_FORM_BYTES:
-            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "size"})
+            self._refuse(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", "Empty or too large."
+            )
             return
         try:
             form = json.loads(self.rfile.read(length))
         except ValueError:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": "form"})
+            self._refuse(HTTPStatus.BAD_REQUEST, "malformed_json", "The body is not valid JSON.")
             return
         if self.path in ("/guest", "/walk-in"):
             values, wrong = guest_form(form, desk.hosts())
@@ -325,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path == "/walk-in" and event_id not in {e["id"] for e in desk.events_today()}:
                 wrong = "event"
             if wrong is not None:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": wrong})
+                self._refuse(HTTPStatus.BAD_REQUEST, wrong, f"The form's {wrong} is not right.")
                 return
             if event_id is not None and self.path == "/walk-in":
                 kept = desk.walk_in_arrives(event_id, values["name"], values["email"])
@@ -336,13 +340,17 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(arrival, str) or not any(
                 guest["arrival"] == arrival for guest in desk.guests_here()
             ):
-                self._json(HTTPStatus.NOT_FOUND, {"error": "arrival"})
+                self._refuse(HTTPStatus.NOT_FOUND, "arrival", "No such guest here.")
                 return
             kept = desk.guest_leaves(arrival)
         if kept is None:  # the spool refused it: the screen says so already
-            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "spool_failed"})
+            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "spool_failed", "The spool refused it.")
             return
         self._json(HTTPStatus.OK, {"ok": True})
+
+    def _refuse(self, status: HTTPStatus, reason: str, message: str) -> None:
+        """An error in the one JSON shape; the page acts on its `reason`."""
+        self._json(status, error_body(reason, message))
 
     def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         self._send(status, "application/json", json.dumps(body).encode())

@@ -10,7 +10,8 @@ from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from server.api.errors import body_of, error_body
+from presence.errors import error_body
+from server.api.errors import body_of
 from server.api.schemas import ErrorSchema
 from server.web.errors import error_page
 

@@ -15,6 +15,7 @@ plural rule and say "0 personnes venues" where French says "0 personne venue".
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
+from babel.support import NullTranslations, Translations
 from flask import Flask, g, request, session
 from flask_babel import Babel, format_currency, get_locale, gettext
 
@@ -63,9 +65,19 @@ def money(cents: int, currency: str = "EUR") -> str:
     return str(format_currency(Decimal(cents) / 100, currency))
 
 
-def refusal_text(refusal: Refusal) -> str:
-    """A refusal's message in the reader's language, its placeholders filled."""
-    return str(gettext(refusal.message, **refusal.params))
+def refusal_text(refusal: Refusal, language: str | None = None) -> str:
+    """A refusal's message in `language`, else the page's, its placeholders filled (the
+    command line asks for English; a page answers in its reader's language)."""
+    if language is None:
+        return str(gettext(refusal.message, **refusal.params))
+    translated = catalogue(language).gettext(refusal.message)
+    return translated % refusal.params if refusal.params else translated
+
+
+@functools.cache
+def catalogue(language: str) -> NullTranslations:
+    """The compiled messages of `language`, for text made outside a request."""
+    return Translations.load(str(TRANSLATIONS), [language])
 
 
 def init_i18n(app: Flask) -> None:

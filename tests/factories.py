@@ -12,13 +12,15 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from server.domain.checkin import record_tap
 from server.domain.kiosks import add_kiosk
 from server.domain.links import make_member_token
 from server.domain.presence import (
+    BadgeKeys,
     IncomingTap,
     Rules,
+    TapContext,
     TapResult,
-    record_badge_tap,
     record_staff_entry,
 )
 from server.store.models import (
@@ -105,7 +107,10 @@ def badge_tap(
     """A badge read at a kiosk at `when`, received at once, applied by the presence rules
     (`badge_key`: the public key that checks a QR badge's token)."""
     incoming = IncomingTap(uuid.uuid4(), badge.value, badge.kind, when)
-    return record_badge_tap(session, kiosk, incoming, None, when, rules or Rules(), badge_key)
+    context = TapContext(
+        kiosk, None, when, rules or Rules(), None if badge_key is None else BadgeKeys(badge_key)
+    )
+    return record_tap(session, incoming, context)
 
 
 def staff_entry(

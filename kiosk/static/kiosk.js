@@ -163,7 +163,7 @@
       return;
     }
     const answer = await response.json().catch(() => ({}));
-    const key = "guest_error_" + answer.error;
+    const key = "guest_error_" + answer.reason;
     text("guest-error", strings[key] || strings.guest_error_other);
     keepOpen();
   }

@@ -1,4 +1,5 @@
-"""One error shape for the JSON API: `{"status": "error", "reason": code, "message": text}`.
+"""The JSON API's errors, in the one shape of `presence.errors`:
+`{"status": "error", "reason": code, "message": text}`.
 
 Refusals are coded (`reason`) so a kiosk can act on them, and carry a readable `message`
 for the person reading a log; field problems add `fields` (`{"taps.0.read_at": [...]}`).
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
+
+from presence.errors import error_body
 
 #: The reason code for each HTTP status we answer with, unless a more precise one is given.
 REASONS = {
@@ -38,13 +41,6 @@ class ApiError(HTTPException):
         self.code = status
         self.reason = reason
         self.fields = fields
-
-
-def error_body(reason: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": "error", "reason": reason, "message": message}
-    if fields:
-        body["fields"] = fields
-    return body
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:

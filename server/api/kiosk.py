@@ -7,10 +7,8 @@ from typing import Any
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from badges.tokens import is_ticket
 from server.api.errors import ApiError
 from server.api.metrics import metrics
 from server.api.schemas import (
@@ -20,12 +18,16 @@ from server.api.schemas import (
     HeartbeatSchema,
     TapUploadResultSchema,
     TapUploadSchema,
+    incoming_tap,
+    kiosk_clock,
 )
 from server.domain import guests, presence
 from server.domain import meetups as events
+from server.domain.checkin import KioskGone, record_upload
 from server.domain.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
+from server.domain.presence import BadgeKeys
 from server.runtime import runtime
-from server.store.models import BadgeKind, Kiosk
+from server.store.models import Kiosk
 
 blp = Blueprint(
     "kiosk-api",
@@ -77,81 +79,25 @@ class Taps(MethodView):
         limit = app.settings.api.max_batch
         if len(upload["taps"]) > limit:
             raise ApiError(413, "batch_too_large", f"Send at most {limit} taps per request.")
-        clock = upload["clock"]
-        kiosk_clock = clock and presence.KioskClock(clock["monotonic"], clock["boot_id"])
-        taps = [
-            presence.IncomingTap(
-                tap_id=tap["id"],
-                badge=tap["badge"] or "",
-                badge_kind=BadgeKind(tap["badge_kind"]),
-                read_at=tap["read_at"],
-                monotonic=tap["monotonic"],
-                boot_id=tap["boot_id"],
-                guest=tap["guest"]
-                and presence.GuestArrival(
-                    tap["guest"]["name"], tap["guest"]["email"], tap["guest"]["host"]
-                ),
-                leaving=tap["leaving"],
-                walk_in=tap["walk_in"]
-                and presence.WalkIn(
-                    tap["walk_in"]["event"], tap["walk_in"]["name"], tap["walk_in"]["email"]
-                ),
-            )
-            for tap in upload["taps"]
-        ]
+        taps = [incoming_tap(tap) for tap in upload["taps"]]
+        clock = kiosk_clock(upload["clock"])
+        keys = BadgeKeys(app.badge_public_key, app.badge_private_key)
         measured = metrics()
         with measured.upload_seconds.time():
             try:
-                answer = _store_taps(taps, kiosk_clock)
-            except IntegrityError:
-                # Two copies of the same new tap raced: the loser's insert failed on the
-                # unique tap id, and trying again finds the winner's answer.
-                answer = _store_taps(taps, kiosk_clock)
-        return answer
-
-
-def _store_taps(
-    taps: list[presence.IncomingTap], kiosk_clock: presence.KioskClock | None
-) -> dict[str, Any]:
-    app = runtime()
-    now = app.now()
-    with app.transaction() as session:
-        kiosk = _kiosk(session)
-        kiosk.last_seen_at = now
-        results = [_store_tap(session, kiosk, tap, kiosk_clock) for tap in taps]
-        for result in results:
+                answer = record_upload(
+                    app.transaction, g.kiosk_id, taps, clock, app.now(), app.rules, keys
+                )
+            except KioskGone:
+                raise ApiError(401, "invalid_token", "This kiosk no longer exists.") from None
+        for result in answer.results:
             if not result.replayed:  # a resent tap was counted the first time
-                metrics().taps.labels(result.outcome.value).inc()
-        # Every counted tap already says the head-count after it; ask only if none did.
-        counted = [result.head_count for result in results if result.head_count is not None]
-        count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
-    return {
-        "results": [result.as_dict() for result in results],
-        "head_count": count,
-        "server_time": now,
-    }
-
-
-def _store_tap(
-    session: Session,
-    kiosk: Kiosk,
-    tap: presence.IncomingTap,
-    kiosk_clock: presence.KioskClock | None,
-) -> presence.TapResult:
-    app = runtime()
-    now, rules = app.now(), app.rules
-    if tap.guest is not None:
-        key = app.badge_private_key
-        return guests.record_arrival(session, kiosk, tap, kiosk_clock, now, rules, key)
-    if tap.leaving is not None:
-        return guests.record_departure(session, kiosk, tap, kiosk_clock, now, rules)
-    if tap.walk_in is not None:
-        key = app.badge_private_key
-        return events.record_walk_in(session, kiosk, tap, kiosk_clock, now, rules, key)
-    key = app.badge_public_key
-    if tap.badge_kind is BadgeKind.QR and is_ticket(tap.badge):
-        return events.record_ticket_scan(session, kiosk, tap, kiosk_clock, now, rules, key)
-    return presence.record_badge_tap(session, kiosk, tap, kiosk_clock, now, rules, key)
+                measured.taps.labels(result.outcome.value).inc()
+        return {
+            "results": [result.as_dict() for result in answer.results],
+            "head_count": answer.head_count,
+            "server_time": answer.server_time,
+        }
 
 
 @blp.route("/heartbeat")

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from server.domain.presence import GuestArrival, IncomingTap, KioskClock, WalkIn
 from server.store.models import BadgeKind, KioskMode, Outcome, Visibility
 
 #: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
@@ -157,6 +158,27 @@ class TapUploadSchema(_Schema):
         validate=validate.Length(min=1),
         metadata={"description": "Oldest first; at most `api.max_batch` taps."},
     )
+
+
+def incoming_tap(tap: dict[str, Any]) -> IncomingTap:
+    """One tap as `TapSchema` loaded it, for the check-in service."""
+    guest, walk_in = tap["guest"], tap["walk_in"]
+    return IncomingTap(
+        tap_id=tap["id"],
+        badge=tap["badge"] or "",
+        badge_kind=BadgeKind(tap["badge_kind"]),
+        read_at=tap["read_at"],
+        monotonic=tap["monotonic"],
+        boot_id=tap["boot_id"],
+        guest=guest and GuestArrival(guest["name"], guest["email"], guest["host"]),
+        leaving=tap["leaving"],
+        walk_in=walk_in and WalkIn(walk_in["event"], walk_in["name"], walk_in["email"]),
+    )
+
+
+def kiosk_clock(clock: dict[str, Any] | None) -> KioskClock | None:
+    """The kiosk's clocks as `KioskClockSchema` loaded them, if it sent them."""
+    return None if clock is None else KioskClock(clock["monotonic"], clock["boot_id"])
 
 
 class TapResultSchema(_Schema):

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import ColumnElement, select, true
 
-from server.api.errors import error_body
+from presence.errors import error_body
 from server.domain import presence
 from server.domain.board import board_name, is_named
 from server.runtime import runtime

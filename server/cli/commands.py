@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from presence.config import ConfigError
+from server.i18n import refusal_text
 from server.runtime import Runtime
 from server.settings import Settings, load_settings
 from server.store.db import is_sqlite, make_engine, make_session_factory, transaction
@@ -207,7 +208,7 @@ def sites_add(
     try:
         weekly = parse_weekly(hours)
     except HoursError as error:
-        raise click.BadParameter(str(error), param_hint="--hours") from None
+        raise click.BadParameter(refusal_text(error, "en"), param_hint="--hours") from None
     with writing(ctx) as (_runtime, session):
         try:
             site = add_site(
@@ -220,7 +221,7 @@ def sites_add(
                 **public,
             )
         except SiteError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(refusal_text(error, "en")) from None
         click.echo(f"site {site.slug}: {site.name} ({site.timezone})")
 
 
@@ -308,7 +309,7 @@ def members_add(ctx: click.Context, /, **options: Any) -> None:
         try:
             member = add_member(session, data, runtime.now().date())
         except MemberError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(refusal_text(error, "en")) from None
         click.echo(f"member {member.id}: {member.given_name} {member.family_name}".rstrip())
 
 
@@ -387,8 +388,10 @@ def badges_assign(ctx: click.Context, member: str, value: str, kind: str, label:
         found = _member(session, member)
         try:
             badge = assign_badge(session, found, BadgeKind(kind), value, label, runtime.now())
-        except (BadUid, MemberError) as error:
+        except BadUid as error:
             raise click.ClickException(str(error)) from None
+        except MemberError as error:
+            raise click.ClickException(refusal_text(error, "en")) from None
         click.echo(f"badge {badge.value} -> member {found.id} ({found.given_name})")
 
 
@@ -652,8 +655,8 @@ def staff() -> None:
 @click.pass_context
 def staff_add(ctx: click.Context, email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff account (the password is asked for, never given on the command line)."""
+    from server.domain.staff import StaffError, add_staff
     from server.store.models import StaffRole
-    from server.web.staff.passwords import StaffError, add_staff
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -663,7 +666,7 @@ def staff_add(ctx: click.Context, email: str, name: str, role: str, password_std
         try:
             user = add_staff(session, email, name, StaffRole(role), password, runtime.now())
         except StaffError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(refusal_text(error, "en")) from None
         click.echo(f"staff {user.email} ({user.role.value})")
 
 

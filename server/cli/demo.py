@@ -1,7 +1,7 @@
 """A believable demo Cantine: a site, two kiosks, 30 members and a week of real taps.
 
 Everything goes through the service functions, and the history is made of badge taps
-posted through `record_badge_tap` as the kiosks would have sent them, so the visits are
+recorded through `record_tap` as the kiosks would have sent them, so the visits are
 derived by the same rules as in production. The content is drawn from `random.Random(seed)`
 and depends only on the seed and `now`; the kiosk tokens alone are truly random (they are
 secrets).
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.domain.announcements import publish
+from server.domain.checkin import record_tap
 from server.domain.hours import OpeningHours, check_periods, parse_weekly
 from server.domain.kiosks import add_kiosk
 from server.domain.meetups import add_event
@@ -31,12 +32,13 @@ from server.domain.members import MemberSchema, add_member, assign_badge
 from server.domain.presence import (
     IncomingTap,
     Rules,
+    TapContext,
     close_expired_visits,
     head_count,
     opening_hours,
-    record_badge_tap,
 )
 from server.domain.sites import add_site, issue_display_token
+from server.domain.staff import add_staff
 from server.settings import BillingSection
 from server.store.models import (
     BadgeKind,
@@ -53,7 +55,6 @@ from server.store.models import (
     Visit,
     VisitEnd,
 )
-from server.web.staff.passwords import add_staff
 
 SITE_NAME = "La Cantine"
 SITE_SLUG = "cantine"
@@ -538,7 +539,7 @@ def _taps(rng: random.Random, visits: list[_Visit], entrance: Kiosk) -> list[_Pl
 
 
 def _post(session: Session, planned: _PlannedTap, rules: Rules) -> Outcome:
-    result = record_badge_tap(session, planned.kiosk, planned.tap, None, planned.at, rules)
+    result = record_tap(session, planned.tap, TapContext(planned.kiosk, None, planned.at, rules))
     return result.outcome
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.refusals import N_, Refusal
 from server.domain.text import clean_text
 from server.store.models import Announcement, Member
 
@@ -19,13 +20,14 @@ LONGEST = timedelta(days=90)
 PROPOSED, PUBLISHED, DECLINED = "proposed", "published", "declined"
 
 
-class AnnouncementError(ValueError):
-    """An announcement that cannot be made as asked; `reason` says why ("empty", "long",
-    "expiry")."""
+class AnnouncementError(Refusal):
+    """An announcement that cannot be made as asked."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    MESSAGES = {
+        "empty": N_("Écrivez l'annonce."),
+        "long": N_("%(num)d caractères au plus."),
+        "expiry": N_("Une date de fin entre demain et dans trois mois."),
+    }
 
 
 def _checked(text: str, expires_at: datetime, now: datetime) -> str:
@@ -33,7 +35,7 @@ def _checked(text: str, expires_at: datetime, now: datetime) -> str:
     if not cleaned:
         raise AnnouncementError("empty")
     if len(cleaned) > MAX_LENGTH:
-        raise AnnouncementError("long")
+        raise AnnouncementError("long", num=MAX_LENGTH)
     if not now < expires_at <= now + LONGEST:
         raise AnnouncementError("expiry")
     return cleaned

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from server.domain.refusals import N_, Refusal
 from server.settings import BillingSection
 from server.store.db import driver_rows
 from server.store.models import (
@@ -58,13 +59,14 @@ from server.store.models import (
 HALF, FULL = "half", "full"
 
 
-class BillingError(ValueError):
-    """A billing action that cannot be done as asked: `reason` is a code the pages
-    translate ("not_over", "already_closed", "closed"), the message says it in English."""
+class BillingError(Refusal):
+    """A billing action that cannot be done as asked."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    MESSAGES = {
+        "not_over": N_("Ce mois n'est pas encore fini : il se clôt une fois passé."),
+        "already_closed": N_("Ce mois est déjà clos."),
+        "closed": N_("Ce mois est clos : ses relevés sont définitifs."),
+    }
 
 
 @dataclass(frozen=True)
@@ -596,9 +598,9 @@ def close_month(
     """Close a month that is over: store each member's statement, final from now on."""
     month = first_of(month)
     if next_month(month) > today:
-        raise BillingError("not_over", f"{month:%Y-%m} is not over yet")
+        raise BillingError("not_over")
     if is_closed(session, month):
-        raise BillingError("already_closed", f"{month:%Y-%m} is already closed")
+        raise BillingError("already_closed")
     statements = month_statements(session, month, now, rules)
     for one in statements:
         session.add(
@@ -625,7 +627,7 @@ def record_pack(
 ) -> PackPurchase:
     """A pack bought at the front desk today, at today's configured size and price."""
     if is_closed(session, day):
-        raise BillingError("closed", f"{day:%Y-%m} is closed: its statements are final")
+        raise BillingError("closed")
     purchase = PackPurchase(
         member_id=member.id,
         bought_on=day,

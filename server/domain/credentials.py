@@ -14,17 +14,27 @@ from sqlalchemy.orm import Session
 
 from badges.cards import Card, cards_pdf
 from badges.tokens import BadgeToken, TokenError, sign, verify
+from server.domain.refusals import N_, Refusal
 from server.settings import CardsSection
 from server.store.models import Badge, BadgeKind, Kiosk, Member, Outcome, Site, Tap
 
 
-class TokenRefused(Exception):
-    """A well-signed or forged token that opens nothing; `outcome` and `reason` are what
-    the tap log and the kiosk get."""
+class TokenRefused(Refusal):
+    """A well-signed or forged token that opens nothing; `outcome` and `code` are what
+    the tap log and the kiosk get (the codes of badges.tokens.TokenError, and ours)."""
 
-    def __init__(self, outcome: Outcome, reason: str, badge: Badge | None = None) -> None:
-        super().__init__(reason)
-        self.outcome, self.reason, self.badge = outcome, reason, badge
+    MESSAGES = {
+        "malformed": N_("Ce code n'est pas un badge de Présence."),
+        "unknown_key": N_("Ce badge a été signé par une autre installation."),
+        "bad_signature": N_("Ce badge a été modifié ou contrefait."),
+        "unknown_badge": N_("Ce badge est inconnu."),
+        "replaced": N_("Ce badge a été remplacé par un plus récent."),
+        "revoked": N_("Ce badge a été révoqué."),
+    }
+
+    def __init__(self, outcome: Outcome, code: str, badge: Badge | None = None) -> None:
+        super().__init__(code)
+        self.outcome, self.badge = outcome, badge
 
 
 def issue_qr(

@@ -34,8 +34,7 @@ from server.domain.credentials import issue_qr
 from server.domain.members import erase_member
 from server.domain.presence import (
     IncomingTap,
-    KioskClock,
-    Rules,
+    TapContext,
     TapResult,
     apply_entry,
     find_tap,
@@ -43,14 +42,13 @@ from server.domain.presence import (
     kiosk_entry,
     lock_member,
     opening_hours,
-    replayed,
 )
+from server.domain.refusals import N_, Refusal
 from server.domain.text import clean_text
 from server.store.models import (
     Badge,
     BadgeKind,
     GuestDay,
-    Kiosk,
     KioskMode,
     Member,
     Outcome,
@@ -71,8 +69,10 @@ def clean_name(typed: str) -> str:
     return clean_text(typed)[:100] or UNNAMED
 
 
-class GuestError(ValueError):
-    """An invitation that cannot be made as asked; the message says why."""
+class GuestError(Refusal):
+    """A guest's invitation that cannot be made as asked."""
+
+    MESSAGES = {"past_day": N_("Aujourd'hui ou un jour à venir.")}
 
 
 def hosts(session: Session) -> list[tuple[int, str]]:
@@ -168,33 +168,24 @@ def invite(
 ) -> GuestDay:
     """A guest invited ahead (staff): their day and its pass, to print or send."""
     if day < opening_hours(site).local_date(now):
-        raise GuestError("an invitation is for today or a day to come")
+        raise GuestError("past_day")
     guest = _guest(session, clean_name(name), email)
     return guest_day(session, guest, host, site, day, actor, now, private_key)
 
 
-def record_arrival(
-    session: Session,
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-    private_key: bytes,
-) -> TapResult:
-    """A guest checking in at the kiosk: the guest, their day and pass, and a check-in
-    tap of that pass (kept in the log like any other)."""
-    if (answer := replayed(session, tap)) is not None:
-        return answer
+def record_arrival(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
+    """A guest checking in at the kiosk: the guest, their day and pass (signed with the
+    context's private key), and a check-in tap of that pass, kept in the log like any
+    other."""
+    kiosk, received_at = context.kiosk, context.received_at
+    if context.keys is None or context.keys.private is None:
+        raise ValueError("a guest's pass needs the badge private key to be signed")
     entry = kiosk_entry(
-        kiosk,
         tap,
-        clock,
-        received_at,
-        rules,
+        context,
         mode=KioskMode.IN,
         badge_kind=BadgeKind.QR,
-        reason="guest arrival",
+        reason="guest_arrival",
     )
     arrival = tap.guest
     assert arrival is not None
@@ -203,36 +194,24 @@ def record_arrival(
     guest = lock_member(session, _guest(session, clean_name(arrival.name), arrival.email).id)
     day = opening_hours(site).local_date(entry.occurred_at)
     actor = f"kiosk:{kiosk.name}"
-    today = guest_day(session, guest, host, site, day, actor, received_at, private_key)
+    today = guest_day(session, guest, host, site, day, actor, received_at, context.keys.private)
     badge = session.get(Badge, today.badge_id)
     assert badge is not None
     entry.badge_value, entry.badge_id, entry.member_id = badge.value, badge.id, guest.id
     if arrival.host_id is not None and host is None:
-        entry.reason = "guest arrival (host no longer listed)"
-    return apply_entry(session, entry, guest, rules)
+        entry.reason = "guest_arrival_host_gone"
+    return apply_entry(session, entry, guest, context.rules)
 
 
-def record_departure(
-    session: Session,
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-) -> TapResult:
+def record_departure(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
     """A guest leaving, named by the tap of their arrival: a check-out tap of their pass."""
-    if (answer := replayed(session, tap)) is not None:
-        return answer
     entry = kiosk_entry(
-        kiosk,
         tap,
-        clock,
-        received_at,
-        rules,
+        context,
         kind=TapKind.VOID,
         mode=KioskMode.OUT,
         badge_kind=BadgeKind.QR,
-        reason="guest departure",
+        reason="guest_departure",
     )
     assert tap.leaving is not None
     arrival = find_tap(session, tap.leaving)
@@ -249,7 +228,7 @@ def record_departure(
         arrival.badge_id,
         guest.id,
     )
-    return apply_entry(session, entry, guest, rules)
+    return apply_entry(session, entry, guest, context.rules)
 
 
 def present_guests(session: Session, site_id: int, now: datetime) -> list[dict[str, str]]:

@@ -13,31 +13,43 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server.domain.refusals import N_, Refusal
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 Period = tuple[datetime, datetime]
 
 
-class HoursError(ValueError):
+class HoursError(Refusal):
     """Opening hours that cannot be understood; the message says which part."""
+
+    MESSAGES = {
+        "bad_time": N_("« %(text)s » n'est pas une heure de la forme HH:MM."),
+        "not_periods": N_("%(day)s : une liste de paires [ouverture, fermeture] est attendue."),
+        "not_a_pair": N_('%(day)s : chaque période est une paire ["HH:MM", "HH:MM"].'),
+        "unknown_weekday": N_("Jour inconnu « %(day)s » (les jours : %(days)s)."),
+        "not_a_range": N_("« %(part)s » : écrivez par exemple « mon-fri 09:00-19:00 »."),
+        "bad_days": N_("« %(part)s » : les jours sont %(days)s."),
+        "days_backwards": N_("« %(part)s » : la suite de jours va à l'envers."),
+    }
 
 
 def parse_hhmm(text: str) -> time:
     match = _HHMM.match(text)
     if not match:
-        raise HoursError(f"{text!r} is not a time of day as HH:MM")
+        raise HoursError("bad_time", text=text)
     return time(int(match[1]), int(match[2]))
 
 
 def check_periods(periods: Any, where: str) -> list[list[str]]:
     """Validate one day's periods and return them in their stored form."""
     if not isinstance(periods, list):
-        raise HoursError(f"{where}: expected a list of [open, close] pairs")
+        raise HoursError("not_periods", day=where)
     checked = []
     for period in periods:
         if not (isinstance(period, list | tuple) and len(period) == 2):
-            raise HoursError(f'{where}: each period is a pair ["HH:MM", "HH:MM"]')
+            raise HoursError("not_a_pair", day=where)
         opens, closes = (str(part) for part in period)
         parse_hhmm(opens)
         parse_hhmm(closes)
@@ -48,7 +60,7 @@ def check_periods(periods: Any, where: str) -> list[list[str]]:
 def check_weekly(hours: Mapping[str, Any]) -> dict[str, list[list[str]]]:
     unknown = set(hours) - set(WEEKDAYS)
     if unknown:
-        raise HoursError(f"unknown weekday {sorted(unknown)[0]!r} (use {', '.join(WEEKDAYS)})")
+        raise HoursError("unknown_weekday", day=sorted(unknown)[0], days=", ".join(WEEKDAYS))
     return {day: check_periods(hours.get(day, []), day) for day in WEEKDAYS}
 
 
@@ -60,13 +72,13 @@ def parse_weekly(text: str) -> dict[str, list[list[str]]]:
             days, span = part.split()
             opens, closes = span.split("-")
         except ValueError:
-            raise HoursError(f"{part!r}: expected e.g. 'mon-fri 09:00-19:00'") from None
+            raise HoursError("not_a_range", part=part) from None
         first, dash, last = days.partition("-")
         if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
-            raise HoursError(f"{part!r}: days are {', '.join(WEEKDAYS)}")
+            raise HoursError("bad_days", part=part, days=", ".join(WEEKDAYS))
         start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
         if end < start:
-            raise HoursError(f"{part!r}: the day range runs backwards")
+            raise HoursError("days_backwards", part=part)
         parse_hhmm(opens)
         parse_hhmm(closes)
         for day in WEEKDAYS[start : end + 1]:

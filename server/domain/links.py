@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from server.domain.refusals import N_, Refusal
+
 #: How long a link printed or e-mailed to a member keeps working.
 LINK_DAYS = 30
 
 
-class LinkError(Exception):
-    """A link that cannot be used; `expired` tells an old link from a forged one."""
+class LinkError(Refusal):
+    """A member's link that cannot be used: too old, or forged or cut short."""
 
-    def __init__(self, expired: bool) -> None:
-        super().__init__("expired" if expired else "invalid")
-        self.expired = expired
+    MESSAGES = {
+        "link_expired": N_("Ce lien a expiré. Demandez-en un nouveau à l'accueil."),
+        "link_invalid": N_(
+            "Ce lien n'est pas valide. Vérifiez qu'il est complet, ou demandez-en un à l'accueil."
+        ),
+    }
+
+    @property
+    def expired(self) -> bool:
+        return self.code == "link_expired"
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -29,10 +38,10 @@ def read_member_token(secret: str, token: str, max_age_days: int = LINK_DAYS) ->
     try:
         data = _serializer(secret).loads(token, max_age=max_age_days * 86400)
     except SignatureExpired:
-        raise LinkError(expired=True) from None
+        raise LinkError("link_expired") from None
     except BadSignature:
-        raise LinkError(expired=False) from None
+        raise LinkError("link_invalid") from None
     member = data.get("member") if isinstance(data, dict) else None
     if not isinstance(member, int):
-        raise LinkError(expired=False)
+        raise LinkError("link_invalid")
     return member

@@ -26,22 +26,28 @@ from badges.tokens import TicketToken, TokenError, read_token, sign_ticket
 from server.domain.guests import clean_name
 from server.domain.presence import (
     IncomingTap,
-    KioskClock,
-    Rules,
+    TapContext,
     TapResult,
     finish,
     kiosk_entry,
-    replayed,
 )
-from server.store.models import Event, Kiosk, Outcome, Site, Tap, TapKind, Ticket
+from server.domain.refusals import N_, Refusal
+from server.store.models import Event, Outcome, Site, Tap, TapKind, Ticket
 
 BROUGHT_BY = ("partner", "community", "cantine")
 #: Taps of tickets carry this reason, so the log tells them from members' taps.
 TICKET_REASON = "ticket"
 
 
-class EventError(ValueError):
-    """An event or a registration that cannot be made as asked; the message says why."""
+class EventError(Refusal):
+    """An event or a registration that cannot be made as asked."""
+
+    MESSAGES = {
+        "bad_brought_by": N_("Un événement est proposé par : %(choices)s."),
+        "ends_before_start": N_("La fin vient après le début."),
+        "over": N_("Cet événement est passé ou annulé."),
+        "full": N_("Cet événement est complet."),
+    }
 
 
 def add_event(
@@ -58,9 +64,9 @@ def add_event(
     now: datetime,
 ) -> Event:
     if brought_by not in BROUGHT_BY:
-        raise EventError(f"brought_by is one of {', '.join(BROUGHT_BY)}")
+        raise EventError("bad_brought_by", choices=", ".join(BROUGHT_BY))
     if ends_at <= starts_at:
-        raise EventError("an event ends after it starts")
+        raise EventError("ends_before_start")
     event = Event(
         site_id=site.id,
         title=title.strip(),
@@ -125,13 +131,13 @@ def register(
 ) -> Ticket:
     """A ticket for the event (a walk-in's is checked in at once by the caller)."""
     if event.cancelled_at is not None or event.ends_at <= now:
-        raise EventError("this event is over or cancelled")
+        raise EventError("over")
     if event.capacity is not None and not walk_in:
         taken = session.scalar(
             select(func.count()).select_from(Ticket).where(Ticket.event_id == event.id)
         )
         if (taken or 0) >= event.capacity:
-            raise EventError("this event is full")
+            raise EventError("full")
     return _new_ticket(session, event, name.strip()[:100], email, now, private_key, walk_in)
 
 
@@ -155,23 +161,16 @@ def _new_ticket(
     return ticket
 
 
-def record_ticket_scan(
-    session: Session,
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-    public_key: bytes,
-) -> TapResult:
+def record_ticket_scan(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
     """A ticket read at the kiosk: checked in once; read again, refused as already used."""
-    if (answer := replayed(session, tap)) is not None:
-        return answer
-    entry = _entry(kiosk, tap, clock, received_at, rules)
+    if context.keys is None:
+        raise ValueError("a ticket needs the badge public key to be checked")
+    kiosk = context.kiosk
+    entry = _entry(tap, context)
     value = tap.badge.strip().upper()
     entry.badge_value = value[:512]
     try:
-        token = read_token(public_key, value)
+        token = read_token(context.keys.public, value)
     except TokenError as error:
         return finish(session, entry, Outcome.INVALID, reason=error.reason)
     assert isinstance(token, TicketToken)
@@ -183,38 +182,29 @@ def record_ticket_scan(
     return _check_in(session, entry, ticket)
 
 
-def record_walk_in(
-    session: Session,
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-    private_key: bytes,
-) -> TapResult:
+def record_walk_in(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
     """Someone at the door for an event, without a ticket: a ticket made and used at once."""
-    if (answer := replayed(session, tap)) is not None:
-        return answer
+    if context.keys is None or context.keys.private is None:
+        raise ValueError("a walk-in's ticket needs the badge private key to be signed")
+    kiosk, received_at = context.kiosk, context.received_at
     walk_in = tap.walk_in
     assert walk_in is not None
-    entry = _entry(kiosk, tap, clock, received_at, rules)
+    entry = _entry(tap, context)
     event = session.get(Event, walk_in.event_id)
     if event is None or event.site_id != kiosk.site_id or event.cancelled_at is not None:
         return finish(session, entry, Outcome.INVALID, reason="unknown_event")
     # Not `register`: an event that ended while the kiosk was offline still gets its
     # walk-ins, and walk-ins never count against the places.
     name = clean_name(walk_in.name)
-    ticket = _new_ticket(session, event, name, walk_in.email, received_at, private_key, True)
+    ticket = _new_ticket(
+        session, event, name, walk_in.email, received_at, context.keys.private, True
+    )
     return _check_in(session, entry, ticket)
 
 
-def _entry(
-    kiosk: Kiosk, tap: IncomingTap, clock: KioskClock | None, received_at: datetime, rules: Rules
-) -> Tap:
+def _entry(tap: IncomingTap, context: TapContext) -> Tap:
     """A ticket's tap: in the log, but no member's (no visit, no head-count)."""
-    return kiosk_entry(
-        kiosk, tap, clock, received_at, rules, kind=TapKind.VOID, reason=TICKET_REASON
-    )
+    return kiosk_entry(tap, context, kind=TapKind.VOID, reason=TICKET_REASON)
 
 
 def _check_in(session: Session, entry: Tap, ticket: Ticket) -> TapResult:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.domain.presence import normalise_badge
+from server.domain.refusals import N_, Refusal
 from server.store.models import (
     AuditEntry,
     Badge,
@@ -26,8 +27,13 @@ from server.store.models import (
 )
 
 
-class MemberError(ValueError):
-    """A member that cannot be created as asked; the message says why."""
+class MemberError(Refusal):
+    """A member or a badge that cannot be added as asked."""
+
+    MESSAGES = {
+        "email_taken": N_("Un membre a déjà l'adresse %(email)s."),
+        "badge_taken": N_("Le badge %(badge)s est déjà celui du membre %(member)s."),
+    }
 
 
 class MemberSchema(Schema):
@@ -61,7 +67,7 @@ def first_error(error: ValidationError) -> tuple[str, str]:
 def add_member(session: Session, data: dict[str, Any], today: date) -> Member:
     """Create a member from already-validated data (see MemberSchema)."""
     if data.get("email") and find_member(session, data["email"]) is not None:
-        raise MemberError(f"a member with e-mail {data['email']} already exists")
+        raise MemberError("email_taken", email=data["email"])
     member = Member(
         given_name=data["given_name"].strip(),
         family_name=data.get("family_name", "").strip(),
@@ -243,7 +249,7 @@ def assign_badge(
         select(Badge).where(Badge.kind == kind, Badge.value == value, Badge.revoked_at.is_(None))
     )
     if taken is not None:
-        raise MemberError(f"badge {value} already belongs to member {taken.member_id}")
+        raise MemberError("badge_taken", badge=value, member=taken.member_id)
     badge = Badge(member_id=member.id, kind=kind, value=value, label=label, issued_at=now)
     session.add(badge)
     session.flush()

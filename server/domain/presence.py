@@ -95,6 +95,27 @@ class IncomingTap:
 
 
 @dataclass(frozen=True)
+class BadgeKeys:
+    """The badge signing key pair: `public` checks badges, passes and tickets; `private`
+    signs the passes and tickets made at the door (a guest's day, a walk-in)."""
+
+    public: bytes
+    private: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TapContext:
+    """What every kind of tap is recorded with: the kiosk it came through, the kiosk's
+    clocks at upload, when the server received it, the rules and the badge keys."""
+
+    kiosk: Kiosk
+    clock: KioskClock | None
+    received_at: datetime
+    rules: Rules
+    keys: BadgeKeys | None = None
+
+
+@dataclass(frozen=True)
 class TapResult:
     """The answer to one tap; it is stored with the tap and given again on a replay."""
 
@@ -166,25 +187,12 @@ def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
     return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
 
 
-def replayed(session: Session, tap: IncomingTap) -> TapResult | None:
-    """The first answer to a tap already stored (a kiosk resends an upload whose answer it
-    did not get): stored once, answered the same each time."""
-    existing = find_tap(session, tap.tap_id)
-    return None if existing is None else TapResult.from_stored(existing.response)
-
-
-def kiosk_entry(
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-    **fields: Any,
-) -> Tap:
+def kiosk_entry(tap: IncomingTap, context: TapContext, **fields: Any) -> Tap:
     """The log entry of a tap from a kiosk, placed in time (`fields` override the badge
     read's defaults: kind, mode, reason...)."""
+    kiosk, received_at = context.kiosk, context.received_at
     occurred_at, clock_status = place_in_time(
-        tap, clock, received_at, kiosk.created_at - timedelta(days=1), rules
+        tap, context.clock, received_at, kiosk.created_at - timedelta(days=1), context.rules
     )
     values: dict[str, Any] = {
         "tap_id": tap.tap_id,
@@ -201,39 +209,27 @@ def kiosk_entry(
     return Tap(**(values | fields))
 
 
-def record_badge_tap(
-    session: Session,
-    kiosk: Kiosk,
-    tap: IncomingTap,
-    clock: KioskClock | None,
-    received_at: datetime,
-    rules: Rules,
-    badge_key: bytes | None = None,
-) -> TapResult:
-    """Store one badge read from a kiosk once, apply it, and say what it did.
-
-    `badge_key` is the public key that checks signed QR badge tokens.
-    """
-    if (answer := replayed(session, tap)) is not None:
-        return answer
-
-    entry = kiosk_entry(kiosk, tap, clock, received_at, rules)
+def record_badge_tap(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
+    """Store one badge read from a kiosk, apply it, and say what it did (signed QR badge
+    tokens are checked with the context's public key)."""
+    kiosk, rules = context.kiosk, context.rules
+    entry = kiosk_entry(tap, context)
     try:
         entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
-    except BadUid as error:
+    except BadUid:
         entry.kind = TapKind.VOID
         entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
-        return finish(session, entry, Outcome.INVALID, reason=f"malformed_badge: {error}")
+        return finish(session, entry, Outcome.INVALID, reason="malformed_badge")
 
     if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
-        if badge_key is None:
+        if context.keys is None:
             raise ValueError("a QR token needs the badge public key to be checked")
         try:
-            badge = check_token(session, entry.badge_value, badge_key)
+            badge = check_token(session, entry.badge_value, context.keys.public)
         except TokenRefused as refused:
             if refused.badge is not None:
                 entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
-            return finish(session, entry, refused.outcome, reason=refused.reason)
+            return finish(session, entry, refused.outcome, reason=refused.code)
     else:
         found = resolve_badge(session, tap.badge_kind, entry.badge_value)
         if found is None:

@@ -1,14 +1,36 @@
 """Refusals: what a rule says no to, with a stable code and a message for people.
 
-Every refusal of the domain is a `Refusal`. Its `code` is stable (stored in logs,
+Every refusal of the server is a `Refusal`. Its `code` is stable (stored in logs,
 answered by the API as `reason`, tested); its `message` is the French text, marked with
 `N_` so that `python -m server.i18n` puts it in the catalogue, and translated only at the
-edge (a page, the API, the command line) into the reader's language. The messages a class
-can say are declared in its `MESSAGES`, by code, so a test can walk every code and check
-it has a French and an English text.
+edge (a page, the API, the command line: `server.i18n.refusal_text`) into the reader's
+language. The messages a class can say are declared in its `MESSAGES`, by code, so a test
+walks every code and checks it has a French and an English text.
 
     Refusal
-    └── PhotoError          an upload that is not a usable picture (domain/photos.py)
+    ├── AnnouncementError   empty, long, expiry                  domain/announcements.py
+    ├── BillingError        not_over, already_closed, closed     domain/billing.py
+    ├── EventError          bad_brought_by, ends_before_start,   domain/meetups.py
+    │                       over, full
+    ├── GuestError          past_day                             domain/guests.py
+    ├── HoursError          bad_time, not_periods, not_a_pair,   domain/hours.py
+    │                       unknown_weekday, not_a_range, bad_days, days_backwards
+    ├── KioskGone           kiosk_gone                           domain/checkin.py
+    ├── LinkError           link_expired, link_invalid           domain/links.py
+    ├── MemberError         email_taken, badge_taken             domain/members.py
+    ├── PhotoError          photo_too_large, photo_unreadable    domain/photos.py
+    ├── SiteError           bad_slug, bad_timezone, bad_capacity, domain/sites.py
+    │                       slug_taken, unknown_detail, half_position
+    ├── StaffError          short_password, bad_email,           domain/staff.py
+    │                       email_taken
+    ├── TokenRefused        malformed, unknown_key, bad_signature, domain/credentials.py
+    │                       unknown_badge, replaced, revoked (a tap's reason in the log)
+    └── BadPeriod           bad_date, end_before_start, too_long web/staff/reports.py
+
+Not refusals of a rule, and so not here: `server.api.errors.ApiError` (an HTTP answer of
+the kiosk API, whose `reason` is a code of the same kind), and the errors of the libraries
+both sides share (`badges.tokens.TokenError`, `badges.uid.BadUid`), which cannot import
+the server.
 """
 
 from __future__ import annotations

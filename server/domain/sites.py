@@ -14,14 +14,28 @@ from sqlalchemy.orm import Session
 
 from server.domain.hours import check_weekly
 from server.domain.kiosks import hash_token
+from server.domain.refusals import N_, Refusal
 from server.store.models import Site
 
 PUBLIC_FIELDS = frozenset({"url", "logo_url", "contact_email", "address", "lat", "lon"})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-class SiteError(ValueError):
+class SiteError(Refusal):
     """A site that cannot be created as asked."""
+
+    MESSAGES = {
+        "bad_slug": N_(
+            "« %(slug)s » : une adresse de lieu s'écrit en minuscules, chiffres et tirets."
+        ),
+        "bad_timezone": N_(
+            "« %(timezone)s » n'est pas un fuseau horaire (par exemple Europe/Paris)."
+        ),
+        "bad_capacity": N_("La capacité est un nombre positif de personnes."),
+        "slug_taken": N_("Un lieu « %(slug)s » existe déjà."),
+        "unknown_detail": N_("Détail de lieu inconnu : « %(detail)s »."),
+        "half_position": N_("Donnez la latitude et la longitude, ou aucune des deux."),
+    }
 
 
 def slugify(name: str) -> str:
@@ -43,20 +57,20 @@ def add_site(
     address, lat, lon)."""
     slug = slug or slugify(name)
     if not _SLUG.match(slug):
-        raise SiteError(f"{slug!r}: a slug is lower-case letters, digits and dashes")
+        raise SiteError("bad_slug", slug=slug)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SiteError(f"{timezone!r} is not a time zone (e.g. Europe/Paris)") from None
+        raise SiteError("bad_timezone", timezone=timezone) from None
     if capacity is not None and capacity < 1:
-        raise SiteError("capacity is a positive number of people")
+        raise SiteError("bad_capacity")
     if find_site(session, slug) is not None:
-        raise SiteError(f"a site {slug!r} already exists")
+        raise SiteError("slug_taken", slug=slug)
     unknown = set(public) - PUBLIC_FIELDS
     if unknown:
-        raise SiteError(f"unknown site detail {sorted(unknown)[0]!r}")
+        raise SiteError("unknown_detail", detail=sorted(unknown)[0])
     if (public.get("lat") is None) != (public.get("lon") is None):
-        raise SiteError("give both latitude and longitude, or neither")
+        raise SiteError("half_position")
     site = Site(
         name=name,
         slug=slug,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from presence.errors import error_body
 from server.domain.announcements import current
 from server.domain.board import BoardAccess, board_state, find_board_site
 from server.domain.meetups import today_at
@@ -141,11 +142,8 @@ def strip_json(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         token = request.args.get("token") or None
         access, site = find_board_site(session, slug, token, *_client(app))
         if site is None:
-            return (
-                {"error": access.value},
-                404 if access is BoardAccess.NO_SUCH_SITE else 403,
-                headers,
-            )
+            status = 404 if access is BoardAccess.NO_SUCH_SITE else 403
+            return error_body(access.value, REFUSALS[_language()][access]), status, headers
         return strip(session, site, app.now()), 200, headers
 
 

@@ -24,7 +24,7 @@ from server.domain.privacy import member_data, visit_history
 from server.domain.sites import local_today
 from server.domain.text import EMAIL
 from server.domain.webhooks import may_watch, member_secret
-from server.i18n import use_language
+from server.i18n import refusal_text, use_language
 from server.runtime import runtime
 from server.store.models import (
     Announcement,
@@ -83,13 +83,8 @@ def _record_choice(member: Member, level: Visibility, internet: bool, now: datet
 @blp.errorhandler(LinkError)
 def _refusal(error: LinkError) -> tuple[str, int]:
     """A link that is expired, forged or for an erased member, on any of these pages."""
-    if error.expired:
-        message = _("Ce lien a expiré. Demandez-en un nouveau à l'accueil.")
-        return render_template("message.html", title=_("Lien expiré"), message=message), 410
-    message = _(
-        "Ce lien n'est pas valide. Vérifiez qu'il est complet, ou demandez-en un à l'accueil."
-    )
-    return render_template("message.html", title=_("Lien inutilisable"), message=message), 404
+    title, status = (_("Lien expiré"), 410) if error.expired else (_("Lien inutilisable"), 404)
+    return render_template("message.html", title=title, message=refusal_text(error)), status
 
 
 def _member_id(token: str) -> int:
@@ -104,7 +99,7 @@ def _holder(session: Session, member_id: int) -> Member:
     """
     member = session.get(Member, member_id)
     if member is None or member.erased_at is not None:
-        raise LinkError(expired=False)
+        raise LinkError("link_invalid")
     use_language(member.language)
     return member
 
@@ -269,8 +264,8 @@ def invite_guest(
                     now,
                     app.badge_private_key,
                 )
-            except GuestError:
-                problem = _("Aujourd'hui ou un jour à venir.")
+            except GuestError as error:
+                problem = refusal_text(error)
             else:
                 if email and app.settings.mail.host:
                     mail_pass(session, invited, email, now)
@@ -294,7 +289,7 @@ def _change_together(session: Session, member: Member, form: Any, now: datetime)
         except AnnouncementError as error:
             return (
                 str(_("Écrivez l'annonce, en 280 caractères au plus."))
-                if error.reason in ("empty", "long")
+                if error.code in ("empty", "long")
                 else str(_("Affichée de 1 à 30 jours."))
             )
         return None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from badges.cards import qr_png
 from server.domain.meetups import EventError, register, upcoming
 from server.domain.text import EMAIL
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Delivery, Event, Site, Ticket
 
@@ -62,11 +63,7 @@ def event_page(event_id: int) -> tuple[str, int] | tuple[str, int, dict[str, str
                 try:
                     ticket = register(session, event, name, email, app.now(), app.badge_private_key)
                 except EventError as error:
-                    problem = (
-                        _("Cet événement est complet.")
-                        if "full" in str(error)
-                        else _("Cet événement est passé ou annulé.")
-                    )
+                    problem = refusal_text(error)
                 else:
                     link = ticket_link(ticket.id)
                     if email and app.settings.mail.host:

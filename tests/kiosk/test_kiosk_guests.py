@@ -104,6 +104,18 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
             lambda: requests.get(f"{kiosk.page}/hosts", timeout=5).json()["hosts"],
             what="the hosts from the server's directory",
         )
+        # The page's refusals are in the one JSON shape, with a code the page acts on.
+        for path, body, status, reason in (
+            ("/guest", b"{", 400, "malformed_json"),
+            ("/guest", b'{"name": "  "}', 400, "name"),
+            ("/guest/leaving", b'{"arrival": "nobody"}', 404, "arrival"),
+            ("/nowhere", b"{}", 404, "not_found"),
+        ):
+            answer = requests.post(kiosk.page + path, data=body, timeout=5)
+            assert answer.status_code == status, path
+            refusal = answer.json()
+            assert (refusal["status"], refusal["reason"]) == ("error", reason), path
+            assert set(refusal) == {"status", "reason", "message"} and refusal["message"]
         page = browser.new_page(locale="fr-FR")
         page.goto(kiosk.page + "/")
         page.get_by_role("button", name="Je suis invité·e").click()

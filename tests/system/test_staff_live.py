@@ -19,10 +19,10 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, expect
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff
 from server.store import migrate
 from server.store.db import make_engine
 from server.store.models import StaffRole
-from server.web.staff.passwords import add_staff
 from tests.conftest import REDIS_ENV, require_env
 from tests.factories import make_badge, make_kiosk, make_member, make_site
 from tests.servers import ServerProcess, free_port, post_tap, write_config

@@ -27,15 +27,10 @@ from server.domain.announcements import (
     withdraw,
 )
 from server.domain.sites import home_zone, local_today
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Announcement, Site
 from server.web.staff import actor, blp
-
-PROBLEMS = {
-    "empty": _l("Écrivez l'annonce."),
-    "long": _l("%(num)d caractères au plus.", num=MAX_LENGTH),
-    "expiry": _l("Une date de fin entre demain et dans trois mois."),
-}
 
 
 class AnnouncementForm(FlaskForm):  # type: ignore[misc]
@@ -67,7 +62,7 @@ def announcements() -> str | Response:
             try:
                 note = publish(session, form.text.data or "", until, site_id, actor(), now)
             except AnnouncementError as error:
-                form.text.errors = [*form.text.errors, PROBLEMS[error.reason]]
+                form.text.errors = [*form.text.errors, refusal_text(error)]
             else:
                 audit.record(
                     session, now, actor(), "announcement.publish", f"announcement:{note.id}"

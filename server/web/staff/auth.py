@@ -21,10 +21,10 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from server.domain.staff import MIN_PASSWORD_LENGTH, hasher
 from server.runtime import runtime
 from server.store.models import StaffRole, StaffUser
 from server.web.staff import blp, login_manager
-from server.web.staff.passwords import MIN_PASSWORD_LENGTH, hasher
 
 #: A hash to verify against when the e-mail is unknown: the answer takes as long.
 _DUMMY_HASH = hasher.hash("not a password of anyone here")

@@ -8,7 +8,6 @@ from datetime import date, datetime
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from server.domain import audit
@@ -24,15 +23,10 @@ from server.domain.billing import (
     statements_csv,
 )
 from server.domain.sites import local_today
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Member
 from server.web.staff import actor, admin_only, blp
-
-REFUSALS = {
-    "not_over": _l("Ce mois n'est pas encore fini : il se clôt une fois passé."),
-    "already_closed": _l("Ce mois est déjà clos."),
-    "closed": _l("Ce mois est clos : ses relevés sont définitifs."),
-}
 
 
 def parse_month(text: str) -> date:
@@ -98,7 +92,7 @@ def billing_close(month: str) -> Response:
                 session, first, local_today(session, now), now, actor(), app.settings.billing
             )
         except BillingError as error:
-            flash(str(REFUSALS[error.reason]), "problem")
+            flash(refusal_text(error), "problem")
         else:
             audit.record(
                 session, now, actor(), "billing.close", f"month:{month}", statements=len(closed)
@@ -139,7 +133,7 @@ def member_pack(member_id: int) -> Response:
                 session, member, local_today(session, now), actor(), app.settings.billing
             )
         except BillingError as error:
-            flash(str(REFUSALS[error.reason]), "problem")
+            flash(refusal_text(error), "problem")
         else:
             audit.record(
                 session,

@@ -19,6 +19,7 @@ from server.domain import audit
 from server.domain.credentials import revoke
 from server.domain.kiosks import add_kiosk, health, rotate_token
 from server.domain.members import MemberError, assign_badge
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Badge, BadgeKind, Kiosk, KioskMode, Member, Site
 from server.web.staff import actor, admin_only, blp
@@ -53,7 +54,8 @@ def badge_enrol() -> Response:
         try:
             badge = assign_badge(session, member, BadgeKind(kind), value, "", app.now())
         except (BadUid, MemberError) as error:
-            flash(str(error), "problem")
+            # BadUid's text comes from the badges library, in English only.
+            flash(refusal_text(error) if isinstance(error, MemberError) else str(error), "problem")
             return redirect(url_for("staff.dashboard"))
         audit.record(
             session,

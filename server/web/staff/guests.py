@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from server.domain import audit
 from server.domain.guests import GuestError, hosts, invite
 from server.domain.sites import local_today
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import GuestDay, Member, Site
 from server.web.passes import mail_pass, pass_link
@@ -63,8 +64,8 @@ def guests() -> str | Response:
                     now,
                     app.badge_private_key,
                 )
-            except GuestError:
-                form.day.errors = [*form.day.errors, _("Aujourd'hui ou un jour à venir.")]
+            except GuestError as error:
+                form.day.errors = [*form.day.errors, refusal_text(error)]
             else:
                 if email and app.settings.mail.host:
                     mail_pass(session, invited, email, now)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -23,6 +22,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from server.domain import audit
 from server.domain.meetups import EventError, add_event, attendance, register
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Event, Site, Ticket
 from server.web.staff import actor, blp
@@ -94,8 +94,8 @@ def events() -> str | Response:
                 audit.record(
                     session, app.now(), actor(), "event.add", f"event:{event.id}", title=event.title
                 )
-        except EventError:
-            form.ends_at.errors = [*form.ends_at.errors, _("La fin vient après le début.")]
+        except EventError as error:
+            form.ends_at.errors = [*form.ends_at.errors, refusal_text(error)]
         else:
             return redirect(url_for("staff.event", event_id=event.id))
     with app.session() as session:
@@ -130,8 +130,8 @@ def event(event_id: int) -> str | Response:
                     app.badge_private_key,
                     walk_in=True,
                 )
-            except EventError:
-                flash(_("Cet événement est passé ou annulé."))
+            except EventError as error:
+                flash(refusal_text(error))
             else:
                 ticket.checked_in_at = app.now()
                 audit.record(

@@ -177,7 +177,7 @@ def member_new() -> Response | str:
             name, message = first_error(error)
             flash(f"{name} : {message}", "problem")
         except MemberError as error:
-            flash(str(error), "problem")
+            flash(refusal_text(error), "problem")
         else:
             flash(_("Membre créé."), "saved")
             return redirect(url_for("staff.member", member_id=member_id))

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.refusals import N_, Refusal
 from server.domain.reports import (
     Occupancy,
     days_csv,
@@ -22,6 +23,7 @@ from server.domain.reports import (
 )
 from server.domain.sites import home_zone, local_today
 from server.domain.sponsorship import community
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Site
 from server.web.staff import blp
@@ -29,8 +31,14 @@ from server.web.staff import blp
 MAX_DAYS = 366
 
 
-class BadPeriod(ValueError):
+class BadPeriod(Refusal):
     """A period asked for in the address that cannot be reported on."""
+
+    MESSAGES = {
+        "bad_date": N_("Les dates s'écrivent AAAA-MM-JJ."),
+        "end_before_start": N_("La fin de la période est avant son début."),
+        "too_long": N_("Une période d'un an au plus."),
+    }
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,11 @@ def _asked(session: Session, today: date) -> Asked:
         start = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
         end = date.fromisoformat(request.args.get("to") or today.isoformat())
     except ValueError:
-        raise BadPeriod(_("Les dates s'écrivent AAAA-MM-JJ.")) from None
+        raise BadPeriod("bad_date") from None
     if end < start:
-        raise BadPeriod(_("La fin de la période est avant son début."))
+        raise BadPeriod("end_before_start")
     if (end - start).days >= MAX_DAYS:
-        raise BadPeriod(_("Une période d'un an au plus."))
+        raise BadPeriod("too_long")
     return Asked(site, start, end)
 
 
@@ -80,7 +88,7 @@ def reports() -> str | tuple[str, int]:
             asked, report = _report(session)
         except BadPeriod as error:
             return render_template(
-                "staff/reports.html", sites=sites, report=None, problem=str(error)
+                "staff/reports.html", sites=sites, report=None, problem=refusal_text(error)
             ), 400
         busiest = max(report.days, key=lambda figures: (figures.peak, figures.visits))
         curve_day = min(asked.end, local_today(session, app.now()))
@@ -115,7 +123,7 @@ def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
             asked, report = _report(session)
         except BadPeriod as error:
             return render_template(
-                "message.html", title=_("Période invalide"), message=str(error)
+                "message.html", title=_("Période invalide"), message=refusal_text(error)
             ), 400
     body = days_csv(report) if table == "days" else heatmap_csv(report)
     name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}.csv"

@@ -16,6 +16,13 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Regexp
 
 from server.domain import audit
+from server.domain.staff import (
+    StaffError,
+    add_staff,
+    new_password,
+    set_password,
+)
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import StaffRole, StaffUser
 from server.web.staff import actor, admin_only, blp
@@ -25,12 +32,6 @@ from server.web.staff.auth import (
     StaffLogin,
     check_password,
     limiter,
-)
-from server.web.staff.passwords import (
-    StaffError,
-    add_staff,
-    new_password,
-    set_password,
 )
 
 ROLES = [
@@ -82,8 +83,8 @@ def team() -> str:
                     role=user.role.value,
                 )
                 return _handed_over(user, password)
-        except StaffError:
-            flash(_("Cette adresse a déjà un compte."), "problem")
+        except StaffError as error:
+            flash(refusal_text(error), "problem")
     with app.session() as session:
         users = session.scalars(select(StaffUser).order_by(StaffUser.name)).all()
         return render_template("staff/team.html", users=users, form=form)

@@ -116,10 +116,10 @@ def test_malformed_badge_is_stored_void_and_acknowledged(client, session, clock)
 
     assert response.status_code == 200
     void, ok = response.json["results"]
-    assert void["outcome"] == "invalid" and void["reason"].startswith("malformed_badge")
+    assert void["outcome"] == "invalid" and void["reason"] == "malformed_badge"
     assert ok["outcome"] == "checked_in"
     stored = session.scalar(select(Tap).where(Tap.tap_id == uuid.UUID(bad["id"])))
-    assert stored.kind is TapKind.VOID and stored.reason.startswith("malformed_badge")
+    assert stored.kind is TapKind.VOID and stored.reason == "malformed_badge"
 
 
 def test_time_comes_from_the_kiosk_monotonic_clock(client, session, clock) -> None:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from server.domain.meetups import add_event
 from server.domain.sites import issue_display_token
+from server.domain.staff import add_staff
 from server.store.models import Announcement, StaffRole
-from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
 from tests.factories import PASSWORD, csrf, link_for, log_in, make_member, make_site, submit
 

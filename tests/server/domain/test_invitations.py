@@ -17,10 +17,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff
 from server.runtime import Runtime
 from server.settings import MailSection, ServerSection, Settings
 from server.store.models import Delivery, GuestDay, StaffRole
-from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
 from tests.factories import (
     PASSWORD,

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from badges.tokens import TicketToken, new_private_key, sign_ticket
 from server.domain.meetups import add_event
+from server.domain.staff import add_staff
 from server.domain.webhooks import new_secret
 from server.runtime import Runtime
 from server.store.models import Delivery, Event, StaffRole, Ticket, Webhook
-from server.web.staff.passwords import add_staff
 from tests.conftest import PARIS, FrozenClock, at
 from tests.factories import PASSWORD, log_in, make_kiosk, make_site, submit, tap_json, upload
 

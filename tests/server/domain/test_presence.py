@@ -16,15 +16,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.checkin import record_tap
 from server.domain.presence import (
     IncomingTap,
     Rules,
+    TapContext,
     TapResult,
     close_expired_visits,
     head_count,
     present_visits,
     rebuild_visits,
-    record_badge_tap,
     record_staff_entry,
 )
 from server.store.models import (
@@ -87,7 +88,7 @@ def tap(
 ) -> TapResult:
     """A badge read at `when`, received then (or later, from an offline kiosk)."""
     incoming = IncomingTap(tap_id or uuid.uuid4(), badge.value, BadgeKind.NFC, when)
-    return record_badge_tap(session, kiosk, incoming, None, received_at or when, rules)
+    return record_tap(session, incoming, TapContext(kiosk, None, received_at or when, rules))
 
 
 def staff(

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from server.domain import presence
+from server.domain.checkin import record_tap
 from server.domain.presence import IncomingTap, Rules
 from server.store.db import make_engine, make_session_factory, transaction
 from server.store.models import (
@@ -137,7 +138,7 @@ def record(session: Session, ids: Ids, entry: Entry, rules: Rules) -> None:
         kiosk = session.get(Kiosk, ids.kiosks[entry.kiosk])
         assert kiosk is not None
         badge = IncomingTap(entry.tap_id, ids.badges[entry.member], BadgeKind.NFC, entry.at)
-        presence.record_badge_tap(session, kiosk, badge, None, RECEIVED, rules)
+        record_tap(session, badge, presence.TapContext(kiosk, None, RECEIVED, rules))
         return
     assert entry.staff is not None and entry.site is not None
     member = session.get(Member, ids.members[entry.member])

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff
 from server.store.models import Member, StaffRole, Visit
-from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
 from tests.factories import (
     PASSWORD,

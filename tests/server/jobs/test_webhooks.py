@@ -23,12 +23,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff
 from server.domain.webhooks import member_secret, new_secret
 from server.jobs.outbox import deliver_due
 from server.runtime import Runtime
 from server.settings import MailSection, ServerSection, Settings
 from server.store.models import ArrivalWatch, Delivery, StaffRole, Visibility, Webhook
-from server.web.staff.passwords import add_staff
 from tests.conftest import FrozenClock, at
 from tests.factories import (
     PASSWORD,

@@ -201,3 +201,48 @@ def test_visits_get_their_local_day_and_length_when_upgraded(engine: Engine) -> 
     with engine.connect() as connection:
         day, minutes = connection.execute(text("SELECT local_day, minutes FROM visits")).one()
     assert (str(day), minutes) == ("2026-11-24", 105)
+
+
+def test_kiosk_taps_get_codes_for_reasons_and_staff_entries_keep_their_text(
+    engine: Engine,
+) -> None:
+    """0013: a kiosk tap's prose reason becomes a code; a staff member's typed reason,
+    even one that reads the same, is left as typed."""
+    migrate.upgrade(engine, "0012")
+    rows = [  # (id, kiosk, reason)
+        (1, 1, "guest arrival"),
+        (2, 1, "guest arrival (host no longer listed)"),
+        (3, 1, "guest departure"),
+        (4, 1, "malformed_badge: an NFC UID is written in hexadecimal"),
+        (5, 1, "ticket"),
+        (6, None, "guest arrival"),
+    ]
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO sites (id, slug, name, timezone, opening_hours, created_at, board_seq) "
+            "VALUES (1, 'cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00', 0)",
+            "INSERT INTO kiosks (id, site_id, name, token_hash, mode, created_at, token_issued_at) "
+            "VALUES (1, 1, 'Entrée', 'x', 'toggle', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        ):
+            connection.execute(text(statement))
+        for id_, kiosk, reason in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO taps (id, tap_id, kind, site_id, kiosk_id, reason, occurred_at,"
+                    " clock, received_at, outcome, response) VALUES (:id, :tap, 'void', 1,"
+                    " :kiosk, :reason, '2026-11-23 10:00:00', 'server', '2026-11-23 10:00:00',"
+                    " 'invalid', '{}')"
+                ),
+                {"id": id_, "tap": f"{id_:032x}", "kiosk": kiosk, "reason": reason},
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        found: dict[int, str] = dict(connection.execute(text("SELECT id, reason FROM taps")).all())
+    assert found == {
+        1: "guest_arrival",
+        2: "guest_arrival_host_gone",
+        3: "guest_departure",
+        4: "malformed_badge",
+        5: "ticket",
+        6: "guest arrival",
+    }

@@ -91,6 +91,21 @@ def test_a_board_without_its_token_is_refused_with_a_clear_page(space: Space) ->
     assert '<html lang="en">' in english and "for the space&#39;s own screens" in english
 
 
+def test_the_strip_refuses_in_the_one_json_shape(space: Space) -> None:
+    slug = space.site.slug
+    refused = space.client.get(f"/board/{slug}/strip?token=not-the-key&lang=en")
+    nowhere = space.client.get("/board/nowhere/strip")
+    assert (refused.status_code, nowhere.status_code) == (403, 404)
+    assert refused.json == {
+        "status": "error",
+        "reason": "display_token_invalid",
+        "message": refused.json["message"],
+    }
+    assert "no longer valid" in refused.json["message"]
+    assert nowhere.json["reason"] == "no_such_site"
+    assert space.client.get(f"/board/{slug}/strip?token={space.token}").status_code == 200
+
+
 def test_the_display_token_opens_the_board(space: Space) -> None:
     response = space.page(token=space.token)
     assert response.status_code == 200

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff, hasher
 from server.store.models import Member, StaffRole, StaffUser, Visibility
-from server.web.staff.passwords import add_staff, hasher
 from tests.factories import make_badge, make_kiosk, make_member, make_site, submit, tap_json
 
 PASSWORD = "correct horse battery staple"

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.staff import add_staff
 from server.store.models import MemberPlan, PackPurchase, Plan, StaffRole, Statement
-from server.web.staff.passwords import add_staff
 from tests.factories import badge_tap, make_badge, make_kiosk, make_member, make_site, submit
 
 PASSWORD = "correct horse battery staple"

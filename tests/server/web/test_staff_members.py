@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.domain.members import plan_on
+from server.domain.staff import add_staff
 from server.store.models import (
     Badge,
     Kiosk,
@@ -32,7 +33,6 @@ from server.store.models import (
     StaffUser,
     Visibility,
 )
-from server.web.staff.passwords import add_staff
 from tests.factories import (
     PASSWORD,
     csrf,

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from server.domain.billing import close_month
+from server.domain.staff import add_staff
 from server.settings import BillingSection
 from server.store.models import StaffRole
-from server.web.staff.passwords import add_staff
 from tests.factories import badge_tap, make_badge, make_kiosk, make_member, make_site, submit
 
 PASSWORD = "correct horse battery staple"

@@ -9,19 +9,26 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.refusals import N_, Refusal
 from server.store.models import StaffRole, StaffUser
 
 hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
 
 
-class StaffError(ValueError):
-    """A staff account that cannot be created as asked."""
+class StaffError(Refusal):
+    """A staff account or password that cannot be made as asked."""
+
+    MESSAGES = {
+        "short_password": N_("Le mot de passe a au moins %(num)d caractères."),
+        "bad_email": N_("« %(email)s » n'est pas une adresse e-mail."),
+        "email_taken": N_("Cette adresse a déjà un compte."),
+    }
 
 
 def check_length(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise StaffError("short_password", num=MIN_PASSWORD_LENGTH)
 
 
 def new_password() -> str:
@@ -40,10 +47,10 @@ def add_staff(
 ) -> StaffUser:
     email = email.strip().lower()
     if "@" not in email:
-        raise StaffError(f"{email!r} is not an e-mail address")
+        raise StaffError("bad_email", email=email)
     check_length(password)
     if session.scalar(select(StaffUser).where(StaffUser.email == email)) is not None:
-        raise StaffError(f"{email} already has an account")
+        raise StaffError("email_taken")
     user = StaffUser(
         email=email, name=name, role=role, password_hash=hasher.hash(password), created_at=now
     )
