@@ -219,17 +219,17 @@ def test_a_closed_month_never_changes_and_carries_the_pack_balance(
     december = paris(date(2026, 12, 1), 10)
     (closed,) = close_month(session, NOV, december.date(), december, "nadine", RULES)
     assert (closed.total_cents, closed.credits_left, closed.vat_cents) == (9000, 8, 1500)
-    with pytest.raises(BillingError) as again:
+    with pytest.raises(BillingError) as twice:
         close_month(session, NOV, december.date(), december, "nadine", RULES)
-    assert again.value.code == "already_closed"
+    assert twice.value.code == "already_closed"
 
     # A kiosk that was offline sends a November tap after the close: November stays.
     visit(session, kiosk, badge, paris(day(20), 9), paris(day(20), 10))
     again = statement(session, alice, NOV, december, RULES)
     assert (again.total_cents, again.credits_left, len(again.days)) == (9000, 8, 1)
-    with pytest.raises(BillingError) as closed:
+    with pytest.raises(BillingError) as final:
         record_pack(session, alice, day(25), "accueil@example.org", RULES)
-    assert closed.value.code == "closed"
+    assert final.value.code == "closed"
 
     # December starts from November's closed balance.
     visit(session, kiosk, badge, paris(date(2026, 12, 2), 9), paris(date(2026, 12, 2), 11))

@@ -182,7 +182,7 @@ def test_a_job_while_the_database_is_unreachable_waits_with_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A PostgreSQL restart under a running server: the job says so and tries next time,
-    # with no traceback in the log (tests/test_service_faults.py restarts a real one).
+    # with no traceback in the log (tests/system/test_service_faults.py restarts a real one).
     nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/presence"
     settings = Settings(
         server=ServerSection(data_dir=str(tmp_path), database_url=nowhere, secret_key="s")
