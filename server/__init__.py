@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return render_template("message.html", title=_("Formulaire expiré"), message=message), 400
 
     register_error_handlers(app)
-    init_live(app, settings.server.redis_url, settings.server.socket_origins)
+    server = settings.server
+    init_live(app, server.redis_url, server.redis_channel, server.socket_origins)
     init_metrics(app, runtime)
     hops = settings.server.proxy_hops
     if hops:

@@ -32,6 +32,9 @@ class ServerSection(Section):
     # printed QR badge, so back it up with the database.
     badge_signing_key: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
     redis_url: str = ""
+    # The Socket.IO channel on that Redis: installations sharing one Redis server need
+    # different channels (pub/sub ignores the database number).
+    redis_channel: str = Field(default="presence-board", pattern=r"^[\w.:-]{1,100}$")
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
     # Each connected board holds one thread: allow for boards, kiosks and staff pages.

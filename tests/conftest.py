@@ -3,21 +3,27 @@
 Tests that need PostgreSQL, Redis or the browser read their URLs from the environment
 and skip with the reason when it is not set; PRESENCE_REQUIRE_ALL=1 (CI) makes those
 skips failures, so CI can never be green with a suite silently left out.
+
+A run of the suite keeps to names of its own on those shared servers (a PostgreSQL
+database, a Redis channel), so two runs side by side never touch each other's data.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from server import create_app
@@ -25,6 +31,7 @@ from server.runtime import Runtime
 from server.settings import ServerSection, Settings
 from server.store import migrate
 from server.store.models import Base
+from tests.servers import RUN
 
 #: The clone's root, and the test data kept in it (no test reads a file outside the clone).
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +56,29 @@ def require_env(name: str, what: str) -> str:
     if os.environ.get("PRESENCE_REQUIRE_ALL") == "1":
         pytest.fail(f"PRESENCE_REQUIRE_ALL=1 but {name} is not set: {reason}")
     pytest.skip(reason)
+
+
+@contextmanager
+def own_postgres_database(prefix: str) -> Iterator[str]:
+    """A database of our own on the test PostgreSQL server, dropped afterwards."""
+    shared = make_url(require_env(POSTGRES_ENV, "PostgreSQL"))
+    name = f"{prefix}_{RUN}_{uuid.uuid4().hex[:6]}"
+    admin = shared.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield shared.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """This run's database on the test PostgreSQL server; each test empties it first."""
+    with own_postgres_database("presence_test") as url:
+        yield url
 
 
 class FrozenClock:
@@ -87,7 +117,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """Each test using the database runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'presence.db'}"
-    url = require_env(POSTGRES_ENV, "PostgreSQL")
+    url: str = request.getfixturevalue("postgres_url")
     _reset_postgres(url)
     return url
 

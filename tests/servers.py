@@ -22,6 +22,13 @@ from typing import Any, Self
 import requests
 import socketio
 
+#: This run of the suite, in the names it uses on the shared servers (a PostgreSQL
+#: database, a Redis channel): two runs side by side never touch each other's data.
+RUN = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+#: The Socket.IO channel of this run's servers on the shared Redis (publish/subscribe
+#: channels are the same for every database number of a Redis server).
+REDIS_CHANNEL = f"presence-test-{RUN}"
+
 
 def wait_for(condition: Any, timeout: float = 20, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
@@ -47,7 +54,8 @@ def write_config(
     config = folder / f"config-{port}.toml"
     config.write_text(
         f'[server]\ndata_dir = "{folder / "data"}"\ndatabase_url = "{database_url}"\n'
-        f'secret_key = "test-secret"\nredis_url = "{redis_url}"\nport = {port}\n{extra}',
+        f'secret_key = "test-secret"\nredis_url = "{redis_url}"\nport = {port}\n'
+        f'redis_channel = "{REDIS_CHANNEL}"\n{extra}',
         encoding="utf-8",
     )
     return config

@@ -46,7 +46,8 @@ def open_runtime(ctx: click.Context) -> Runtime:
         # Changes made here reach the boards through the servers' message queue.
         from server.web.live import external_publisher
 
-        runtime.board.publish = external_publisher(settings.server.redis_url)
+        server = settings.server
+        runtime.board.publish = external_publisher(server.redis_url, server.redis_channel)
     return runtime
 
 

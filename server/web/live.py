@@ -108,13 +108,16 @@ def _state_for(slug: str, token: str | None) -> tuple[BoardAccess, dict[str, Any
         return access, state
 
 
-def init_live(app: Flask, redis_url: str, origins: Sequence[str] = ()) -> SocketIO:
-    """Attach Socket.IO to the app and make stored changes reach the boards."""
+def init_live(
+    app: Flask, redis_url: str, channel: str = "presence-board", origins: Sequence[str] = ()
+) -> SocketIO:
+    """Attach Socket.IO to the app and make stored changes reach the boards (through the
+    Redis `channel` to every process of the installation, when there is a Redis)."""
     socketio = SocketIO(
         app,
         async_mode="threading",
         message_queue=redis_url or None,
-        channel="presence-board",
+        channel=channel,
         # Same origin only unless origins are configured: another site cannot open a
         # board or dashboard socket with a visitor's cookies.
         cors_allowed_origins=list(origins) or None,
@@ -155,9 +158,9 @@ def socket_publisher(socketio: SocketIO) -> Publish:
     return publish
 
 
-def external_publisher(redis_url: str) -> Publish:
+def external_publisher(redis_url: str, channel: str) -> Publish:
     """A publisher for processes that serve no boards (commands), through Redis."""
-    return socket_publisher(SocketIO(message_queue=redis_url, channel="presence-board"))
+    return socket_publisher(SocketIO(message_queue=redis_url, channel=channel))
 
 
 # -- the staff dashboard -----------------------------------------------------------------

@@ -56,7 +56,7 @@ from sqlalchemy.engine import make_url
 
 from server.settings import ENVIRONMENT, load_settings
 from server.web.staff import UPLOAD_LIMIT
-from tests.conftest import POSTGRES_ENV, ROOT, require_env
+from tests.conftest import ROOT, own_postgres_database
 from tests.servers import Board, ServerProcess, free_port, presence
 from tests.services import PrivateRedis, require_binary
 
@@ -323,17 +323,8 @@ def get_from(address: str, nginx: Nginx, path: str, headers: dict[str, str]) -> 
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
     """A database of this test's own on the test PostgreSQL server, dropped at the end."""
-    shared = make_url(require_env(POSTGRES_ENV, "PostgreSQL"))
-    name = f"presence_deploy_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = shared.set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield shared.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_postgres_database("presence_deploy") as url:
+        yield url
 
 
 @dataclass

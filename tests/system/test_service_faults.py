@@ -33,6 +33,7 @@ from server.store.db import make_engine, make_session_factory
 from tests.conftest import CHROMIUM_ENV, CHROMIUM_FLAGS
 from tests.kiosks import Door
 from tests.servers import (
+    REDIS_CHANNEL,
     KioskProcess,
     ServerProcess,
     SimulatedDevice,
@@ -43,8 +44,6 @@ from tests.servers import (
 from tests.services import PrivatePostgres, PrivateRedis, postgres_bindir, require_binary
 
 pytestmark = pytest.mark.slow
-
-CHANNEL = "presence-board"  # the Redis channel of server.web.live
 
 
 @pytest.fixture
@@ -193,7 +192,7 @@ def test_boards_resynchronise_after_redis_restarts(
         query = urlencode({"token": door.display_token})
         page = cleanup.enter_context(real_board_page(f"{second.base}/board/cantine?{query}"))
         # python-socketio starts a process's listener with its first Socket.IO connection.
-        wait_for(lambda: private_redis.subscribers(CHANNEL) == 2, "both processes listen")
+        wait_for(lambda: private_redis.subscribers(REDIS_CHANNEL) == 2, "both processes listen")
 
         # Redis up: A's taps reach both boards as numbered changes, no sync needed.
         assert [tap("Membre0"), tap("Membre1")] == ["checked_in", "checked_in"]
@@ -218,7 +217,9 @@ def test_boards_resynchronise_after_redis_restarts(
 
         # Redis back on the same port: python-socketio's listeners subscribe again.
         private_redis.start()
-        wait_for(lambda: private_redis.subscribers(CHANNEL) == 2, "both listen again", timeout=60)
+        wait_for(
+            lambda: private_redis.subscribers(REDIS_CHANNEL) == 2, "both listen again", timeout=60
+        )
         assert tap("Membre4") == "checked_in"
         expected = database_board(door)
         assert shown_names(expected) == {"Membre1", "Membre2", "Membre3", "Membre4"}
