@@ -18,6 +18,8 @@ of forbidden import in a scratch tree, so the checker is shown to catch what it 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +117,26 @@ def violations(root: Path) -> list[str]:
 
 def test_the_house_keeps_its_rules() -> None:
     assert violations(ROOT) == []
+
+
+def test_the_rules_and_the_store_load_no_web_library() -> None:
+    """Importing every module of the domain and the store, in a fresh interpreter, loads
+    neither Flask nor werkzeug nor Socket.IO: not even through the `server` package."""
+    modules = sorted(
+        module_name(path, ROOT)
+        for layer in ("domain", "store")
+        for path in (ROOT / "server" / layer).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(WEB_LIBRARIES)!r}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert found.stdout.strip() == "[]"
 
 
 def test_the_server_is_layered() -> None:
