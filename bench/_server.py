@@ -134,7 +134,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--members", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=32, help="gunicorn gthread threads")
+    parser.add_argument(
+        "--connections", type=int, default=2000, help="gunicorn gevent worker_connections"
+    )
     parser.add_argument("--kiosks", type=int, default=1)
     parser.add_argument("--database-url", default="", help="default: SQLite in --data-dir")
     parser.add_argument("--redis-url", default="", help="the boards' message queue")
@@ -158,7 +160,6 @@ def main() -> None:
     )
     started = time.perf_counter()
     app = create_app(settings)
-    add_bare_route(app)
     runtime: Runtime = app.extensions["presence"]
     if args.serve_only:
         with runtime.session() as session:
@@ -167,14 +168,21 @@ def main() -> None:
     else:
         Base.metadata.create_all(runtime.engine)
         info = arrange(runtime, args.members, Visibility(args.visibility), args.kiosks)
-    add_bare_emit_route(app, info["site_id"])
-    # No pooled connection may cross gunicorn's fork into the worker.
+    # No pooled connection may cross gunicorn's fork into the worker, whose app is built
+    # anew there, after gevent has patched (as `presence serve` does).
     runtime.engine.dispose()
     info["arrange_seconds"] = round(time.perf_counter() - started, 2)
     info["database"] = str(sqlite_path)
     info["database_url"] = settings.server.database_url
     print(f"{READY} {json.dumps(info)}", flush=True)
-    run(app, args.host, args.port, threads=args.threads)
+
+    def serving_app() -> Flask:
+        served = create_app(settings, async_mode="gevent")
+        add_bare_route(served)
+        add_bare_emit_route(served, info["site_id"])
+        return served
+
+    run(serving_app, args.host, args.port, connections=args.connections)
 
 
 if __name__ == "__main__":

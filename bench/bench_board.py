@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_board.py [--boards 1 100 500] [--rounds 30]
 
-Starts bench/_server.py (the real app in gunicorn, one gthread worker, on 127.0.0.1, a
+Starts bench/_server.py (the real app in gunicorn, one gevent worker, on 127.0.0.1, a
 fresh SQLite database, members shown by first name) and connects N board clients
 (python-socketio's asyncio client on the websocket transport, the browser board's
 transport) to the site's room. Then, round after round, it posts one check-in to
@@ -186,7 +186,7 @@ def print_header(args: argparse.Namespace, pid: int) -> None:
     print(f"  machine   {platform.machine()}, {cpus} CPUs, {platform.system()}")
     print(f"  python    {platform.python_version()}; {libraries}")
     print(
-        f"  server    gunicorn gthread, 1 worker, {args.threads} threads, async_mode threading, "
+        "  server    gunicorn gevent worker, 1 process, async_mode gevent, "
         f"SQLite (WAL, synchronous=FULL), no message queue; master pid {pid}"
     )
     print(
@@ -206,13 +206,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
-    args.threads = max(args.boards) + 64  # each websocket holds a thread
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = Path(tempfile.mkdtemp(prefix="presence-bench-board-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     members = (args.rounds + args.warmup) * len(args.boards) + 10
-    process, log = start_server(folder, port, members, args.threads, ["--visibility", "first_name"])
+    process, log = start_server(folder, port, members, ["--visibility", "first_name"])
     missed = 0
     try:
         info = wait_ready(process, log, base)

@@ -184,7 +184,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="presence-bench-kiosk-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process, log = start_server(folder, port, 3000, 32)
+    process, log = start_server(folder, port, 3000)
     proxy: SlowProxy | None = None
     try:
         info = wait_ready(process, log, base)

@@ -6,7 +6,7 @@
 
 Two setups, one after the other, each on fresh data:
 
-- `sqlite`: one server process (gunicorn, one gthread worker) on SQLite, what a Cantine
+- `sqlite`: one server process (gunicorn, its gevent worker) on SQLite, what a Cantine
   runs on a Raspberry Pi or a small server;
 - `postgres`: `--workers` server processes on one PostgreSQL database (a new database
   created for the run on `--postgres-url`, dropped after it) sharing a Redis message
@@ -391,7 +391,6 @@ def launch(
     args: argparse.Namespace,
     workers: int,
     extra: list[str],
-    threads: int,
 ) -> tuple[list[str], dict[str, Any]]:
     """Start `workers` bench servers (the first arranges the data); their URLs and its info."""
     bases: list[str] = []
@@ -400,9 +399,7 @@ def launch(
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         more = ["--serve-only"] if n else ["--kiosks", str(args.kiosks)]
-        process, log = start_server(
-            folder, port, args.members, threads, [*extra, *more], name=f"server-{n}"
-        )
+        process, log = start_server(folder, port, args.members, [*extra, *more], name=f"server-{n}")
         stack.callback(stop_server, process)
         found = wait_ready(process, log, base)
         info = info or found
@@ -418,11 +415,10 @@ def doors_of(bases: list[str], tokens: list[str]) -> list[Door]:
 @contextmanager
 def sqlite_setup(args: argparse.Namespace, folder: Path) -> Iterator[Setup]:
     with ExitStack() as stack:
-        threads = args.boards + 64  # each open websocket holds a thread
-        bases, info = launch(stack, folder, args, 1, ["--visibility", "first_name"], threads)
+        bases, info = launch(stack, folder, args, 1, ["--visibility", "first_name"])
         yield Setup(
             "sqlite",
-            f"1 process (gunicorn gthread, {threads} threads), SQLite (WAL, synchronous=FULL)",
+            "1 process (gunicorn gevent worker), SQLite (WAL, synchronous=FULL)",
             bases,
             doors_of(bases, info["tokens"]),
             info["site"],
@@ -436,7 +432,6 @@ def postgres_setup(args: argparse.Namespace, folder: Path) -> Iterator[Setup]:
     with ExitStack() as stack:
         redis_url = args.redis_url or stack.enter_context(private_redis(folder))
         database_url = stack.enter_context(fresh_database(args.postgres_url))
-        threads = args.boards // args.workers + 64
         bases, info = launch(
             stack,
             folder,
@@ -444,11 +439,10 @@ def postgres_setup(args: argparse.Namespace, folder: Path) -> Iterator[Setup]:
             args.workers,
             ["--visibility", "first_name", "--database-url", database_url]
             + ["--redis-url", redis_url],
-            threads,
         )
         yield Setup(
             "postgres",
-            f"{args.workers} processes (gunicorn gthread, {threads} threads each), "
+            f"{args.workers} processes (gunicorn gevent worker each), "
             f"PostgreSQL, Redis message queue ({redis_url})",
             bases,
             doors_of(bases, info["tokens"]),

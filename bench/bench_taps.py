@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_taps.py [--members 2000] [--concurrency 4] [--duration 15]
 
-Starts bench/_server.py (create_app + server.cli.serving.run: gunicorn gthread, one worker) on
+Starts bench/_server.py (create_app + server.cli.serving.run: gunicorn, one gevent worker) on
 127.0.0.1 with a fresh SQLite database in a temporary folder and sends one tap per member
 (so the measured taps meet members with a history). Then, for each batch size, it sends
 uploads from `--concurrency` client threads over keep-alive sessions, first to the real
@@ -285,7 +285,6 @@ def start_server(
     folder: Path,
     port: int,
     members: int,
-    threads: int,
     extra: Sequence[str] = (),
     name: str = "server",
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -301,8 +300,6 @@ def start_server(
         str(port),
         "--members",
         str(members),
-        "--threads",
-        str(threads),
         *extra,
     ]
     with log.open("wb") as out:
@@ -396,7 +393,7 @@ def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path, p
     print(f"  libraries {versions()}")
     print(f"  database  {info['database']} (fresh; {file_system(folder)})")
     print(
-        f"  server    gunicorn gthread, 1 worker, {args.threads} threads, 127.0.0.1, "
+        f"  server    gunicorn gevent worker, 1 process, 127.0.0.1, "
         f"default [presence]/[api] settings (debounce 60 s); master pid {pid}"
     )
     print(
@@ -491,7 +488,6 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
-    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads")
     parser.add_argument(
         "--batch", type=int, nargs="+", default=[1, 50], help="taps per upload (each a workload)"
     )
@@ -521,7 +517,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="presence-bench-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process, log = start_server(folder, port, args.members, args.threads)
+    process, log = start_server(folder, port, args.members)
     stop = threading.Event()
     failed = 0
     sessions: list[requests.Session] = []

@@ -103,6 +103,8 @@ def keys() -> list[Key]:
         for section, section_field in model.model_fields.items():
             section_model: type[BaseModel] = section_field.annotation  # type: ignore[assignment]
             for name, field in section_model.model_fields.items():
+                if field.deprecated:
+                    continue  # accepted so that older files still load, and said below
                 found.append(
                     Key(
                         section=section,
@@ -115,6 +117,17 @@ def keys() -> list[Key]:
                 )
     order = {place: index for index, place in enumerate(described)}
     return sorted(found, key=lambda key: order.get((key.section, key.name), len(order)))
+
+
+def retired() -> list[str]:
+    """Keys still accepted so that an older config.toml loads, but no longer used."""
+    return [
+        f"`[{section}] {name}` ({field.deprecated})"
+        for model in (Settings, KioskSettings)
+        for section, section_field in model.model_fields.items()
+        for name, field in section_field.annotation.model_fields.items()  # type: ignore[union-attr]
+        if field.deprecated
+    ]
 
 
 def render() -> str:
@@ -142,6 +155,13 @@ def render() -> str:
         if key.environment:
             what += f" Environment: `{key.environment}`."
         lines.append(f"| `{key.name}` | {key.kind} | {key.default} | {what} |")
+    if old := retired():
+        lines += [
+            "",
+            "## No longer used",
+            "",
+            "Still accepted, so that an older file loads; ignored: " + "; ".join(old) + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 

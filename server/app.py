@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from flask import Flask, render_template
 from flask_babel import gettext as _
@@ -49,8 +50,16 @@ def init_security_headers(app: Flask, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
-    """Build the application; tests pass their own settings and a frozen clock."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    async_mode: Literal["threading", "gevent"] = "threading",
+) -> Flask:
+    """Build the application; tests pass their own settings and a frozen clock.
+
+    `async_mode` is how sockets are served: "gevent" under `presence serve` (see
+    server.cli.serving), "threading" for Flask's test client and development."""
     settings = settings or load_settings()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(
@@ -106,7 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     register_error_handlers(app)
     server = settings.server
-    init_live(app, server.redis_url, server.redis_channel, server.socket_origins)
+    init_live(app, server.redis_url, server.redis_channel, server.socket_origins, async_mode)
     init_metrics(app, runtime)
     hops = settings.server.proxy_hops
     if hops:

@@ -37,8 +37,13 @@ class ServerSection(Section):
     redis_channel: str = Field(default="presence-board", pattern=r"^[\w.:-]{1,100}$")
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
-    # Each connected board holds one thread: allow for boards, kiosks and staff pages.
-    threads: int = Field(default=64, ge=4, le=2000)
+    # Most connections served at once: boards and dashboards (each holds one open),
+    # kiosks, pages. A connection costs no thread (gevent), some memory.
+    connections: int = Field(default=2000, ge=10, le=100_000)
+    threads: int | None = Field(
+        default=None,
+        deprecated="each board held a thread before gevent; see `connections`",
+    )
     # Send the staff session cookie over HTTPS only: set it when browsers reach the
     # server through https:// (directly or through a proxy).
     secure_cookies: bool = False

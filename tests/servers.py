@@ -6,8 +6,10 @@ Each test that stops, restarts or breaks a server starts its own, never a shared
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import queue
+import random
 import resource
 import signal
 import socket
@@ -40,10 +42,23 @@ def wait_for(condition: Any, timeout: float = 20, what: str = "condition") -> An
         time.sleep(0.05)
 
 
+#: Ports for the servers tests start: below Linux's ephemeral range (32768-60999), where
+#: the kernel picks the local ports of outgoing connections. A port asked of the kernel
+#: with bind(0) comes from that range, and between our probe and the server's own bind,
+#: a client socket of a test running beside us could take it.
+_PORTS = itertools.count(20_000 + random.randrange(12_000))
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nobody listens on, from this run's own walk through 20000-31999."""
+    while True:
+        port = 20_000 + (next(_PORTS) - 20_000) % 12_000
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def write_config(
@@ -112,12 +127,23 @@ class Process:
                 start_new_session=True,  # its own process group: see stop()
                 preexec_fn=limit,
             )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop(kill=True)  # a process that never got ready is not left running
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while True:
             try:
                 if requests.get(self.ready_url, timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
+                    return
+            # The port may accept connections before the worker answers them: gunicorn's
+            # master listens while its worker still builds the app.
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             assert self.process.poll() is None, self.log()
             assert time.monotonic() < deadline, f"no answer on {self.ready_url} in {timeout} s"

@@ -90,10 +90,12 @@ def fail(message: str) -> None:
 @click.option("--host", help="Address to listen on (default: [server] host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [server] port).")
 @click.option(
-    "--threads", type=click.IntRange(4, 2000), help="Threads (default: [server] threads, 64)."
+    "--connections",
+    type=click.IntRange(10, 100_000),
+    help="Most connections at once: screens, kiosks, pages (default: [server] connections).",
 )
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, connections: int | None) -> None:
     """Run the server (creating the embedded database on first run)."""
     from server import create_app
     from server.cli.serving import run
@@ -103,11 +105,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
     runtime.engine.dispose()
     settings = runtime.settings
     configure_logging(settings)
-    app = create_app(settings)
     host = host or settings.server.host
     port = port or settings.server.port
     click.echo(f"Présence is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
-    run(app, host, port, threads=threads or settings.server.threads)
+    connections = connections or settings.server.connections
+    run(lambda: create_app(settings, async_mode="gevent"), host, port, connections=connections)
 
 
 @click.command()

@@ -1,9 +1,20 @@
-"""Run the application in a production-grade server (gunicorn, threaded worker)."""
+"""Run the application in a production-grade server: gunicorn with its gevent worker.
+
+An open websocket (a wall board, a staff dashboard) is a long request. With threads, each
+held a thread for its whole life, and the 65th screen left the kiosks at the door unable
+to upload. Under gevent a connection is a greenlet: thousands fit in one process, and an
+HTTP request never waits for a socket. Flask-SocketIO runs in its `gevent` mode with
+simple-websocket (gevent-websocket must not be installed: with it, gunicorn's plain
+gevent worker refuses websocket upgrades and clients silently fall back to polling).
+
+The application is built in the worker, after gevent has patched the standard library,
+never in the master (a preloaded app would hold unpatched locks and sockets).
+"""
 
 from __future__ import annotations
 
 import signal
-import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -12,8 +23,9 @@ from gunicorn.app.base import BaseApplication
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
-        self.application = app
+    def __init__(self, make_app: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self.make_app = make_app
+        self.application: Flask | None = None
         self.options = options
         super().__init__()
 
@@ -23,18 +35,21 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
+        if self.application is None:  # in the worker, once gevent has patched
+            self.application = self.make_app()
         return self.application
 
 
-def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
-    """Serve `app` on host:port in one process with `threads` threads, until stopped."""
-    # One worker: several processes need the Redis message queue and sticky sessions
-    # (see docs/scaling.md); threads serve concurrent kiosks and boards.
-    options = {
+def run(make_app: Callable[[], Flask], host: str, port: int, *, connections: int = 2000) -> None:
+    """Serve the app that `make_app` builds on host:port, in one gevent worker holding at
+    most `connections` connections at once, until stopped."""
+    # One worker: several processes need the Redis message queue (see docs/scaling.md).
+    server = _Gunicorn(make_app, {})
+    server.options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": 1,
-        "worker_class": "gthread",
-        "threads": threads,
+        "worker_class": "gevent",
+        "worker_connections": connections,
         "timeout": 60,
         "graceful_timeout": 10,
         "accesslog": None,
@@ -43,9 +58,10 @@ def run(app: Flask, host: str, port: int, *, threads: int = 32) -> None:
         # gunicorn 24+ opens a control socket in $HOME; we have no use for it, and a
         # sandboxed unit (ProtectHome=yes) has no home to write it in.
         "control_socket_disable": True,
-        "post_worker_init": lambda worker: _in_worker(app),
+        "post_worker_init": lambda worker: _in_worker(server.load()),
     }
-    _Gunicorn(app, options).run()
+    server.load_config()
+    server.run()
 
 
 def _in_worker(app: Flask) -> None:
@@ -63,12 +79,14 @@ def _close_boards_on_stop(app: Flask) -> None:
     Each open websocket is a request under way, which gunicorn would otherwise wait for
     until its graceful timeout. Boards reconnect to the next server by themselves.
     """
+    import gevent
+
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         socketio = app.extensions["socketio"]
         # Not in the signal handler itself: closing takes locks the interrupted code may hold.
-        threading.Thread(target=socketio.server.eio.disconnect, daemon=True).start()
+        gevent.spawn(socketio.server.eio.disconnect)
         if callable(previous):
             previous(signum, frame)
 

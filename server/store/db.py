@@ -19,14 +19,24 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+#: Connections a process keeps (and may add) for its requests and sockets together. A
+#: process serves hundreds of boards at once (gevent): when all are reconnecting after a
+#: restart, each reads its state; those beyond the pool wait for a connection (a cheap
+#: wait under gevent) rather than being refused. Several PostgreSQL processes stay well
+#: under its default 100 connections.
+POOL = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 20}
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine; for SQLite, create the folder and set the pragmas we rely on."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+        return create_engine(url, pool_pre_ping=True, **POOL)
+    in_memory = parsed.database in (None, "", ":memory:")
+    if parsed.database and not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    pool = {} if in_memory else POOL  # one connection, SQLAlchemy's own pool for that
+    engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -24,6 +24,7 @@ from flask import Flask, current_app, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, SocketIO, emit, join_room
 from sqlalchemy import event
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.domain.board import BoardAccess, Message, Publish, board_state, find_board_site, room
@@ -49,7 +50,12 @@ class BoardNamespace(Namespace):  # type: ignore[misc]
         slug, token = auth.get("site"), auth.get("token")
         if not isinstance(slug, str) or not (token is None or isinstance(token, str)):
             raise ConnectionRefusedError("send the site and its display token")
-        access, state = _state_for(slug, token)
+        try:
+            access, state = _state_for(slug, token)
+        except PoolTimeout:
+            # Every database connection is taken (all the screens reconnecting at once
+            # after a restart): the board tries again in a moment (board.js).
+            raise ConnectionRefusedError("busy") from None
         if access is not BoardAccess.GRANTED or state is None:
             raise ConnectionRefusedError(access.value)
         site_id = state.pop("site_id")
@@ -109,13 +115,17 @@ def _state_for(slug: str, token: str | None) -> tuple[BoardAccess, dict[str, Any
 
 
 def init_live(
-    app: Flask, redis_url: str, channel: str = "presence-board", origins: Sequence[str] = ()
+    app: Flask,
+    redis_url: str,
+    channel: str = "presence-board",
+    origins: Sequence[str] = (),
+    async_mode: str = "threading",
 ) -> SocketIO:
     """Attach Socket.IO to the app and make stored changes reach the boards (through the
     Redis `channel` to every process of the installation, when there is a Redis)."""
     socketio = SocketIO(
         app,
-        async_mode="threading",
+        async_mode=async_mode,
         message_queue=redis_url or None,
         channel=channel,
         # Same origin only unless origins are configured: another site cannot open a

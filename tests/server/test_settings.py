@@ -117,3 +117,10 @@ def test_generated_secret_key_is_kept(tmp_path: Path) -> None:
     assert len(first) >= 32
     assert secret_key(settings) == first
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_a_file_from_before_gevent_still_loads(tmp_path: Path) -> None:
+    """`[server] threads` sized the threaded server; it is ignored now, not refused."""
+    path = tmp_path / "config.toml"
+    path.write_text("[server]\nthreads = 64\n", encoding="utf-8")
+    assert load_settings(path).server.connections == 2000

@@ -286,6 +286,9 @@
   socket.on("connect_error", (error) => {
     if (socket.active) {
       showBanner(strings.offline); // the client retries by itself
+    } else if (error.message === "busy") {
+      showBanner(strings.offline); // the server is busy: again in a moment, not all at once
+      setTimeout(() => socket.connect(), 1000 + Math.random() * 4000);
     } else {
       showBanner(strings.refused); // refused by the server: try again in a while
       setTimeout(() => socket.connect(), 60000);
