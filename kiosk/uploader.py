@@ -1,10 +1,13 @@
 """The kiosk's network side: uploads the spool, sends heartbeats, refreshes the directory.
 
-One background thread. Taps go up oldest first in batches; a tap leaves the spool only
-when the server's answer names it. Failures back off (1 s doubling to 30 s) and never
-lose anything: a network cut or a server restart only delays taps, a rotated token (401)
-keeps them and says so on the screen, and a tap the server calls malformed (422, which
-the kiosk's own checks should make impossible) is set aside rather than block the rest.
+One background thread. Taps go up oldest first in batches, back to back; a tap leaves
+the spool only when the server's answer names it. Failures back off (1 s doubling to
+30 s) and never lose anything: a network cut or a server restart only delays taps, a
+rotated token (401) keeps them and says so on the screen, and a tap the server calls
+malformed (422, which the kiosk's own checks should make impossible) is set aside rather
+than block the rest. While the server is unreachable and taps wait, a short probe of
+`/healthz` every second cuts the backoff short as soon as it answers: a spool that
+filled during an outage drains as soon as the server is back, not up to 30 s later.
 A spool that cannot be written (a full disk) does not stop the thread either: taps the
 server acknowledged stay in the spool and are sent again, which the server answers with
 its first answer, until the disk has room to forget them.
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 TIMEOUT = (3.05, 15)  # connect, read: a slow server is waited for, a dead one is not
 SEND_NOW_TIMEOUT = (1.0, 3.0)  # a member is waiting at the door for this one
 MAX_BACKOFF = 30.0
+PROBE_EVERY = 1.0  # seconds between probes of an unreachable server while taps wait
+PROBE_TIMEOUT = (0.5, 1.0)
 
 
 class Uploader(threading.Thread):
@@ -60,6 +65,7 @@ class Uploader(threading.Thread):
         self._next_heartbeat = 0.0
         self._next_directory = 0.0
         self._refused_logged = False
+        self._unreachable = False  # the last upload found no server (not a refusal)
 
     def wake(self) -> None:
         """A tap was spooled: send it now rather than at the next retry."""
@@ -86,7 +92,10 @@ class Uploader(threading.Thread):
                 backoff = 0.0
                 continue
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
-            self._sleep(backoff, wake_early_after=1.0)
+            if self._unreachable:
+                self._await_server(backoff)
+            else:  # refused (a rotated token): only a member's tap or time tries again
+                self._sleep(backoff, wake_early_after=1.0)
         self.http.close()
         self.http_now.close()
 
@@ -114,6 +123,20 @@ class Uploader(threading.Thread):
             self._wake.wait(seconds)
         self._wake.clear()
 
+    def _await_server(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the server to answer `/healthz` again, asking every
+        PROBE_EVERY seconds; True as soon as it does."""
+        deadline = self.monotonic() + seconds
+        while self.monotonic() < deadline:
+            if self._stopping.wait(min(PROBE_EVERY, max(0.0, deadline - self.monotonic()))):
+                return False
+            try:
+                if self.http.get(f"{self.base}/healthz", timeout=PROBE_TIMEOUT).ok:
+                    return True
+            except requests.RequestException:
+                pass
+        return False
+
     # -- taps -------------------------------------------------------------------------------
 
     def _clock(self) -> dict[str, Any]:
@@ -133,6 +156,7 @@ class Uploader(threading.Thread):
             log.info("server unreachable (%s), %d taps wait", type(error).__name__, pending)
             self._offline()
             return False
+        self._unreachable = response.status_code >= 500
         if response.status_code == 200:
             answer = response.json()
             results = answer.get("results", [])
@@ -193,6 +217,7 @@ class Uploader(threading.Thread):
         return None
 
     def _offline(self) -> None:
+        self._unreachable = True
         self.screen.status(online=False, pending=self.spool.pending())
 
     # -- heartbeat and directory -------------------------------------------------------------

@@ -196,10 +196,8 @@ def test_with_the_server_down_a_tap_is_greeted_and_sent_later(
     wait_for(lambda: pipeline.spool.directory_key() is not None, what="the directory")
     door.server.stop()
 
-    started = time.perf_counter()
-    tap = pipeline.kiosk.handle(Read("nfc", BRUNO))
-    greeted_in = time.perf_counter() - started
-    assert tap is not None and greeted_in < 1  # the figure is the benchmark's business
+    tap = pipeline.kiosk.handle(Read("nfc", BRUNO))  # how fast: bench/bench_kiosk.py
+    assert tap is not None
     assert pipeline.screen.state["show"]["name"] == "Bruno"  # from the cached directory
     wait_for(lambda: pipeline.screen.state["status"]["online"] is False, what="offline")
     assert pipeline.spool.pending() == 1
@@ -207,6 +205,23 @@ def test_with_the_server_down_a_tap_is_greeted_and_sent_later(
     door.server.start()
     wait_for(lambda: pipeline.spool.pending() == 0, timeout=60, what="the upload")
     assert [row[1:3] for row in server_taps(door)] == [(BRUNO, "checked_in")]
+
+
+def test_the_uploader_notices_the_server_back_without_waiting_out_its_backoff(
+    door: Door, pipeline: Pipeline
+) -> None:
+    """While taps wait for an unreachable server, a probe of /healthz every second cuts
+    the backoff short: here a backoff of an hour ends when the server is back."""
+    door.server.stop()
+    probing = Uploader(pipeline.settings, pipeline.spool, pipeline.screen, pipeline.boot)
+    found: dict[str, bool] = {}
+    waiter = threading.Thread(target=lambda: found.update(back=probing._await_server(3600)))
+    waiter.start()
+    time.sleep(2)  # a few probes find nobody
+    assert waiter.is_alive()
+    door.server.start()
+    waiter.join(timeout=120)
+    assert found == {"back": True}
 
 
 def test_a_forged_qr_code_is_refused_offline(door: Door, pipeline: Pipeline) -> None:
