@@ -47,3 +47,8 @@ SMALL = (
     *("--arrivals", "20", "--burst-seconds", "2", "--boards", "4", "--members", "400"),
     *("--saturation-seconds", "1", "--bare-seconds", "0.5", "--saturation-boards", "2"),
 )
+
+
+def test_the_drain_benchmark_finds_every_spooled_tap_in_the_log_once() -> None:
+    out = run_bench("bench_drain.py", "--taps", "120", "--members", "40", "--outage", "3")
+    assert "0 missing, 0 twice" in out, out
