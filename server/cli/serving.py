@@ -84,6 +84,7 @@ def _close_boards_on_stop(app: Flask) -> None:
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
+        app.extensions["presence.boards"].stopping = True
         socketio = app.extensions["socketio"]
         # Not in the signal handler itself: closing takes locks the interrupted code may hold.
         gevent.spawn(socketio.server.eio.disconnect)

@@ -44,8 +44,13 @@ class BoardNamespace(Namespace):  # type: ignore[misc]
         super().__init__(NAMESPACE)
         self._site_of: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: Set when the process is stopping: a board reconnecting at once would keep it
+        #: up until gunicorn's graceful timeout; told `busy`, it tries again in a moment.
+        self.stopping = False
 
     def on_connect(self, auth: Any = None) -> None:
+        if self.stopping:
+            raise ConnectionRefusedError("busy")
         auth = auth if isinstance(auth, dict) else {}
         slug, token = auth.get("site"), auth.get("token")
         if not isinstance(slug, str) or not (token is None or isinstance(token, str)):
