@@ -50,5 +50,5 @@ SMALL = (
 
 
 def test_the_drain_benchmark_finds_every_spooled_tap_in_the_log_once() -> None:
-    out = run_bench("bench_drain.py", "--taps", "120", "--members", "40", "--outage", "3")
+    out = run_bench("bench_drain.py", "--taps", "60", "--members", "20", "--outage", "1")
     assert "0 missing, 0 twice" in out, out

@@ -67,11 +67,12 @@ async def arrival_reaches(boards: list[Any], name: str) -> int:
     return sum(found)
 
 
-def test_two_hundred_boards_leave_the_door_and_healthz_answering(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_two_hundred_boards_leave_the_door_and_healthz_answering(tmp_path: Path) -> None:
+    # SQLite, the embedded default, where a commit blocks the whole process; PostgreSQL
+    # under the same worker is exercised by the two-process and fault tests.
     port = free_port()
-    config = write_config(tmp_path, database_url, port=port)  # shipped serving settings
+    database = f"sqlite:///{tmp_path / 'presence.db'}"
+    config = write_config(tmp_path, database, port=port)  # shipped serving settings
     presence(config, "db", "upgrade")
     presence(
         config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", "mon-sun 00:00-23:59"
