@@ -337,13 +337,14 @@ class NotificationTracker:
             return
         now = self.clock()
         language, mail = self.settings.board.language, bool(self.settings.mail.host)
+        # Most spaces have no webhook: then a tap's event (and its head-count) is not
+        # worked out at all. Arrival alerts are the members' own, checked per check-in.
+        hooked = session.scalar(select(Webhook.id).where(Webhook.disabled_at.is_(None)).limit(1))
         queued = 0
         for tap in taps:
-            found = tap_event(session, tap, now)
-            if found is None:
-                continue
-            queued += queue_event(session, found, tap.site_id, now, language)
-            if found["event"] == CHECK_IN:
+            if hooked is not None and (found := tap_event(session, tap, now)) is not None:
+                queued += queue_event(session, found, tap.site_id, now, language)
+            if tap.ticket_id is None and _OUTCOMES.get(tap.outcome) == CHECK_IN:
                 queued += queue_arrival_alerts(session, tap, now, language, self.secret, mail)
         if queued:
             session.info["presence.webhooks.queued"] = True
