@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,27 +96,31 @@ def _default(field: Any) -> str:
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
-def keys() -> list[Key]:
-    """Every key of every section the server and the kiosk read, in config.toml's order."""
-    described = comments(CONFIG.read_text(encoding="utf-8"))
-    environment = ENVIRONMENT | KIOSK_ENVIRONMENT
-    found = []
+def fields() -> Iterator[tuple[str, str, FieldInfo]]:
+    """(section, key, its field) of every section the server and the kiosk read."""
     for model in (Settings, KioskSettings):
         for section, section_field in model.model_fields.items():
             section_model: type[BaseModel] = section_field.annotation  # type: ignore[assignment]
             for name, field in section_model.model_fields.items():
-                if field.deprecated:
-                    continue  # accepted so that older files still load, and said below
-                found.append(
-                    Key(
-                        section=section,
-                        name=name,
-                        kind=_kind(field.annotation),
-                        default=_default(field),
-                        environment=environment.get((section, name)),
-                        comment=_ENVIRONMENT_NOTE.sub("", described.get((section, name), "")),
-                    )
-                )
+                yield section, name, field
+
+
+def keys() -> list[Key]:
+    """Every key in use, in config.toml's order (retired ones are listed apart)."""
+    described = comments(CONFIG.read_text(encoding="utf-8"))
+    environment = ENVIRONMENT | KIOSK_ENVIRONMENT
+    found = [
+        Key(
+            section=section,
+            name=name,
+            kind=_kind(field.annotation),
+            default=_default(field),
+            environment=environment.get((section, name)),
+            comment=_ENVIRONMENT_NOTE.sub("", described.get((section, name), "")),
+        )
+        for section, name, field in fields()
+        if not field.deprecated  # accepted so that older files still load, and said below
+    ]
     order = {place: index for index, place in enumerate(described)}
     return sorted(found, key=lambda key: order.get((key.section, key.name), len(order)))
 
@@ -123,9 +129,7 @@ def retired() -> list[str]:
     """Keys still accepted so that an older config.toml loads, but no longer used."""
     return [
         f"`[{section}] {name}` ({field.deprecated})"
-        for model in (Settings, KioskSettings)
-        for section, section_field in model.model_fields.items()
-        for name, field in section_field.annotation.model_fields.items()  # type: ignore[union-attr]
+        for section, name, field in fields()
         if field.deprecated
     ]
 

@@ -89,6 +89,29 @@ def presence(config: Path, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+EVERY_DAY = "mon-sun 00:00-23:59"
+
+
+def arrange_cantine(config: Path) -> tuple[str, str]:
+    """A site open all day, Bruno (first name shown) with a badge; kiosk and board keys."""
+    presence(config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", EVERY_DAY)
+    presence(
+        config,
+        "members",
+        "add",
+        "--given-name",
+        "Bruno",
+        "--email",
+        "bruno@example.org",
+        "--visibility",
+        "first_name",
+    )
+    presence(config, "badges", "assign", "bruno@example.org", "04A224B2C35A80")
+    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
+    link = presence(config, "sites", "board-link", "cantine").strip()
+    return kiosk, link.split("token=")[1]
+
+
 class Process:
     """A `presence` subcommand in its own process group, up once `ready_url` answers.
 

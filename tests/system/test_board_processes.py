@@ -10,31 +10,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import REDIS_ENV, require_env
-from tests.servers import Board, ServerProcess, free_port, post_tap, presence, write_config
+from tests.servers import (
+    Board,
+    ServerProcess,
+    arrange_cantine,
+    free_port,
+    post_tap,
+    presence,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
-
-EVERY_DAY = "mon-sun 00:00-23:59"
-
-
-def arrange(config: Path) -> tuple[str, str]:
-    """A site open all day, Bruno (first name shown) with a badge; kiosk and board keys."""
-    presence(config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", EVERY_DAY)
-    presence(
-        config,
-        "members",
-        "add",
-        "--given-name",
-        "Bruno",
-        "--email",
-        "bruno@example.org",
-        "--visibility",
-        "first_name",
-    )
-    presence(config, "badges", "assign", "bruno@example.org", "04A224B2C35A80")
-    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    link = presence(config, "sites", "board-link", "cantine").strip()
-    return kiosk, link.split("token=")[1]
 
 
 def tap(base: str, kiosk_token: str) -> dict[str, Any]:
@@ -61,7 +47,7 @@ def two_servers(tmp_path: Path, database_url: str) -> Iterator[tuple[ServerProce
 
 def test_a_tap_stored_by_one_process_reaches_a_board_on_the_other(two_servers) -> None:  # type: ignore[no-untyped-def]
     first, second = two_servers
-    kiosk_token, display_token = arrange(first.config)
+    kiosk_token, display_token = arrange_cantine(first.config)
     board = Board(first.base, "cantine", display_token)
     try:
         state = board.next("state")
@@ -82,7 +68,7 @@ def test_a_board_finds_the_same_numbers_after_a_restart(tmp_path: Path) -> None:
     port = free_port()
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'presence.db'}", port=port)
     presence(config, "db", "upgrade")
-    kiosk_token, display_token = arrange(config)
+    kiosk_token, display_token = arrange_cantine(config)
     server = ServerProcess(config, port).start()
     try:
         tap(server.base, kiosk_token)

@@ -57,7 +57,7 @@ from sqlalchemy.engine import make_url
 from server.settings import ENVIRONMENT, load_settings
 from server.web.staff import UPLOAD_LIMIT
 from tests.conftest import ROOT, own_postgres_database
-from tests.servers import Board, ServerProcess, free_port, presence
+from tests.servers import Board, ServerProcess, arrange_cantine, free_port, presence
 from tests.services import PrivateRedis, require_binary
 
 DEPLOY = ROOT / "deploy"
@@ -74,7 +74,6 @@ SHIPPED_UPSTREAM = "server 127.0.0.1:5001;\n    server 127.0.0.1:5002;"
 #: The client address that stands for the space's LAN in the board's allow-list.
 LAN_CLIENT = "127.0.0.2"
 BADGE = "04A224B2C35A80"
-EVERY_DAY = "mon-sun 00:00-23:59"
 
 
 def substitute(text: str, old: str, new: str) -> str:
@@ -253,26 +252,6 @@ def example_environment() -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
-def arrange(config: Path) -> tuple[str, str]:
-    """A site open all day, Bruno (first name shown) with a badge: kiosk and board keys."""
-    presence(config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", EVERY_DAY)
-    presence(
-        config,
-        "members",
-        "add",
-        "--given-name",
-        "Bruno",
-        "--email",
-        "b@example.org",
-        "--visibility",
-        "first_name",
-    )
-    presence(config, "badges", "assign", "b@example.org", BADGE)
-    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    link = presence(config, "sites", "board-link", "cantine").strip()
-    return kiosk, link.split("token=")[1]
-
-
 def tap(base: str, kiosk_token: str, tap_id: str, verify: Path) -> dict[str, Any]:
     """Post one tap of Bruno's badge; its answer."""
     body = {"taps": [{"id": tap_id, "badge": BADGE, "read_at": datetime.now(UTC).isoformat()}]}
@@ -364,7 +343,7 @@ def network(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) ->
                 config = server_config(NETWORK_CONFIG, folder, port, add_port=True, lan=LAN_CLIENT)
                 servers.append(ServerProcess(config, port))
             presence(servers[0].config, "db", "upgrade")
-            kiosk_token, display_token = arrange(servers[0].config)
+            kiosk_token, display_token = arrange_cantine(servers[0].config)
             for server in servers:
                 server.start()
             nginx.start()
@@ -558,7 +537,7 @@ def test_one_space_on_sqlite_behind_nginx(tmp_path: Path, monkeypatch: pytest.Mo
     nginx = Nginx(tmp_path / "nginx", [port])
     server = ServerProcess(config, port)
     presence(config, "db", "upgrade")
-    kiosk_token, _display = arrange(config)
+    kiosk_token, _display = arrange_cantine(config)
     try:
         server.start()
         nginx.start()

@@ -16,7 +16,14 @@ import pytest
 import requests
 import socketio
 
-from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
+from tests.servers import (
+    ServerProcess,
+    arrange_cantine,
+    free_port,
+    post_tap,
+    presence,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -74,23 +81,7 @@ def test_two_hundred_boards_leave_the_door_and_healthz_answering(tmp_path: Path)
     database = f"sqlite:///{tmp_path / 'presence.db'}"
     config = write_config(tmp_path, database, port=port)  # shipped serving settings
     presence(config, "db", "upgrade")
-    presence(
-        config, "sites", "add", "La Cantine", "--slug", "cantine", "--hours", "mon-sun 00:00-23:59"
-    )
-    presence(
-        config,
-        "members",
-        "add",
-        "--given-name",
-        "Bruno",
-        "--email",
-        "bruno@example.org",
-        "--visibility",
-        "first_name",
-    )
-    presence(config, "badges", "assign", "bruno@example.org", "04A224B2C35A80")
-    kiosk = presence(config, "kiosks", "add", "porte", "--site", "cantine").strip()
-    display = presence(config, "sites", "board-link", "cantine").strip().split("token=")[1]
+    kiosk, display = arrange_cantine(config)
     server = ServerProcess(config, port).start()
 
     async def scenario() -> tuple[int, int, str, int]:
