@@ -5,16 +5,19 @@ carries, and each kind has its handler (the table `HANDLERS`):
 
     upload ──► record_upload(transaction, kiosk_id, taps, ...)   one write transaction
                  │  the kiosk is seen now
-                 ├─ each tap ──► record_tap(session, tap, context)
-                 │                 tap id stored before? ──► its first answer, again
-                 │                 else by kind:
-                 │                   guest arrival   guests.record_arrival
-                 │                   guest leaving   guests.record_departure
-                 │                   walk-in         meetups.record_walk_in
-                 │                   event ticket    meetups.record_ticket_scan
-                 │                   badge           presence.record_badge_tap
+                 ├─ tap ids stored before (one query) ──► their first answers, again
+                 ├─ the other new taps, by kind, one by one:
+                 │     guest arrival   guests.record_arrival
+                 │     guest leaving   guests.record_departure
+                 │     walk-in         meetups.record_walk_in
+                 │     event ticket    meetups.record_ticket_scan
+                 ├─ the new badge reads, together: presence.record_badge_taps
                  └─ the head-count after the batch
                a tap id raced by another copy of the same upload ──► tried once more
+
+The badge reads are most of what kiosks send, and a kiosk back from an outage sends
+hundreds at once: they are recorded in a number of statements that does not grow with
+the batch (see `presence.record_badge_taps`). `record_tap` records a single tap.
 
 Every handler takes the same three things (the session, the tap, a `TapContext`) and
 returns a `TapResult`, which is stored with the tap: a replay is answered from it.
@@ -23,9 +26,10 @@ returns a `TapResult`, which is stored with the tap: a replay is answered from i
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -80,9 +84,9 @@ def kind_of(tap: IncomingTap) -> UploadKind:
 def record_tap(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
     """Store one tap once, apply it, and say what it did; a tap id stored before gets
     its first answer again and changes nothing."""
-    existing = presence.find_tap(session, tap.tap_id)
-    if existing is not None:
-        return TapResult.from_stored(existing.response)
+    existing = presence.stored_answers(session, [tap.tap_id])
+    if existing:
+        return existing[tap.tap_id]
     return HANDLERS[kind_of(tap)](session, tap, context)
 
 
@@ -130,8 +134,32 @@ def _record(
             raise KioskGone("kiosk_gone")
         kiosk.last_seen_at = now
         context = TapContext(kiosk, clock, now, rules, keys)
-        results = [record_tap(session, tap, context) for tap in taps]
-        # Every counted tap already says the head-count after it; ask only if none did.
-        counted = [result.head_count for result in results if result.head_count is not None]
+        answered = presence.stored_answers(session, [tap.tap_id for tap in taps])
+        fresh = list({tap.tap_id: tap for tap in taps if tap.tap_id not in answered}.values())
+        # Badge reads go together (their cost is per batch, not per tap); the other kinds
+        # are few and go one by one, first (the badge reads then find what they did).
+        badges = [tap for tap in fresh if kind_of(tap) is UploadKind.BADGE]
+        done = [
+            HANDLERS[kind_of(tap)](session, tap, context)
+            for tap in fresh
+            if kind_of(tap) is not UploadKind.BADGE
+        ]
+        done += presence.record_badge_taps(session, badges, context) if badges else []
+        answered |= {uuid.UUID(result.tap_id): result for result in done}
+        # Taps applied now say the head-count after them; ask only if none did.
+        counted = [result.head_count for result in done if result.head_count is not None]
         count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
-    return UploadAnswer(results, count, now)
+    return UploadAnswer(_in_upload_order(taps, answered), count, now)
+
+
+def _in_upload_order(
+    taps: Sequence[IncomingTap], answered: dict[uuid.UUID, TapResult]
+) -> list[TapResult]:
+    """The answers in the order of the taps; a tap id sent twice is answered as a resend
+    the second time."""
+    results, seen = [], set()
+    for tap in taps:
+        result = answered[tap.tap_id]
+        results.append(replace(result, replayed=True) if tap.tap_id in seen else result)
+        seen.add(tap.tap_id)
+    return results

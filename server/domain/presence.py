@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from badges.tokens import looks_like_token
 from badges.uid import BadUid
@@ -187,6 +187,14 @@ def find_tap(session: Session, tap_id: uuid.UUID) -> Tap | None:
     return session.scalar(select(Tap).where(Tap.tap_id == tap_id))
 
 
+def stored_answers(session: Session, tap_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TapResult]:
+    """The first answer of each of these tap ids already in the log, to give again."""
+    if not tap_ids:
+        return {}
+    rows = session.execute(select(Tap.tap_id, Tap.response).where(Tap.tap_id.in_(set(tap_ids))))
+    return {tap_id: TapResult.from_stored(response) for tap_id, response in rows}
+
+
 def kiosk_entry(tap: IncomingTap, context: TapContext, **fields: Any) -> Tap:
     """The log entry of a tap from a kiosk, placed in time (`fields` override the badge
     read's defaults: kind, mode, reason...)."""
@@ -209,43 +217,186 @@ def kiosk_entry(tap: IncomingTap, context: TapContext, **fields: Any) -> Tap:
     return Tap(**(values | fields))
 
 
+def record_badge_taps(
+    session: Session, taps: Sequence[IncomingTap], context: TapContext
+) -> list[TapResult]:
+    """Store badge reads from one kiosk, apply them, and say what each did, in order.
+
+    The tap ids are new (the caller looked them up) and distinct. Signed QR badge tokens
+    are checked with the context's public key. Built for a kiosk's batch: the number of
+    statements does not grow with the taps, only the rows do.
+
+        taps ──► log entries placed in time, badge values normalised
+                   one query: the badges        (tokens: each its badge, by id)
+                   one query: their members, locked in id order
+                   refusals decided: unknown, revoked, archived, a pass on another day
+                   one query: each member's newest log entry, and one their latest visit
+                   one insert: the entries
+                 ──► per member, oldest entry first:
+                   every new entry newer than the log ──► applied to the latest visit
+                   else (a tap held offline, a clock put right) ──► replayed from a checkpoint
+                 ──► one head-count, one update of the entries' answers
+    """
+    reads = [_Read(kiosk_entry(tap, context)) for tap in taps]
+    _identify(session, reads, taps, context)
+    members = _lock_members(session, {read.member_id for read in reads if read.member_id})
+    for read in reads:
+        if read.member_id is not None and read.outcome is None:
+            read.check(members[read.member_id], session, context.kiosk.site_id)
+    counted = [read for read in reads if read.outcome is None]
+    newest = _newest_entries(session, {read.member_id for read in counted if read.member_id})
+    for read in reads:
+        read.entry.outcome = read.outcome or Outcome.DUPLICATE  # until the replay says
+    session.add_all(read.entry for read in reads)
+    session.flush()
+
+    by_member: dict[int, list[Tap]] = {}
+    for read in counted:
+        assert read.member_id is not None
+        by_member.setdefault(read.member_id, []).append(read.entry)
+    for entries in by_member.values():
+        entries.sort(key=lambda entry: (entry.occurred_at, entry.tap_id))
+    # The common case: every new entry of the member is newer than their whole log.
+    appended = {
+        member_id
+        for member_id, entries in by_member.items()
+        if member_id not in newest or newest[member_id] < entries[0].occurred_at
+    }
+    latest = _latest_visits(session, appended)
+    effects: dict[int, str] = {}
+    for member_id, entries in by_member.items():
+        if member_id in appended:
+            effects |= _append(session, latest.get(member_id), entries, context.rules)
+        else:
+            effects |= _replay(session, member_id, entries[0], context.rules).effects
+    session.flush()
+
+    count = head_count(session, context.kiosk.site_id, context.received_at) if counted else None
+    results = []
+    for read in reads:
+        if read.outcome is None:
+            assert read.member_id is not None
+            outcome = _EFFECTS.get(effects.get(read.entry.id, ""), Outcome.DUPLICATE)
+            name = members[read.member_id].greeting_name
+            results.append(answer(read.entry, outcome, name=name, head_count=count))
+        else:
+            results.append(answer(read.entry, read.outcome, reason=read.reason))
+    session.flush()
+    return results
+
+
 def record_badge_tap(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
-    """Store one badge read from a kiosk, apply it, and say what it did (signed QR badge
-    tokens are checked with the context's public key)."""
-    kiosk, rules = context.kiosk, context.rules
-    entry = kiosk_entry(tap, context)
-    try:
-        entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
-    except BadUid:
-        entry.kind = TapKind.VOID
-        entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
-        return finish(session, entry, Outcome.INVALID, reason="malformed_badge")
+    """Store one badge read from a kiosk, apply it, and say what it did."""
+    return record_badge_taps(session, [tap], context)[0]
 
-    if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
-        if context.keys is None:
-            raise ValueError("a QR token needs the badge public key to be checked")
+
+@dataclass
+class _Read:
+    """A badge read on its way into the log: its entry, and its refusal once decided."""
+
+    entry: Tap
+    badge: Badge | None = None
+    outcome: Outcome | None = None
+    reason: str | None = None
+
+    @property
+    def member_id(self) -> int | None:
+        return self.badge.member_id if self.badge is not None else self.entry.member_id
+
+    def refuse(self, outcome: Outcome, reason: str | None = None) -> None:
+        self.outcome, self.reason = outcome, reason
+
+    def check(self, member: Member, session: Session, site_id: int) -> None:
+        """Refuse a badge that may not check its member in now."""
+        assert self.badge is not None
+        if self.badge.revoked_at is not None:
+            self.refuse(Outcome.REVOKED, "revoked")
+        elif member.archived_at is not None or member.erased_at is not None:
+            self.refuse(Outcome.ARCHIVED)
+        elif self.badge.valid_on is not None:  # a guest's pass: its day only
+            if _hours(session, site_id).local_date(self.entry.occurred_at) != self.badge.valid_on:
+                self.refuse(Outcome.REVOKED, "not_today")
+
+
+def _identify(
+    session: Session, reads: list[_Read], taps: Sequence[IncomingTap], context: TapContext
+) -> None:
+    """Find each read's badge (and member), or refuse the read."""
+    by_value: dict[tuple[BadgeKind, str], list[_Read]] = {}
+    for read, tap in zip(reads, taps, strict=True):
+        entry = read.entry
         try:
-            badge = check_token(session, entry.badge_value, context.keys.public)
-        except TokenRefused as refused:
-            if refused.badge is not None:
-                entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
-            return finish(session, entry, refused.outcome, reason=refused.code)
-    else:
-        found = resolve_badge(session, tap.badge_kind, entry.badge_value)
-        if found is None:
-            return finish(session, entry, Outcome.UNKNOWN_BADGE)
-        badge = found
-    entry.badge_id, entry.member_id = badge.id, badge.member_id
-    member = lock_member(session, badge.member_id)
-    if badge.revoked_at is not None:
-        return finish(session, entry, Outcome.REVOKED, reason="revoked")
-    if member.archived_at is not None or member.erased_at is not None:
-        return finish(session, entry, Outcome.ARCHIVED)
-    if badge.valid_on is not None:  # a guest's pass: its day only
-        if _hours(session, kiosk.site_id).local_date(entry.occurred_at) != badge.valid_on:
-            return finish(session, entry, Outcome.REVOKED, reason="not_today")
+            entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
+        except BadUid:
+            entry.kind = TapKind.VOID
+            entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
+            read.refuse(Outcome.INVALID, "malformed_badge")
+            continue
+        if tap.badge_kind is BadgeKind.QR and looks_like_token(entry.badge_value):
+            if context.keys is None:
+                raise ValueError("a QR token needs the badge public key to be checked")
+            try:
+                read.badge = check_token(session, entry.badge_value, context.keys.public)
+            except TokenRefused as refused:
+                if refused.badge is not None:
+                    entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
+                read.refuse(refused.outcome, refused.code)
+        else:
+            by_value.setdefault((tap.badge_kind, entry.badge_value), []).append(read)
+    found = _find_badges(session, set(by_value))
+    for key, waiting in by_value.items():
+        for read in waiting:
+            read.badge = found.get(key)
+            if read.badge is None:
+                read.refuse(Outcome.UNKNOWN_BADGE)
+    for read in reads:
+        if read.badge is not None:
+            read.entry.badge_id, read.entry.member_id = read.badge.id, read.badge.member_id
 
-    return apply_entry(session, entry, member, rules)
+
+def _find_badges(
+    session: Session, keys: set[tuple[BadgeKind, str]]
+) -> dict[tuple[BadgeKind, str], Badge]:
+    """The badge of each (kind, value): the active one if any, else the last revoked one."""
+    if not keys:
+        return {}
+    found: dict[tuple[BadgeKind, str], Badge] = {}
+    for badge in session.scalars(
+        select(Badge)
+        .where(Badge.value.in_({value for _, value in keys}))
+        .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
+    ):
+        found.setdefault((badge.kind, badge.value), badge)
+    return {key: badge for key, badge in found.items() if key in keys}
+
+
+def _lock_members(session: Session, member_ids: set[int]) -> dict[int, Member]:
+    """Take the members' row locks, in id order (two uploads never wait on each other in
+    a circle): a member's visits are rewritten by one transaction at a time."""
+    if not member_ids:
+        return {}
+    members = session.scalars(
+        select(Member).where(Member.id.in_(member_ids)).order_by(Member.id).with_for_update()
+    ).all()
+    _hold(session, members)
+    return {member.id: member for member in members}
+
+
+def _newest_entries(session: Session, member_ids: set[int]) -> dict[int, datetime]:
+    """The time of each member's newest entry that takes part in presence (read under
+    the member's lock, before the new entries are stored)."""
+    if not member_ids:
+        return {}
+    newest = (
+        _participating(Member.id)
+        .with_only_columns(Tap.occurred_at)
+        .order_by(Tap.occurred_at.desc())
+        .limit(1)
+        .correlate(Member)
+        .scalar_subquery()
+    )
+    rows = session.execute(select(Member.id, newest).where(Member.id.in_(member_ids)))
+    return {member_id: at for member_id, at in rows if at is not None}
 
 
 def record_staff_entry(
@@ -297,16 +448,6 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
 
 
-def resolve_badge(session: Session, kind: BadgeKind, value: str) -> Badge | None:
-    """The badge with that value: the active one if any, else the last revoked one."""
-    return session.scalar(
-        select(Badge)
-        .where(Badge.kind == kind, Badge.value == value)
-        .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
-        .limit(1)
-    )
-
-
 def lock_member(session: Session, member_id: int) -> Member:
     """Take the member's row lock: their visits are rewritten by one request at a time."""
     member = session.scalar(select(Member).where(Member.id == member_id).with_for_update())
@@ -314,8 +455,7 @@ def lock_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def finish(
-    session: Session,
+def answer(
     entry: Tap,
     outcome: Outcome,
     *,
@@ -323,10 +463,17 @@ def finish(
     head_count: int | None = None,
     reason: str | None = None,
 ) -> TapResult:
+    """Write a tap's outcome and answer on its entry (the caller adds and flushes it)."""
     result = TapResult(str(entry.tap_id), outcome, name, head_count, reason)
     entry.outcome = outcome
     entry.reason = entry.reason or (reason or "")
     entry.response = result.as_dict()
+    return result
+
+
+def finish(session: Session, entry: Tap, outcome: Outcome, **answered: Any) -> TapResult:
+    """Answer a tap (see `answer`) and store its entry."""
+    result = answer(entry, outcome, **answered)
     session.add(entry)
     session.flush()
     return result
@@ -353,7 +500,7 @@ def opening_hours(site: Site) -> OpeningHours:
     )
 
 
-def _participating(member_id: int) -> Select[Tap]:
+def _participating(member_id: int | InstrumentedAttribute[int]) -> Select[Tap]:
     return select(Tap).where(
         Tap.member_id == member_id,
         Tap.kind != TapKind.VOID,
@@ -365,18 +512,41 @@ def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: R
     """Bring the member's visits up to date with the log; say what `since` did.
 
     The usual case is a tap newer than everything the member has in the log: it is
-    applied to the state the latest visit describes. Otherwise the log is replayed from
-    the last visit that began before `since`: entries before that visit's opening entry
-    cannot be changed by `since`, and just before that entry the member had no visit the
-    entry could still affect, so the replay starts there with a clean state and reaches
-    the same visits as a replay from the very beginning.
+    applied to the state the latest visit describes (`_append`). Otherwise the log is
+    replayed from a checkpoint before `since` (`_replay`), or from the very beginning
+    when there is no `since`.
     """
     if since is not None and _is_newest(session, member_id, since):
-        state = _state_after_latest_visit(session, member_id)
-        _apply(session, state, since, rules)
-        session.flush()
-        return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+        effects = _append(
+            session, _latest_visits(session, {member_id}).get(member_id), [since], rules
+        )
+    else:
+        effects = _replay(session, member_id, since, rules).effects
+    session.flush()
+    if since is None:
+        return Outcome.DUPLICATE
+    return _EFFECTS.get(effects.get(since.id, ""), Outcome.DUPLICATE)
 
+
+def _append(
+    session: Session, latest: Visit | None, entries: Sequence[Tap], rules: Rules
+) -> dict[int, str]:
+    """Apply entries newer than all of a member's log, oldest first, to the state their
+    latest visit describes; say what each did."""
+    state = _state_after(latest)
+    for entry in entries:
+        _apply(session, state, entry, rules)
+    return state.effects
+
+
+def _replay(session: Session, member_id: int, since: Tap | None, rules: Rules) -> _State:
+    """Replay the member's log from the last visit that began before `since`.
+
+    Entries before that visit's opening entry cannot be changed by `since` (or by any
+    later entry), and just before that entry the member had no visit an entry could
+    still affect, so the replay starts there with a clean state and reaches the same
+    visits as a replay from the very beginning.
+    """
     checkpoint = None
     if since is not None:
         checkpoint = session.execute(
@@ -407,10 +577,7 @@ def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: R
     state = _State()
     for entry in session.scalars(entries.order_by(Tap.occurred_at, Tap.tap_id)):
         _apply(session, state, entry, rules)
-    session.flush()
-    if since is None:
-        return Outcome.DUPLICATE
-    return _EFFECTS.get(state.effects.get(since.id, ""), Outcome.DUPLICATE)
+    return state
 
 
 def _is_newest(session: Session, member_id: int, entry: Tap) -> bool:
@@ -426,19 +593,31 @@ def _is_newest(session: Session, member_id: int, entry: Tap) -> bool:
     return later is None
 
 
-def _state_after_latest_visit(session: Session, member_id: int) -> _State:
-    """The replay's state after the member's whole log, read from their latest visit.
+def _latest_visits(session: Session, member_ids: set[int]) -> dict[int, Visit]:
+    """Each member's latest visit (in log order), in one query."""
+    if not member_ids:
+        return {}
+    latest = (
+        select(Visit.id)
+        .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+        .where(Visit.member_id == Member.id)
+        .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+        .limit(1)
+        .correlate(Member)
+        .scalar_subquery()
+    )
+    ids = select(latest).where(Member.id.in_(member_ids))
+    return {
+        visit.member_id: visit for visit in session.scalars(select(Visit).where(Visit.id.in_(ids)))
+    }
+
+
+def _state_after(latest: Visit | None) -> _State:
+    """The replay's state after a member's whole log, read from their latest visit.
 
     Every change of state opens or closes a visit, and any earlier visit was closed at
     the latest one's opening at the latest, so the latest visit holds the last change.
     """
-    latest = session.scalar(
-        select(Visit)
-        .join(_OPENING, Visit.in_tap_id == _OPENING.id)
-        .where(Visit.member_id == member_id)
-        .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
-        .limit(1)
-    )
     state = _State()
     if latest is None:
         return state
@@ -510,7 +689,14 @@ def _hours(session: Session, site_id: int) -> OpeningHours:
         site = session.get(Site, site_id)
         assert site is not None
         cache[site_id] = opening_hours(site)
+        _hold(session, [site])
     return cache[site_id]
+
+
+def _hold(session: Session, rows: Sequence[Member | Site]) -> None:
+    """Keep rows in the session until it ends: its identity map holds them only weakly,
+    and the board and webhook trackers read them again before the commit."""
+    session.info.setdefault("presence.held", []).extend(rows)
 
 
 # -- reading presence -------------------------------------------------------------------

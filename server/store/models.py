@@ -373,7 +373,9 @@ class Tap(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tap_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    # Unique and set by the kiosk: it lets a batch of new entries go in one INSERT that
+    # returns their ids in order (SQLAlchemy's "insert sentinel"), on SQLite too.
+    tap_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, insert_sentinel=True)
     kind: Mapped[TapKind] = mapped_column(_enum(TapKind, "tap_kind"))
     kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
@@ -422,7 +424,8 @@ class Visit(Base):
     # When the site's closing time ends this visit if no tap does first.
     closes_at: Mapped[datetime]
     ended_by: Mapped[VisitEnd | None] = mapped_column(_enum(VisitEnd, "visit_end"))
-    in_tap_id: Mapped[int] = mapped_column(ForeignKey("taps.id"))
+    # The entry that opened the visit: one visit per entry, so new visits go in one INSERT.
+    in_tap_id: Mapped[int] = mapped_column(ForeignKey("taps.id"), insert_sentinel=True)
     out_tap_id: Mapped[int | None] = mapped_column(ForeignKey("taps.id"))
     # Kept for reports, which SQLite cannot compute per row in a time zone: the day the
     # visit began in its site's time zone, and its length once it has ended.
