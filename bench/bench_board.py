@@ -36,7 +36,8 @@ import aiohttp
 import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_taps import free_port, start_server, stop_server, wait_ready  # noqa: E402
+from _stack import free_port  # noqa: E402
+from bench_taps import start_server, stop_server, wait_ready  # noqa: E402
 
 WAIT = 15.0  # seconds a round may take before the board is counted as having missed it
 CONNECT_AT_ONCE = 25
@@ -88,7 +89,7 @@ class Boards:
         if got is not None:
             got.append(now)
             if len(got) == self.count:
-                self.complete[marker].set()
+                self.complete[marker or ""].set()
 
     async def connect(self, base: str, site: str, token: str) -> None:
         async def one() -> None:
@@ -152,7 +153,7 @@ async def measure(
                         }
                     ]
                 }
-                paths = [
+                paths: list[tuple[Any, str, dict[str, Any] | None, dict[str, str], str]] = [
                     (ours, f"{base}/api/v1/taps", tap, auth, f"Member{member}"),
                     (bare, f"{base}/bench/bare-emit", None, {}, f"bare-{index}"),
                 ]

@@ -34,7 +34,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_taps import free_port, start_server, stop_server, tail, wait_ready  # noqa: E402
+from _stack import free_port  # noqa: E402
+from bench_taps import start_server, stop_server, tail, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -47,7 +47,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +62,15 @@ from typing import Any
 
 import aiohttp
 import socketio
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_taps import free_port, start_server, stop_server, tail, wait_ready  # noqa: E402
+from _stack import (  # noqa: E402
+    free_port,  # noqa: E402
+    fresh_database,
+    private_redis,
+)
+from bench_taps import start_server, stop_server, tail, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -450,56 +453,6 @@ def postgres_setup(args: argparse.Namespace, folder: Path) -> Iterator[Setup]:
             info["display_token"],
             database_url,
         )
-
-
-@contextmanager
-def private_redis(folder: Path) -> Iterator[str]:
-    """A redis-server of our own on a free port: the shared one's channels stay quiet."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("no redis-server: install Debian's redis-server or pass --redis-url")
-    port = free_port()
-    log = (folder / "redis.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new PostgreSQL database for this run (never the tests' one), dropped afterwards."""
-    name = f"presence_load_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 SETUPS = {"sqlite": sqlite_setup, "postgres": postgres_setup}

@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -30,7 +29,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -38,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import create_engine, func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import free_port, fresh_database, private_redis  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -142,8 +146,8 @@ class Stats:
 @dataclass
 class Target:
     name: str
-    url: str
-    headers: dict[str, str]
+    urls: list[str]  # one per server process: client i posts to urls[i % len(urls)]
+    headers: list[dict[str, str]]  # one per kiosk: client i is kiosk i % len(headers)
     real: bool  # the tap endpoint (checks results) or the bare one
 
 
@@ -172,6 +176,8 @@ def check_answer(target: Target, batch: int, response: requests.Response, stats:
 
 def client_loop(
     target: Target,
+    url: str,
+    headers: dict[str, str],
     stream: TapStream,
     batch: int,
     http: requests.Session,
@@ -192,7 +198,7 @@ def client_loop(
             break
         began = time.perf_counter()
         try:
-            response = http.post(target.url, data=body, headers=target.headers, timeout=60)
+            response = http.post(url, data=body, headers=headers, timeout=60)
         except requests.RequestException as error:
             stats.fail(f"{type(error).__name__}: {error}")
             continue
@@ -252,10 +258,16 @@ def measure(
     threads = [
         threading.Thread(
             target=client_loop,
-            args=(target, stream, batch, http, barrier, stop_at, budget, stop, stats),
+            args=(target, url, headers, stream, batch, http, barrier, stop_at, budget, stop, stats),
             daemon=True,
         )
-        for http, stats in zip(sessions, per_thread, strict=True)
+        for http, stats, url, headers in zip(
+            sessions,
+            per_thread,
+            itertools.islice(itertools.cycle(target.urls), len(sessions)),
+            itertools.islice(itertools.cycle(target.headers), len(sessions)),
+            strict=True,
+        )
     ]
     for thread in threads:
         thread.start()
@@ -273,12 +285,6 @@ def measure(
 
 
 # -- the server process -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(
@@ -379,7 +385,7 @@ def file_system(path: Path) -> str:
     return best[1]
 
 
-def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path, pid: int) -> None:
+def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path) -> None:
     cpus = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     print("Présence tap upload benchmark")
@@ -391,14 +397,20 @@ def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path, p
         "BEGIN IMMEDIATE, busy_timeout 30 s)"
     )
     print(f"  libraries {versions()}")
-    print(f"  database  {info['database']} (fresh; {file_system(folder)})")
+    print(f"  sqlite db {info['database']} (fresh; {file_system(folder)})")
     print(
-        f"  server    gunicorn gevent worker, 1 process, 127.0.0.1, "
-        f"default [presence]/[api] settings (debounce 60 s); master pid {pid}"
+        "  server    gunicorn gevent worker, 127.0.0.1, default [presence]/[api] settings "
+        "(debounce 60 s): 1 process on SQLite"
+        + (
+            f"; then {args.processes} processes on a fresh PostgreSQL database "
+            "(and a private Redis for the boards' message queue)"
+            if args.postgres_url
+            else ""
+        )
     )
     print(
         f"  data      {info['members']} members with one NFC badge each, 1 site open every "
-        f"day 00:00-23:59, 1 toggle kiosk (arranged in {info['arrange_seconds']} s)"
+        f"day 00:00-23:59, {len(info['tokens'])} toggle kiosks, one per client thread (arranged in {info['arrange_seconds']} s)"
     )
     clock = (
         "kiosk clock sent (monotonic + boot_id, one boot): taps placed by monotonic time"
@@ -460,25 +472,28 @@ def report(batch: int, ours: Measurement, ours_started: float, bare: Measurement
     return rows
 
 
-def database_summary(path: str) -> tuple[int, str]:
+def database_summary(url: str) -> tuple[int, str]:
     """The number of taps stored, and a line on what the database holds after the run."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    sys.path.insert(0, str(ROOT))
+    from server.store.models import Tap, Visit
+
+    engine = create_engine(url)
     try:
-        taps = db.execute("SELECT count(*) FROM taps").fetchone()[0]
-        visits = db.execute("SELECT count(*) FROM visits").fetchone()[0]
-        open_ = db.execute("SELECT count(*) FROM visits WHERE checked_out_at IS NULL").fetchone()[0]
-        by_outcome = dict(db.execute("SELECT outcome, count(*) FROM taps GROUP BY outcome"))
+        with engine.connect() as db:
+            taps = db.scalar(select(func.count()).select_from(Tap)) or 0
+            visits = db.scalar(select(func.count()).select_from(Visit))
+            open_ = db.scalar(
+                select(func.count()).select_from(Visit).where(Visit.checked_out_at.is_(None))
+            )
+            by_outcome = {
+                outcome.value: n
+                for outcome, n in db.execute(
+                    select(Tap.outcome, func.count()).group_by(Tap.outcome)
+                )
+            }
     finally:
-        db.close()
-    size = sum(
-        Path(path + suffix).stat().st_size
-        for suffix in ("", "-wal")
-        if Path(path + suffix).exists()
-    )
-    return taps, (
-        f"database after the run: {taps} taps {by_outcome}, {visits} visits ({open_} open), "
-        f"{size / 1e6:.1f} MB"
-    )
+        engine.dispose()
+    return taps, f"database after the run: {taps} taps {by_outcome}, {visits} visits ({open_} open)"
 
 
 # -- main -------------------------------------------------------------------------------
@@ -502,6 +517,12 @@ def parse_args() -> argparse.Namespace:
         "--no-history", action="store_true", help="skip the first tap per member before measuring"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--postgres-url",
+        default="",
+        help="also run on PostgreSQL (a fresh database on this server), with --processes",
+    )
+    parser.add_argument("--processes", type=int, default=4, help="server processes on PostgreSQL")
     args = parser.parse_args()
     if args.members < 1 or args.concurrency < 1 or min(args.batch) < 1:
         parser.error("members, concurrency and batch sizes must be positive")
@@ -510,86 +531,161 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+@dataclass
+class Servers:
+    """The server processes of one setup, and what the first one arranged."""
+
+    name: str
+    processes: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+    bases: list[str]
+    info: dict[str, Any]
+    database_url: str
+
+
+@contextmanager
+def servers(
+    folder: Path, args: argparse.Namespace, name: str, count: int, database_url: str, redis_url: str
+) -> Iterator[Servers]:
+    """`count` server processes on one database: the first arranges, the others serve."""
+    started = Servers(name, [], [], [], {}, database_url)
+    # A kiosk per client thread, as at a door with several (one kiosk uploads one at a time).
+    extra = ["--kiosks", str(args.concurrency)]
+    extra += ["--database-url", database_url] if database_url else []
+    extra += ["--redis-url", redis_url] if redis_url else []
+    try:
+        for n in range(count):
+            port = free_port()
+            more = ["--serve-only"] if n else []
+            process, log = start_server(folder, port, args.members, extra + more, f"{name}-{n}")
+            started.processes.append(process)
+            started.logs.append(log)
+            started.bases.append(f"http://127.0.0.1:{port}")
+            info = wait_ready(process, log, started.bases[-1])
+            if n == 0:
+                started.info = info
+        if not database_url:
+            started.database_url = f"sqlite:///{started.info['database']}"
+        yield started
+    finally:
+        for process in started.processes:
+            stop_server(process)
+
+
+def run_workloads(
+    args: argparse.Namespace,
+    setup: Servers,
+    sessions: list[requests.Session],
+    stop: threading.Event,
+) -> tuple[int, dict[int, float]]:
+    """The history, then each batch size on the real endpoint and the bare route; prints
+    the tables, checks the log; returns the failures and taps/s by batch size."""
+    print(f"-- {setup.name} --\n", flush=True)
+    failed, sent_ok, rates = 0, 0, {}
+    auth = [
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for token in setup.info["tokens"]
+    ]
+    ours = Target("/api/v1/taps", [f"{base}/api/v1/taps" for base in setup.bases], auth, real=True)
+    bare = Target("/bench/bare", [f"{base}/bench/bare" for base in setup.bases], auth, real=False)
+    real_stream = TapStream(args.members, clock=not args.no_clock, wrap=False)
+    bare_stream = TapStream(args.members, clock=not args.no_clock, wrap=True)
+    if not args.no_history:
+        # One tap per member first, so every measured tap meets a member with a past
+        # visit (the replay path of a running site), not a first-ever check-in.
+        size = min(200, args.members)
+        history, _ = measure(
+            ours, real_stream, size, sessions, 120.0, -(-args.members // size), stop
+        )
+        failed += history.stats.errors
+        sent_ok += history.stats.taps
+        print(
+            f"history: {history.stats.taps} taps ({dict(history.stats.outcomes)}) sent "
+            f"in {history.elapsed:.1f} s before measuring, not counted below\n",
+            flush=True,
+        )
+    for batch in args.batch:
+        results: dict[str, tuple[Measurement, float]] = {}
+        for target, stream, seconds in (
+            (ours, real_stream, args.duration),
+            (bare, bare_stream, args.bare_duration),
+        ):
+            warm, _ = measure(target, stream, batch, sessions, args.warmup, args.max_uploads, stop)
+            results[target.name] = measure(
+                target, stream, batch, sessions, seconds, args.max_uploads, stop
+            )
+            failed += warm.stats.errors + results[target.name][0].stats.errors
+            for sample in warm.stats.error_samples:
+                print(f"error during the warm-up: {sample}")
+            if target.real:
+                sent_ok += warm.stats.taps + results[target.name][0].stats.taps
+        (mine, mine_started), (theirs, _) = results[ours.name], results[bare.name]
+        rates[batch] = mine.rate(mine.stats.taps)
+        print("\n".join(report(batch, mine, mine_started, theirs)))
+        print(flush=True)
+    for process, log in zip(setup.processes, setup.logs, strict=True):
+        if process.poll() is not None:
+            print("a server stopped during the run:\n" + tail(log), file=sys.stderr)
+            return failed + 1, rates
+    print(f"taps acknowledged to the clients (history and warm-ups included): {sent_ok}")
+    stored, summary = database_summary(setup.database_url)
+    print(summary + "\n")
+    if stored != sent_ok:
+        print(f"MISMATCH: {stored} taps stored, {sent_ok} acknowledged", file=sys.stderr)
+        failed += 1
+    return failed, rates
+
+
 def main() -> int:
     args = parse_args()
     # A plain `kill` stops us as Ctrl+C does: through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = Path(tempfile.mkdtemp(prefix="presence-bench-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process, log = start_server(folder, port, args.members)
     stop = threading.Event()
     failed = 0
-    sessions: list[requests.Session] = []
+    rates: dict[str, dict[int, float]] = {}
+    sessions = [requests.Session() for _ in range(args.concurrency)]
     try:
-        info = wait_ready(process, log, base)
-        print_header(args, info, folder, process.pid)
-        sessions = [requests.Session() for _ in range(args.concurrency)]
-        auth = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
-        ours = Target("/api/v1/taps", f"{base}/api/v1/taps", auth, real=True)
-        bare = Target("/bench/bare", f"{base}/bench/bare", auth, real=False)
-        real_stream = TapStream(args.members, clock=not args.no_clock, wrap=False)
-        bare_stream = TapStream(args.members, clock=not args.no_clock, wrap=True)
-        sent_ok = 0
-        if not args.no_history:
-            # One tap per member first, so every measured tap meets a member with a past
-            # visit (the replay path of a running site), not a first-ever check-in.
-            size = min(200, args.members)
-            history, _ = measure(
-                ours, real_stream, size, sessions, 120.0, -(-args.members // size), stop
-            )
-            failed += history.stats.errors
-            sent_ok += history.stats.taps
+        with servers(folder, args, "sqlite", 1, "", "") as sqlite:
+            print_header(args, sqlite.info, folder)
+            more, rates["sqlite"] = run_workloads(args, sqlite, sessions, stop)
+            failed += more
+        if args.postgres_url:
+            with ExitStack() as stack:
+                redis_url = stack.enter_context(private_redis(folder))
+                database_url = stack.enter_context(fresh_database(args.postgres_url))
+                name = f"postgres-{args.processes}"
+                setup = stack.enter_context(
+                    servers(folder, args, name, args.processes, database_url, redis_url)
+                )
+                setup.name = f"PostgreSQL, {args.processes} processes"
+                more, rates["postgres"] = run_workloads(args, setup, sessions, stop)
+                failed += more
+            print(f"PostgreSQL with {args.processes} processes / SQLite with 1, taps/s:")
+            for batch in args.batch:
+                pg, lite = rates["postgres"][batch], rates["sqlite"][batch]
+                print(f"  batch {batch:>3}: {pg:8.1f} / {lite:8.1f} = {ratio(pg, lite)}")
             print(
-                f"history: {history.stats.taps} taps ({dict(history.stats.outcomes)}) sent "
-                f"in {history.elapsed:.1f} s before measuring, not counted below\n",
-                flush=True,
+                f"  (one machine: {os.cpu_count()} CPUs shared by the {args.concurrency} client "
+                "threads, the server processes, PostgreSQL and Redis)"
             )
-        for batch in args.batch:
-            results: dict[str, tuple[Measurement, float]] = {}
-            for target, stream, seconds in (
-                (ours, real_stream, args.duration),
-                (bare, bare_stream, args.bare_duration),
-            ):
-                warm, _ = measure(
-                    target, stream, batch, sessions, args.warmup, args.max_uploads, stop
-                )
-                results[target.name] = measure(
-                    target, stream, batch, sessions, seconds, args.max_uploads, stop
-                )
-                failed += warm.stats.errors + results[target.name][0].stats.errors
-                if target.real:
-                    sent_ok += warm.stats.taps + results[target.name][0].stats.taps
-            (mine, mine_started), (theirs, _) = results[ours.name], results[bare.name]
-            print("\n".join(report(batch, mine, mine_started, theirs)))
-            print(flush=True)
-        if process.poll() is not None:
-            print("the server stopped during the run:\n" + tail(log), file=sys.stderr)
-            return 1
-        stop_server(process)
-        print(f"taps acknowledged to the clients (history and warm-ups included): {sent_ok}")
-        stored, summary = database_summary(info["database"])
-        print(summary)
-        if stored != sent_ok:
-            print(f"MISMATCH: {stored} taps stored, {sent_ok} acknowledged", file=sys.stderr)
-            failed += 1
+        if "sqlite" in rates and set(args.batch) >= {1, 50}:
+            one, fifty = rates["sqlite"][1], rates["sqlite"][50]
+            print(
+                f"SQLite, batch 50 / batch 1, taps/s: {fifty:.1f} / {one:.1f} = {ratio(fifty, one)}"
+            )
     except KeyboardInterrupt:
-        print("\ninterrupted: stopping the server", file=sys.stderr)
+        print("\ninterrupted: stopping the servers", file=sys.stderr)
         return 130
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 2
     finally:
         stop.set()
-        try:
-            stop_server(process)
-        except KeyboardInterrupt:  # a second Ctrl+C: no more grace
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
         for http in sessions:
             http.close()
         if args.keep:
-            print(f"kept {folder} (server.log, data/presence.db)")
+            print(f"kept {folder} (server logs, data/presence.db)")
         else:
             shutil.rmtree(folder, ignore_errors=True)
     if failed:

@@ -24,7 +24,7 @@ from server.api.schemas import (
 from server.domain import guests, presence
 from server.domain import meetups as events
 from server.domain.checkin import KioskGone, record_upload
-from server.domain.kiosks import Heartbeat, directory, find_kiosk, record_heartbeat
+from server.domain.kiosks import Heartbeat, directory, find_kiosk, hash_token, record_heartbeat
 from server.domain.presence import BadgeKeys
 from server.runtime import runtime
 from server.store.models import Kiosk
@@ -39,6 +39,18 @@ blp = Blueprint(
 KIOSK_AUTH: list[dict[str, list[str]]] = [{"kioskToken": []}]
 
 
+_KNOWN_MAX = 1024
+
+
+def _known() -> dict[str, int]:
+    """Token hash -> kiosk id, for this app in this process: a kiosk request costs no
+    query of its own to authenticate. Never trusted alone: each endpoint loads the
+    kiosk's row in its own transaction and checks the hash again (`_opens`), so a
+    rotated token or a deleted kiosk is refused at once."""
+    known: dict[str, int] = current_app.extensions.setdefault("presence.kiosk_tokens", {})
+    return known
+
+
 @blp.before_request
 def authenticate_kiosk() -> None:
     """Every kiosk endpoint needs `Authorization: Bearer <kiosk token>`."""
@@ -46,18 +58,31 @@ def authenticate_kiosk() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing_token", "Send the kiosk token as 'Authorization: Bearer'.")
-    with runtime().session() as session:
-        kiosk = find_kiosk(session, token.strip())
-        if kiosk is None:
-            raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
-        session.expunge(kiosk)
-    g.kiosk_id = kiosk.id
+    g.token_hash = hash_token(token.strip())
+    known = _known()
+    g.kiosk_id = known.get(g.token_hash)
+    if g.kiosk_id is None:
+        with runtime().session() as session:
+            kiosk = find_kiosk(session, token.strip())
+            if kiosk is None:
+                raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
+            if len(known) >= _KNOWN_MAX:
+                known.clear()
+            g.kiosk_id = known[g.token_hash] = kiosk.id
+
+
+def _opens(kiosk: Kiosk | None) -> bool:
+    """Whether the request's token still opens this kiosk (not rotated, not deleted)."""
+    if kiosk is not None and kiosk.token_hash == g.token_hash:
+        return True
+    _known().pop(g.token_hash, None)
+    return False
 
 
 def _kiosk(session: Session) -> Kiosk:
     kiosk = session.get(Kiosk, g.kiosk_id)
-    if kiosk is None:  # deleted between authentication and now
-        raise ApiError(401, "invalid_token", "This kiosk no longer exists.")
+    if kiosk is None or not _opens(kiosk):  # rotated or deleted since
+        raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
     return kiosk
 
 
@@ -86,10 +111,12 @@ class Taps(MethodView):
         with measured.upload_seconds.time():
             try:
                 answer = record_upload(
-                    app.transaction, g.kiosk_id, taps, clock, app.now(), app.rules, keys
+                    app.transaction, g.kiosk_id, taps, clock, app.now(), app.rules, keys, _opens
                 )
             except KioskGone:
-                raise ApiError(401, "invalid_token", "This kiosk no longer exists.") from None
+                raise ApiError(
+                    401, "invalid_token", "This kiosk token is unknown or was rotated."
+                ) from None
         for result in answer.results:
             if not result.replayed:  # a resent tap was counted the first time
                 measured.taps.labels(result.outcome.value).inc()

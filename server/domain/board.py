@@ -35,7 +35,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.domain.hours import OpeningHours
-from server.domain.presence import head_count, opening_hours, present_visits
+from server.domain.presence import HEAD_COUNTS, head_count, opening_hours, present_visits
 from server.domain.sites import find_site, may_display
 from server.settings import address_in
 from server.store.models import Member, Site, Visibility, Visit
@@ -203,6 +203,7 @@ class BoardTracker:
         for obj in chain(session.new, session.dirty, session.deleted):
             if isinstance(obj, Visit) and obj.member_id is not None:
                 pending.touch(obj.member_id, obj.site_id)
+                session.info.pop(HEAD_COUNTS, None)
             elif isinstance(obj, Member) and obj in session.dirty:
                 state = inspect(obj)
                 if any(state.attrs[name].history.has_changes() for name in PUBLIC_FIELDS):
@@ -251,7 +252,9 @@ class BoardTracker:
                 .returning(Site.board_seq)
                 .execution_options(synchronize_session=False)
             ).scalar_one()
-            count = head_count(session, site_id, now)
+            count = session.info.get(HEAD_COUNTS, {}).get(site_id)
+            if count is None:
+                count = head_count(session, site_id, now)
             first = last - len(batch) + 1
             messages.extend(
                 Message(site_id, {"seq": first + i, "head_count": count, **change})

@@ -107,16 +107,18 @@ def record_upload(
     now: datetime,
     rules: Rules,
     keys: BadgeKeys,
+    still_valid: Callable[[Kiosk], bool] = lambda kiosk: True,
 ) -> UploadAnswer:
     """Record a kiosk's upload in one transaction (`transaction()` opens it and commits
-    on success), oldest tap first, or raise KioskGone."""
+    on success), or raise KioskGone if the kiosk is gone or `still_valid` says its
+    credentials changed since the caller authenticated it."""
     try:
-        return _record(transaction, kiosk_id, taps, clock, now, rules, keys)
+        return _record(transaction, kiosk_id, taps, clock, now, rules, keys, still_valid)
     except IntegrityError:
         # Two copies of the same new tap raced (a kiosk resending an upload whose answer
         # it lost, while the first is still being stored): the loser's insert failed on
         # the unique tap id, and trying again finds the winner's answer.
-        return _record(transaction, kiosk_id, taps, clock, now, rules, keys)
+        return _record(transaction, kiosk_id, taps, clock, now, rules, keys, still_valid)
 
 
 def _record(
@@ -127,12 +129,12 @@ def _record(
     now: datetime,
     rules: Rules,
     keys: BadgeKeys,
+    still_valid: Callable[[Kiosk], bool],
 ) -> UploadAnswer:
     with transaction() as session:
         kiosk = session.get(Kiosk, kiosk_id)
-        if kiosk is None:
+        if kiosk is None or not still_valid(kiosk):
             raise KioskGone("kiosk_gone")
-        kiosk.last_seen_at = now
         context = TapContext(kiosk, clock, now, rules, keys)
         answered = presence.stored_answers(session, [tap.tap_id for tap in taps])
         fresh = list({tap.tap_id: tap for tap in taps if tap.tap_id not in answered}.values())
@@ -149,6 +151,8 @@ def _record(
         # Taps applied now say the head-count after them; ask only if none did.
         counted = [result.head_count for result in done if result.head_count is not None]
         count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
+        # Last: on PostgreSQL the kiosk's row stays locked from this update to the commit.
+        kiosk.last_seen_at = now
     return UploadAnswer(_in_upload_order(taps, answered), count, now)
 
 

@@ -37,6 +37,9 @@ from server.store.models import (
     VisitEnd,
 )
 
+#: The head-counts a transaction worked out, by site (`session.info`): the board
+#: tracker reuses them rather than count again, and forgets them when a visit changes.
+HEAD_COUNTS = "presence.head_counts"
 #: Outcomes of taps that never take part in presence.
 REFUSED = frozenset({Outcome.UNKNOWN_BADGE, Outcome.REVOKED, Outcome.ARCHIVED, Outcome.INVALID})
 MAX_BADGE_LENGTH = 512
@@ -282,6 +285,8 @@ def record_badge_taps(
         else:
             results.append(answer(read.entry, read.outcome, reason=read.reason))
     session.flush()
+    if count is not None:  # for the board tracker, until a visit changes again
+        session.info.setdefault(HEAD_COUNTS, {})[context.kiosk.site_id] = count
     return results
 
 

@@ -89,6 +89,47 @@ def test_directory_key_changes_when_the_token_is_rotated(client, session: Sessio
     assert before != after
 
 
+def test_a_rotated_token_is_refused_at_once_by_every_endpoint(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    """The server remembers which kiosk a token opened; rotating the token (or deleting
+    the kiosk) must still shut the old one out on the very next request."""
+    from server.domain.kiosks import rotate_token
+
+    kiosk, token = make_kiosk(session, make_site(session))
+    member = make_member(session)
+    make_badge(session, member, value="04A1B2C3D4E5F6")
+    session.commit()
+    tap = {"id": "5b0e8e52-5a4e-4a43-9a39-2d7d2a7a0c11", "badge": "04A1B2C3D4E5F6"}
+    tap |= {"badge_kind": "nfc", "read_at": clock().isoformat()}
+    heartbeat = {"version": "0.1.0"}
+    assert client.post("/api/v1/heartbeat", json=heartbeat, headers=auth(token)).status_code == 200
+
+    new_token = rotate_token(session.get(Kiosk, kiosk.id), kiosk.created_at)
+    session.commit()
+
+    refused = [
+        client.post("/api/v1/taps", json={"taps": [tap]}, headers=auth(token)),
+        client.post("/api/v1/heartbeat", json=heartbeat, headers=auth(token)),
+        client.get("/api/v1/directory", headers=auth(token)),
+    ]
+    assert [(r.status_code, r.json["reason"]) for r in refused] == [(401, "invalid_token")] * 3
+    assert (
+        client.post("/api/v1/taps", json={"taps": [tap]}, headers=auth(new_token)).json["results"][
+            0
+        ]["outcome"]
+        == "checked_in"
+    )
+
+    spare, spare_token = make_kiosk(session, make_site(session))
+    session.commit()
+    assert client.get("/api/v1/directory", headers=auth(spare_token)).status_code == 200
+    session.delete(session.get(Kiosk, spare.id))
+    session.commit()
+    gone = client.post("/api/v1/heartbeat", json=heartbeat, headers=auth(spare_token))
+    assert (gone.status_code, gone.json["reason"]) == (401, "invalid_token")
+
+
 def test_a_kiosk_silent_for_five_minutes_shows_as_down(
     client, session: Session, clock: FrozenClock
 ) -> None:
