@@ -410,7 +410,8 @@ def print_header(args: argparse.Namespace, info: dict[str, Any], folder: Path) -
     )
     print(
         f"  data      {info['members']} members with one NFC badge each, 1 site open every "
-        f"day 00:00-23:59, {len(info['tokens'])} toggle kiosks, one per client thread (arranged in {info['arrange_seconds']} s)"
+        f"day 00:00-23:59, {len(info['tokens'])} toggle kiosks, one per client thread "
+        f"(arranged in {info['arrange_seconds']} s)"
     )
     clock = (
         "kiosk clock sent (monotonic + boot_id, one boot): taps placed by monotonic time"
