@@ -18,8 +18,10 @@ Each timing is the median of `--repeat` runs. The SQL baselines compute only the
 figures (counts, distinct members, summed minutes per day; billing's half and full days
 per member at the payg prices); the reports do more (peaks, heatmap, plans, packs), so
 the ratio shows what the rest costs. The funders' summary's baseline is the per-day
-query over its two months plus the statements' query. The target is every report under
-one second on SQLite at a million visits.
+query over its two months plus the statements' query. The targets: every report under
+one second on SQLite at a million visits, under two seconds on PostgreSQL at five
+million, and at most twice its SQL; the exit status is 0 only when all are met.
+`--reuse` times the reports again on a database an earlier run generated and closed.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ from zoneinfo import ZoneInfo
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, select, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    Engine,  # noqa: E402
+    select,
+    text,
+)
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from server.domain.billing import (  # noqa: E402
     close_month,
@@ -54,17 +60,11 @@ from server.settings import BillingSection  # noqa: E402
 from server.store.db import make_engine, make_session_factory  # noqa: E402
 from server.store.models import (  # noqa: E402
     Base,
-    ClockStatus,
     Member,
     MemberPlan,
-    Outcome,
     PackPurchase,
     Plan,
     Site,
-    Tap,
-    TapKind,
-    Visit,
-    VisitEnd,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -117,73 +117,104 @@ def generate(session: Session, args: argparse.Namespace) -> int:
         start + timedelta(days=n) for n in range(365) if (start + timedelta(days=n)).weekday() < 6
     ]
     per_day = args.visits / len(open_days)
-    taps: list[dict[str, Any]] = []
-    visits: list[dict[str, Any]] = []
+    taps: list[tuple[Any, ...]] = []
+    visits: list[tuple[Any, ...]] = []
     written = 0
     next_tap = 1
+    copy = _writer(session)
     for day in open_days:
         saturday = day.weekday() == 5
         count = int(per_day * (0.4 if saturday else 1.12) * chance.uniform(0.8, 1.2))
         opens, closes = (9, 13) if saturday else (8, 20)
+        closing = datetime(day.year, day.month, day.day, closes, tzinfo=PARIS) + timedelta(
+            minutes=30
+        )
+        closing_utc = _stored(closing)
         for _ in range(count):
             member_id, site_id = chance.choice(members)
             minute = chance.randint(0, (closes - opens) * 60 - 20)
             arrive = datetime(day.year, day.month, day.day, opens, tzinfo=PARIS) + timedelta(
                 minutes=minute
             )
-            closing = datetime(day.year, day.month, day.day, closes, tzinfo=PARIS) + timedelta(
-                minutes=30
-            )
             forgot = chance.random() < 0.05
             stay = min(int(chance.lognormvariate(5.0, 0.6)), 9 * 60)
             leave = closing if forgot else min(arrive + timedelta(minutes=max(stay, 20)), closing)
-            arrive_utc, leave_utc = arrive.astimezone(UTC), leave.astimezone(UTC)
+            arrived = _stored(arrive)
+            tap_id = uuid.UUID(int=chance.getrandbits(128), version=4)
+            # As the tables store them (see _writer): a badge check-in, then its visit.
             taps.append(
-                {
-                    "id": next_tap,
-                    "tap_id": uuid.uuid4(),
-                    "kind": TapKind.BADGE,
-                    "site_id": site_id,
-                    "member_id": member_id,
-                    "occurred_at": arrive_utc,
-                    "received_at": arrive_utc,
-                    "clock": ClockStatus.SERVER,
-                    "outcome": Outcome.CHECKED_IN,
-                    "reason": "",
-                    "response": {},
-                }
+                (next_tap, _uuid(tap_id), "badge", site_id, member_id, arrived, arrived)
+                + ("server", "checked_in", "", "{}")
             )
             visits.append(
-                {
-                    "member_id": member_id,
-                    "site_id": site_id,
-                    "checked_in_at": arrive_utc,
-                    "checked_out_at": leave_utc,
-                    "closes_at": closing.astimezone(UTC),
-                    "ended_by": VisitEnd.AUTO if forgot else VisitEnd.TAP,
-                    "in_tap_id": next_tap,
-                    "local_day": day,
-                    "minutes": int((leave - arrive).total_seconds() // 60),
-                }
+                (member_id, site_id, arrived, _stored(leave), closing_utc)
+                + ("auto" if forgot else "tap", next_tap, day.isoformat())
+                + (int((leave - arrive).total_seconds() // 60),)
             )
             next_tap += 1
             if len(visits) >= BATCH:
-                written += _flush(session, taps, visits)
+                written += copy(taps, visits)
         if written + len(visits) >= args.visits:
             break
-    written += _flush(session, taps, visits)
+    written += copy(taps, visits)
     return written
 
 
-def _flush(session: Session, taps: list[dict[str, Any]], visits: list[dict[str, Any]]) -> int:
-    count = len(visits)
-    if count:
-        session.execute(insert(Tap), taps)
-        session.execute(insert(Visit), visits)
+TAP_COLUMNS = (
+    "id, tap_id, kind, site_id, member_id, occurred_at, received_at, clock, outcome, reason, "
+    "response"
+)
+VISIT_COLUMNS = (
+    "member_id, site_id, checked_in_at, checked_out_at, closes_at, ended_by, in_tap_id, "
+    "local_day, minutes"
+)
+_SQLITE = False  # set by _writer: how times and tap ids are stored
+
+
+def _stored(moment: datetime) -> str:
+    """A time as the tables store it: naive UTC, with microseconds (as SQLAlchemy writes
+    it on SQLite; PostgreSQL reads the same text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _uuid(value: uuid.UUID) -> str:
+    return value.hex if _SQLITE else str(value)
+
+
+def _writer(session: Session) -> Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], int]:
+    """A function that writes batches of taps and visits, given as rows of stored values,
+    the fastest way each database takes them: COPY on PostgreSQL, executemany on SQLite
+    (rows through SQLAlchemy's types cost most of the generation)."""
+    global _SQLITE
+    _SQLITE = session.connection().dialect.name == "sqlite"
+
+    def write(taps: list[tuple[Any, ...]], visits: list[tuple[Any, ...]]) -> int:
+        count = len(visits)
+        if not count:
+            return 0
+        raw: Any = session.connection().connection.driver_connection
+        if _SQLITE:
+            raw.executemany(f"INSERT INTO taps ({TAP_COLUMNS}) VALUES ({_marks(11)})", taps)
+            raw.executemany(f"INSERT INTO visits ({VISIT_COLUMNS}) VALUES ({_marks(9)})", visits)
+        else:
+            with raw.cursor() as cursor:
+                for table, columns, rows in (
+                    ("taps", TAP_COLUMNS, taps),
+                    ("visits", VISIT_COLUMNS, visits),
+                ):
+                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
         session.commit()
-    taps.clear()
-    visits.clear()
-    return count
+        taps.clear()
+        visits.clear()
+        return count
+
+    return write
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 def timed(work: Callable[[], object], repeat: int) -> float:
@@ -208,22 +239,16 @@ BILLING_SQL = text(
 )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--visits", type=int, default=1_000_000)
-    parser.add_argument("--sites", type=int, default=8)
-    parser.add_argument("--members", type=int, default=4000)
-    parser.add_argument("--until", type=date.fromisoformat, default=date(2026, 12, 1))
-    parser.add_argument("--database", help="a database URL (default: a new SQLite file)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="presence-bench-"))
-    url = args.database or f"sqlite:///{folder / 'presence.db'}"
-    engine = make_engine(url)
+def prepare(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    args: argparse.Namespace,
+    now: datetime,
+    month: date,
+) -> None:
+    """A new schema, the generated year, and every month but the last closed."""
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
-    sessions = make_session_factory(engine)
     began = time.perf_counter()
     with sessions() as session:
         written = generate(session, args)
@@ -234,8 +259,6 @@ def main() -> int:
         f"{args.sites} sites, {args.members} members"
     )
 
-    now = datetime.combine(args.until, datetime.min.time(), PARIS)
-    month = (args.until - timedelta(days=1)).replace(day=1)
     # As a space runs: each month closed at the start of the next (so a pack's balance
     # is carried from the month before), all but the last.
     began = time.perf_counter()
@@ -248,6 +271,31 @@ def main() -> int:
             closed.append(time.perf_counter() - started)
         closing = next_month(closing)
     print(f"{len(closed)} months closed, median {statistics.median(closed) * 1000:.0f} ms each")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visits", type=int, default=1_000_000)
+    parser.add_argument("--sites", type=int, default=8)
+    parser.add_argument("--members", type=int, default=4000)
+    parser.add_argument("--until", type=date.fromisoformat, default=date(2026, 12, 1))
+    parser.add_argument("--database", help="a database URL (default: a new SQLite file)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the reports on --database as it is (generated and closed by an earlier run)",
+    )
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="presence-bench-"))
+    url = args.database or f"sqlite:///{folder / 'presence.db'}"
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    now = datetime.combine(args.until, datetime.min.time(), PARIS)
+    month = (args.until - timedelta(days=1)).replace(day=1)
+    if not args.reuse:
+        prepare(engine, sessions, args, now, month)
     month_end = args.until - timedelta(days=1)
     year_start = args.until - timedelta(days=365)
     rules = BillingSection()
@@ -288,15 +336,23 @@ def main() -> int:
             )
         )
 
+    # The targets (issue 17): under 1 s on SQLite at a million visits, under 2 s on
+    # PostgreSQL at five million, and each at most twice its hand-written SQL.
+    limit = 1.0 if engine.url.get_backend_name() == "sqlite" else 2.0
     width = max(len(name) for name, _o, _s in rows)
-    print(f"\n{'report':<{width}}  {'ours':>9}  {'SQL':>9}  {'ratio':>6}  under 1 s")
+    print(
+        f"\n{'report':<{width}}  {'ours':>9}  {'SQL':>9}  {'ratio':>6}  "
+        f"under {limit:g} s  at most 2x"
+    )
     for name, ours, sql in rows:
         print(
             f"{name:<{width}}  {ours * 1000:7.0f} ms  {sql * 1000:7.0f} ms  {ours / sql:5.1f}x  "
-            f"{'yes' if ours < 1 else 'NO'}"
+            f"{'yes' if ours < limit else 'NO':>9}  {'yes' if ours <= 2 * sql else 'NO':>10}"
         )
     engine.dispose()
-    return 0 if all(ours < 1 for _n, ours, _s in rows) else 1
+    met = all(ours < limit and ours <= 2 * sql for _n, ours, sql in rows)
+    print("every target met" if met else "NOT every target met")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
