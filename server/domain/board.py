@@ -31,14 +31,14 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.domain.hours import OpeningHours
 from server.domain.presence import HEAD_COUNTS, head_count, opening_hours, present_visits
 from server.domain.sites import find_site, may_display
 from server.settings import address_in
-from server.store.models import Member, Site, Visibility, Visit
+from server.store.models import Member, Site, UTCDateTime, Visibility, Visit
 
 #: Member fields that a board may show: a change to any of them updates boards.
 PUBLIC_FIELDS = (
@@ -182,6 +182,21 @@ class _Pending:
             sites.add(site_id)
 
 
+# Built once: they run in every write transaction that moves someone.
+_UNDER_WAY = select(Visit).where(
+    Visit.member_id.in_(bindparam("members", expanding=True)),
+    Visit.checked_out_at.is_(None),
+    Visit.closes_at > bindparam("now", type_=UTCDateTime),
+)
+_NEXT_NUMBERS = (
+    update(Site)
+    .where(Site.id == bindparam("site"))
+    .values(board_seq=Site.board_seq + bindparam("taken"))
+    .returning(Site.board_seq)
+    .execution_options(synchronize_session=False)
+)
+
+
 @dataclass
 class BoardTracker:
     """Turns the changes of each write transaction into numbered board messages."""
@@ -222,16 +237,8 @@ class BoardTracker:
         now = self.clock()
         # Usually already in the session (the tap locked them): no query.
         members = {member_id: session.get(Member, member_id) for member_id in pending.members}
-        here = {
-            visit.member_id: visit
-            for visit in session.scalars(
-                select(Visit).where(
-                    Visit.member_id.in_(pending.members),
-                    Visit.checked_out_at.is_(None),
-                    Visit.closes_at > now,
-                )
-            )
-        }
+        under_way = session.scalars(_UNDER_WAY, {"members": list(pending.members), "now": now})
+        here = {visit.member_id: visit for visit in under_way}
         changes: dict[int, list[dict[str, Any]]] = {}
         for member_id, sites in pending.members.items():
             visit = here.get(member_id)
@@ -246,11 +253,7 @@ class BoardTracker:
         for site_id in sorted(changes):
             batch = changes[site_id]
             last = session.execute(
-                update(Site)
-                .where(Site.id == site_id)
-                .values(board_seq=Site.board_seq + len(batch))
-                .returning(Site.board_seq)
-                .execution_options(synchronize_session=False)
+                _NEXT_NUMBERS, {"site": site_id, "taken": len(batch)}
             ).scalar_one()
             count = session.info.get(HEAD_COUNTS, {}).get(site_id)
             if count is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from badges.tokens import looks_like_token
@@ -33,6 +33,7 @@ from server.store.models import (
     Site,
     Tap,
     TapKind,
+    UTCDateTime,
     Visit,
     VisitEnd,
 )
@@ -194,7 +195,7 @@ def stored_answers(session: Session, tap_ids: Sequence[uuid.UUID]) -> dict[uuid.
     """The first answer of each of these tap ids already in the log, to give again."""
     if not tap_ids:
         return {}
-    rows = session.execute(select(Tap.tap_id, Tap.response).where(Tap.tap_id.in_(set(tap_ids))))
+    rows = session.execute(_STORED_ANSWERS, {"ids": list(set(tap_ids))})
     return {tap_id: TapResult.from_stored(response) for tap_id, response in rows}
 
 
@@ -366,11 +367,7 @@ def _find_badges(
     if not keys:
         return {}
     found: dict[tuple[BadgeKind, str], Badge] = {}
-    for badge in session.scalars(
-        select(Badge)
-        .where(Badge.value.in_({value for _, value in keys}))
-        .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
-    ):
+    for badge in session.scalars(_BADGES, {"values": list({value for _, value in keys})}):
         found.setdefault((badge.kind, badge.value), badge)
     return {key: badge for key, badge in found.items() if key in keys}
 
@@ -380,9 +377,7 @@ def _lock_members(session: Session, member_ids: set[int]) -> dict[int, Member]:
     a circle): a member's visits are rewritten by one transaction at a time."""
     if not member_ids:
         return {}
-    members = session.scalars(
-        select(Member).where(Member.id.in_(member_ids)).order_by(Member.id).with_for_update()
-    ).all()
+    members = session.scalars(_LOCK_MEMBERS, {"ids": list(member_ids)}).all()
     _hold(session, members)
     return {member.id: member for member in members}
 
@@ -392,15 +387,7 @@ def _newest_entries(session: Session, member_ids: set[int]) -> dict[int, datetim
     the member's lock, before the new entries are stored)."""
     if not member_ids:
         return {}
-    newest = (
-        _participating(Member.id)
-        .with_only_columns(Tap.occurred_at)
-        .order_by(Tap.occurred_at.desc())
-        .limit(1)
-        .correlate(Member)
-        .scalar_subquery()
-    )
-    rows = session.execute(select(Member.id, newest).where(Member.id.in_(member_ids)))
+    rows = session.execute(_NEWEST_ENTRIES, {"ids": list(member_ids)})
     return {member_id: at for member_id, at in rows if at is not None}
 
 
@@ -513,6 +500,46 @@ def _participating(member_id: int | InstrumentedAttribute[int]) -> Select[Tap]:
     )
 
 
+# The batch path's statements, built once: building a statement costs more than the
+# database takes to run these.
+_STORED_ANSWERS = select(Tap.tap_id, Tap.response).where(
+    Tap.tap_id.in_(bindparam("ids", expanding=True))
+)
+_BADGES = (
+    select(Badge)
+    .where(Badge.value.in_(bindparam("values", expanding=True)))
+    .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
+)
+_LOCK_MEMBERS = (
+    select(Member)
+    .where(Member.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Member.id)
+    .with_for_update()
+)
+_NEWEST_ENTRIES = select(
+    Member.id,
+    _participating(Member.id)
+    .with_only_columns(Tap.occurred_at)
+    .order_by(Tap.occurred_at.desc())
+    .limit(1)
+    .correlate(Member)
+    .scalar_subquery(),
+).where(Member.id.in_(bindparam("ids", expanding=True)))
+_LATEST_VISITS = select(Visit).where(
+    Visit.id.in_(
+        select(
+            select(Visit.id)
+            .join(_OPENING, Visit.in_tap_id == _OPENING.id)
+            .where(Visit.member_id == Member.id)
+            .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
+            .limit(1)
+            .correlate(Member)
+            .scalar_subquery()
+        ).where(Member.id.in_(bindparam("ids", expanding=True)))
+    )
+)
+
+
 def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> Outcome:
     """Bring the member's visits up to date with the log; say what `since` did.
 
@@ -602,19 +629,8 @@ def _latest_visits(session: Session, member_ids: set[int]) -> dict[int, Visit]:
     """Each member's latest visit (in log order), in one query."""
     if not member_ids:
         return {}
-    latest = (
-        select(Visit.id)
-        .join(_OPENING, Visit.in_tap_id == _OPENING.id)
-        .where(Visit.member_id == Member.id)
-        .order_by(Visit.checked_in_at.desc(), _OPENING.tap_id.desc())
-        .limit(1)
-        .correlate(Member)
-        .scalar_subquery()
-    )
-    ids = select(latest).where(Member.id.in_(member_ids))
-    return {
-        visit.member_id: visit for visit in session.scalars(select(Visit).where(Visit.id.in_(ids)))
-    }
+    found = session.scalars(_LATEST_VISITS, {"ids": list(member_ids)})
+    return {visit.member_id: visit for visit in found}
 
 
 def _state_after(latest: Visit | None) -> _State:
@@ -716,13 +732,19 @@ def present_visits(session: Session, site_id: int, now: datetime) -> Sequence[Vi
     ).all()
 
 
-def head_count(session: Session, site_id: int, now: datetime) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(Visit)
-        .where(Visit.site_id == site_id, Visit.checked_out_at.is_(None), Visit.closes_at > now)
+_HEAD_COUNT = (
+    select(func.count())
+    .select_from(Visit)
+    .where(
+        Visit.site_id == bindparam("site"),
+        Visit.checked_out_at.is_(None),
+        Visit.closes_at > bindparam("now", type_=UTCDateTime),
     )
-    return int(count or 0)
+)
+
+
+def head_count(session: Session, site_id: int, now: datetime) -> int:
+    return int(session.scalar(_HEAD_COUNT, {"site": site_id, "now": now}) or 0)
 
 
 def close_expired_visits(session: Session, now: datetime) -> int:

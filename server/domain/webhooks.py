@@ -306,6 +306,9 @@ def may_watch(session: Session, watcher: Member) -> list[Member]:
     )
 
 
+_ANY_WEBHOOK = select(Webhook.id).where(Webhook.disabled_at.is_(None)).limit(1)
+
+
 class NotificationTracker:
     """Watches each write transaction for new taps; before it commits, adds the webhook
     deliveries and arrival alerts they call for; after, wakes the sender."""
@@ -339,7 +342,7 @@ class NotificationTracker:
         language, mail = self.settings.board.language, bool(self.settings.mail.host)
         # Most spaces have no webhook: then a tap's event (and its head-count) is not
         # worked out at all. Arrival alerts are the members' own, checked per check-in.
-        hooked = session.scalar(select(Webhook.id).where(Webhook.disabled_at.is_(None)).limit(1))
+        hooked = session.scalar(_ANY_WEBHOOK)
         queued = 0
         for tap in taps:
             if hooked is not None and (found := tap_event(session, tap, now)) is not None:
