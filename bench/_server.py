@@ -7,7 +7,9 @@ line `BENCH_READY {json}` (the kiosk tokens and what was arranged) and serves wi
 `server.cli.serving.run` until it receives SIGTERM. With `--serve-only` it arranges nothing:
 a further worker on a database (PostgreSQL) that the first one arranged. `POST
 /bench/bare-emit` sends its body to the site's boards with a bare Socket.IO emit (for
-bench/bench_board.py and bench/bench_load.py). Not for production use.
+bench/bench_board.py and bench/bench_load.py). With `--staff` it also adds a staff
+account and puts its e-mail and password in the BENCH_READY line (for the dashboards of
+bench/bench_capacity.py). Not for production use.
 """
 
 from __future__ import annotations
@@ -31,12 +33,24 @@ from server.cli.serving import run  # noqa: E402
 from server.domain.board import room  # noqa: E402
 from server.domain.kiosks import add_kiosk  # noqa: E402
 from server.domain.sites import issue_display_token  # noqa: E402
+from server.domain.staff import add_staff  # noqa: E402
 from server.runtime import Runtime  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
-from server.store.models import Badge, BadgeKind, Base, KioskMode, Member, Site, Visibility  # noqa: E402
+from server.store.models import (  # noqa: E402
+    Badge,
+    BadgeKind,
+    Base,
+    KioskMode,
+    Member,
+    Site,
+    StaffRole,
+    Visibility,
+)
 from server.web.live import NAMESPACE  # noqa: E402
 
 READY = "BENCH_READY"
+STAFF_EMAIL = "staff@bench.invalid"
+STAFF_PASSWORD = "bench staff password"
 EVERY_DAY = {day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
@@ -148,6 +162,15 @@ def arrange(
     }
 
 
+def add_bench_staff(runtime: Runtime) -> dict[str, str]:
+    """A staff account (role staff) to log in with, for the dashboards."""
+    with runtime.transaction() as session:
+        add_staff(
+            session, STAFF_EMAIL, "Bench Staff", StaffRole.STAFF, STAFF_PASSWORD, runtime.now()
+        )
+    return {"staff_email": STAFF_EMAIL, "staff_password": STAFF_PASSWORD}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", required=True)
@@ -165,6 +188,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--visibility", choices=[level.value for level in Visibility], default="hidden"
+    )
+    parser.add_argument(
+        "--staff", action="store_true", help="also add a staff account (in BENCH_READY)"
     )
     args = parser.parse_args()
 
@@ -188,6 +214,8 @@ def main() -> None:
     else:
         Base.metadata.create_all(runtime.engine)
         info = arrange(runtime, args.members, Visibility(args.visibility), args.kiosks)
+        if args.staff:
+            info.update(add_bench_staff(runtime))
     # No pooled connection may cross gunicorn's fork into the worker, whose app is built
     # anew there, after gevent has patched (as `presence serve` does).
     runtime.engine.dispose()

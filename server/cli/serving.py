@@ -13,6 +13,8 @@ never in the master (a preloaded app would hold unpatched locks and sockets).
 
 from __future__ import annotations
 
+import logging
+import resource
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -20,6 +22,8 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -43,6 +47,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def run(make_app: Callable[[], Flask], host: str, port: int, *, connections: int = 2000) -> None:
     """Serve the app that `make_app` builds on host:port, in one gevent worker holding at
     most `connections` connections at once, until stopped."""
+    _enough_files(connections)
     # One worker: several processes need the Redis message queue (see docs/scaling.md).
     server = _Gunicorn(make_app, {})
     server.options = {
@@ -62,6 +67,27 @@ def run(make_app: Callable[[], Flask], host: str, port: int, *, connections: int
     }
     server.load_config()
     server.run()
+
+
+def _enough_files(connections: int) -> None:
+    """Raise the open-file limit to what `connections` sockets need, as far as the hard
+    limit allows: at the usual soft limit (1,024) the worker stops accepting anything,
+    /healthz and kiosks included, once about a thousand screens are connected."""
+    wanted = connections + 256  # the database, Redis, logs, the listening socket...
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if raised > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    if raised < wanted:
+        log.warning(
+            "open-file limit %d: fewer than the %d that [server] connections = %d needs; "
+            "raise it (LimitNOFILE= in the systemd unit) or lower connections",
+            raised,
+            wanted,
+            connections,
+        )
 
 
 def _in_worker(app: Flask) -> None:

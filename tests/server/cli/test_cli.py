@@ -185,3 +185,21 @@ def test_printed_links_start_at_the_public_url_else_at_this_servers_port(tmp_pat
     )
     given = said("sites", "board-link", "cantine", "--base-url", "http://10.0.0.2:5000")
     assert given.startswith("http://10.0.0.2:5000/board/cantine?")
+
+
+def test_serving_raises_the_open_file_limit_that_its_connections_need() -> None:
+    """At the usual soft limit of 1,024 files a worker holding a thousand screens stops
+    accepting anything, kiosks included: `presence serve` raises it first."""
+    script = (
+        "import resource\n"
+        "from server.cli.serving import _enough_files\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))\n"
+        "_enough_files(2000)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    raised, hard = (int(value) for value in done.stdout.split())
+    assert raised == (2256 if hard < 0 or hard >= 2256 else hard)
