@@ -93,8 +93,10 @@ def add_bare_route(app: Flask, engine: Engine) -> None:
     app.extensions["csrf"].exempt(bare)
 
 
-def add_bare_emit_route(app: Flask, site_id: int) -> None:
-    """A route that hands its body to the site's boards: Socket.IO's own cost alone."""
+def add_bare_emit_route(app: Flask, site_id: int, engine: Engine) -> None:
+    """Routes that hand their body to the site's boards: Socket.IO's own cost alone
+    (`/bench/bare-emit`), and after storing it durably as the bare route does
+    (`/bench/bare-insert-emit`: a board must never show a tap the log does not hold)."""
     socketio = app.extensions["socketio"]
 
     @app.post("/bench/bare-emit")
@@ -102,7 +104,16 @@ def add_bare_emit_route(app: Flask, site_id: int) -> None:
         socketio.emit("change", request.get_json(), to=room(site_id), namespace=NAMESPACE)
         return jsonify({"status": "ok"})
 
+    @app.post("/bench/bare-insert-emit")
+    def bare_insert_emit() -> Any:
+        body = request.get_json()
+        with engine.begin() as connection:
+            connection.execute(BARE_TAPS.insert(), [{"tap_id": "", "badge": str(body)[:512]}])
+        socketio.emit("change", body, to=room(site_id), namespace=NAMESPACE)
+        return jsonify({"status": "ok"})
+
     app.extensions["csrf"].exempt(bare_emit)
+    app.extensions["csrf"].exempt(bare_insert_emit)
 
 
 def arrange(
@@ -227,7 +238,7 @@ def main() -> None:
     def serving_app() -> Flask:
         served = create_app(settings, async_mode="gevent")
         add_bare_route(served, served.extensions["presence"].engine)
-        add_bare_emit_route(served, info["site_id"])
+        add_bare_emit_route(served, info["site_id"], served.extensions["presence"].engine)
         return served
 
     run(serving_app, args.host, args.port, connections=args.connections)

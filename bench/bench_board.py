@@ -135,10 +135,10 @@ async def one_round(
 
 async def measure(
     base: str, info: dict[str, Any], count: int, rounds: int, warmup: int, first_member: int
-) -> tuple[Series, Series]:
+) -> tuple[Series, Series, Series]:
     boards = Boards(count)
     await boards.connect(base, info["site"], info["display_token"])
-    ours, bare = Series(), Series()
+    ours, bare, stored = Series(), Series(), Series()
     auth = {"Authorization": f"Bearer {info['token']}"}
     try:
         async with aiohttp.ClientSession() as http:
@@ -156,9 +156,10 @@ async def measure(
                 paths: list[tuple[Any, str, dict[str, Any] | None, dict[str, str], str]] = [
                     (ours, f"{base}/api/v1/taps", tap, auth, f"Member{member}"),
                     (bare, f"{base}/bench/bare-emit", None, {}, f"bare-{index}"),
+                    (stored, f"{base}/bench/bare-insert-emit", None, {}, f"stored-{index}"),
                 ]
-                if index % 2:  # alternate which goes first
-                    paths.reverse()
+                shift = index % len(paths)  # take turns going first
+                paths = paths[shift:] + paths[:shift]
                 for series, url, body, headers, marker in paths:
                     if body is None:
                         body = {"seq": 0, "bench": marker}
@@ -174,7 +175,7 @@ async def measure(
                         series.answered.append(answered)
     finally:
         await boards.close()
-    return ours, bare
+    return ours, bare, stored
 
 
 def print_header(args: argparse.Namespace, pid: int) -> None:
@@ -196,7 +197,8 @@ def print_header(args: argparse.Namespace, pid: int) -> None:
     )
     print(
         f"  rounds    {args.warmup} warm-up + {args.rounds} measured per count; each round "
-        "one check-in (a new member, shown by first name) and one bare emit, alternating order"
+        "one check-in (a new member, shown by first name), one bare emit and one emit after "
+        "a durable INSERT, taking turns going first"
     )
     print()
 
@@ -221,17 +223,23 @@ def main() -> int:
         print(f"{head} {'last p50':>10} {'POST p50':>9} {'missed':>6}")
         next_member = 0
         for count in args.boards:
-            ours, bare = asyncio.run(
+            ours, bare, stored = asyncio.run(
                 measure(base, info, count, args.rounds, args.warmup, next_member)
             )
             next_member += args.rounds + args.warmup
             print(f"{count} board(s)")
             print(ours.line("tap -> board"))
             print(bare.line("bare emit"))
-            p50_ours = statistics.median(ours.deliveries) if ours.deliveries else float("nan")
-            p50_bare = statistics.median(bare.deliveries) if bare.deliveries else float("nan")
-            print(f"  ratio p50 (tap / bare emit): {p50_ours / p50_bare:.1f}x", flush=True)
-            missed += ours.missed + bare.missed
+            print(stored.line("insert + emit"))
+            for name, other in (("bare emit", bare), ("insert + emit", stored)):
+                ratios = [
+                    pct(sorted(ours.deliveries), q) / pct(sorted(other.deliveries), q)
+                    if ours.deliveries and other.deliveries
+                    else float("nan")
+                    for q in (50, 95)
+                ]
+                print(f"  ratio p50 / p95 (tap / {name}): {ratios[0]:.1f}x / {ratios[1]:.1f}x")
+            missed += ours.missed + bare.missed + stored.missed
     finally:
         stop_server(process)
     if missed:
