@@ -98,6 +98,8 @@ class StaffNamespace(Namespace):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__(STAFF_NAMESPACE)
+        self._sids: set[str] = set()
+        self._lock = threading.Lock()
 
     def on_connect(self, auth: Any = None) -> None:
         """A dashboard's browser connects with its session cookie; the socket then only
@@ -105,6 +107,18 @@ class StaffNamespace(Namespace):  # type: ignore[misc]
         if not current_user.is_authenticated:
             raise ConnectionRefusedError("log in as staff first")
         join_room(STAFF_ROOM)
+        with self._lock:
+            self._sids.add(request.sid)  # type: ignore[attr-defined]
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        with self._lock:
+            self._sids.discard(request.sid)  # type: ignore[attr-defined]
+
+    @property
+    def connected(self) -> int:
+        """How many dashboards are connected to this process."""
+        with self._lock:
+            return len(self._sids)
 
 
 def _state_for(slug: str, token: str | None) -> tuple[BoardAccess, dict[str, Any] | None]:
@@ -141,11 +155,15 @@ def init_live(
     )
     namespace = BoardNamespace()
     socketio.on_namespace(namespace)
-    socketio.on_namespace(StaffNamespace())
+    dashboards = StaffNamespace()
+    socketio.on_namespace(dashboards)
     app.extensions["presence.boards"] = namespace
     runtime_of_app = app.extensions["presence"]
     runtime_of_app.board.publish = socket_publisher(socketio)
-    follow_staff_changes(runtime_of_app.sessions, staff_notifier(socketio))
+    # Alone (no message queue), this process knows whether any dashboard listens; with
+    # Redis, a dashboard on another process may, so the notice always goes out.
+    listening = (lambda: True) if redis_url else (lambda: dashboards.connected > 0)
+    follow_staff_changes(runtime_of_app.sessions, staff_notifier(socketio, listening))
     return socketio
 
 
@@ -222,10 +240,15 @@ def follow_staff_changes(
     event.listen(sessions, "after_rollback", forget)
 
 
-def staff_notifier(socketio: SocketIO) -> Callable[[list[str]], None]:
-    """Tell every connected dashboard (through Redis, on every server process) what changed."""
+def staff_notifier(
+    socketio: SocketIO, listening: Callable[[], bool] = lambda: True
+) -> Callable[[list[str]], None]:
+    """Tell every connected dashboard (through Redis, on every server process) what
+    changed; nothing at all while `listening()` says no dashboard could hear it."""
 
     def notify(parts: list[str]) -> None:
+        if not listening():
+            return
         try:
             socketio.emit("changed", {"what": parts}, to=STAFF_ROOM, namespace=STAFF_NAMESPACE)
         except Exception:

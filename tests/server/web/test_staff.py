@@ -344,3 +344,40 @@ def test_the_csv_export_imports_back_and_runs_no_formula(
         main, ["--config", str(config_file), "members", "import", str(path)]
     )
     assert result.exit_code == 0, result.output
+
+
+def test_the_dashboard_hears_of_a_tap_and_nothing_is_sent_when_none_listens(
+    app: Flask, client: FlaskClient, session: Session, nadine: StaffUser, clock: Any, monkeypatch
+) -> None:
+    """One process and no message queue: a dashboard connected is told what changed; with
+    none connected the notice costs nothing (no emit at all)."""
+    socketio = app.extensions["socketio"]
+    sent: list[str] = []
+    emit = socketio.emit
+
+    def counting(event: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("namespace") == "/staff":
+            sent.append(event)
+        return emit(event, *args, **kwargs)
+
+    monkeypatch.setattr(socketio, "emit", counting)
+    site = make_site(session)
+    _kiosk, token = make_kiosk(session, site)
+    badges = [make_badge(session, make_member(session)).value for _ in range(2)]
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def tap(badge: str) -> None:
+        body = {"taps": [tap_json(badge, clock())]}
+        assert client.post("/api/v1/taps", json=body, headers=headers).status_code == 200
+
+    tap(badges[0])
+    assert sent == []  # nobody listens
+
+    log_in(client)
+    dashboard = socketio.test_client(app, namespace="/staff", flask_test_client=client)
+    assert dashboard.is_connected(namespace="/staff")
+    tap(badges[1])
+    notices = [m for m in dashboard.get_received("/staff") if m["name"] == "changed"]
+    assert sent == ["changed"] and notices
+    assert "members" in notices[0]["args"][0]["what"] or "kiosks" in notices[0]["args"][0]["what"]
