@@ -258,22 +258,7 @@ def record_badge_taps(
     for read in counted:
         assert read.member_id is not None
         by_member.setdefault(read.member_id, []).append(read.entry)
-    for entries in by_member.values():
-        entries.sort(key=lambda entry: (entry.occurred_at, entry.tap_id))
-    # The common case: every new entry of the member is newer than their whole log.
-    appended = {
-        member_id
-        for member_id, entries in by_member.items()
-        if member_id not in newest or newest[member_id] < entries[0].occurred_at
-    }
-    latest = _latest_visits(session, appended)
-    effects: dict[int, str] = {}
-    for member_id, entries in by_member.items():
-        if member_id in appended:
-            effects |= _append(session, latest.get(member_id), entries, context.rules)
-        else:
-            effects |= _replay(session, member_id, entries[0], context.rules).effects
-    session.flush()
+    effects = _bring_visits_along(session, by_member, newest, context.rules)
 
     count = head_count(session, context.kiosk.site_id, context.received_at) if counted else None
     results = []
@@ -294,6 +279,35 @@ def record_badge_taps(
 def record_badge_tap(session: Session, tap: IncomingTap, context: TapContext) -> TapResult:
     """Store one badge read from a kiosk, apply it, and say what it did."""
     return record_badge_taps(session, [tap], context)[0]
+
+
+def _bring_visits_along(
+    session: Session, by_member: dict[int, list[Tap]], newest: dict[int, datetime], rules: Rules
+) -> dict[int, str]:
+    """Apply each member's new entries (stored, under the member's lock) to their visits;
+    say what each entry did ("in", "out"; absent: nothing).
+
+    The common case is a member whose new entries are all newer than their whole log
+    (`newest`, read before they were stored): they are applied, oldest first, to the
+    state the member's latest visit describes. A member with an older one (a tap held
+    offline, a clock put right) has their visits replayed from a checkpoint before it.
+    """
+    for entries in by_member.values():
+        entries.sort(key=lambda entry: (entry.occurred_at, entry.tap_id))
+    appended = {
+        member_id
+        for member_id, entries in by_member.items()
+        if member_id not in newest or newest[member_id] < entries[0].occurred_at
+    }
+    latest = _latest_visits(session, appended)
+    effects: dict[int, str] = {}
+    for member_id, entries in by_member.items():
+        if member_id in appended:
+            effects |= _append(session, latest.get(member_id), entries, rules)
+        else:
+            effects |= _replay(session, member_id, entries[0], rules).effects
+    session.flush()
+    return effects
 
 
 @dataclass
