@@ -544,6 +544,64 @@ class Servers:
     database_url: str
 
 
+@dataclass
+class CpuUse:
+    """CPU seconds used so far by the server processes, PostgreSQL and this process."""
+
+    servers: float
+    database: float
+    clients: float
+
+    def since(self, before: CpuUse) -> CpuUse:
+        return CpuUse(
+            self.servers - before.servers,
+            self.database - before.database,
+            self.clients - before.clients,
+        )
+
+    def line(self, seconds: float) -> str:
+        shares = (self.servers, self.database, self.clients)
+        servers, database, clients = (f"{100 * used / seconds:.0f}" for used in shares)
+        return f"servers {servers}, PostgreSQL {database}, clients {clients}"
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def cpu_use(setup: Servers) -> CpuUse:
+    """What the setup's server processes (and their workers), PostgreSQL's processes and
+    this process have used so far (0 where /proc is not there)."""
+    if not Path("/proc/self/stat").exists():
+        return CpuUse(0.0, 0.0, 0.0)
+    table = _processes()
+    ours = {process.pid for process in setup.processes}
+    grew = True
+    while grew:  # their children, and theirs
+        more = {pid for pid, (parent, _n, _c) in table.items() if parent in ours} - ours
+        grew = bool(more)
+        ours |= more
+    mine = os.times()
+    return CpuUse(
+        sum(table[pid][2] for pid in ours if pid in table),
+        sum(cpu for _p, name, cpu in table.values() if name.startswith("postgres")),
+        mine.user + mine.system,
+    )
+
+
 @contextmanager
 def servers(
     folder: Path, args: argparse.Namespace, name: str, count: int, database_url: str, redis_url: str
@@ -607,22 +665,28 @@ def run_workloads(
         )
     for batch in args.batch:
         results: dict[str, tuple[Measurement, float]] = {}
+        cpu = CpuUse(0.0, 0.0, 0.0)
         for target, stream, seconds in (
             (ours, real_stream, args.duration),
             (bare, bare_stream, args.bare_duration),
         ):
             warm, _ = measure(target, stream, batch, sessions, args.warmup, args.max_uploads, stop)
+            before = cpu_use(setup)
             results[target.name] = measure(
                 target, stream, batch, sessions, seconds, args.max_uploads, stop
             )
+            used = cpu_use(setup).since(before)
             failed += warm.stats.errors + results[target.name][0].stats.errors
             for sample in warm.stats.error_samples:
                 print(f"error during the warm-up: {sample}")
             if target.real:
                 sent_ok += warm.stats.taps + results[target.name][0].stats.taps
+            if target.real:
+                cpu = used
         (mine, mine_started), (theirs, _) = results[ours.name], results[bare.name]
         rates[batch] = mine.rate(mine.stats.taps)
         print("\n".join(report(batch, mine, mine_started, theirs)))
+        print(f"CPU on /api/v1/taps, % of one core: {cpu.line(mine.elapsed)}")
         print(flush=True)
     for process, log in zip(setup.processes, setup.logs, strict=True):
         if process.poll() is not None:
