@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.domain.billing import is_closed, month_statements, next_month, previous_month
@@ -39,7 +39,6 @@ from server.store.models import (
     Member,
     Site,
     Statement,
-    UTCDateTime,
     Visit,
     epoch_microseconds,
     microseconds,
@@ -104,18 +103,14 @@ class Occupancy:
 def stays(session: Session, site: Site, start: date, end: date, now: datetime) -> Stays:
     """The site's visits that began from the day before `start` to `end` (the evening
     before matters to the first day's head-count)."""
-    # Nobody tapped out: closing time ended it, or it goes on until now. Worked out by
-    # the database, so each row converts two times rather than three.
-    ends = func.coalesce(
-        Visit.checked_out_at, case((Visit.closes_at < now, Visit.closes_at), else_=now)
-    )
     rows = driver_rows(
         session.connection(),
         select(
             Visit.member_id,
             Visit.local_day,  # text on SQLite
             epoch_microseconds(Visit.checked_in_at),
-            epoch_microseconds(type_coerce(ends, UTCDateTime)),
+            epoch_microseconds(Visit.checked_out_at),
+            epoch_microseconds(Visit.closes_at),
         ).where(
             Visit.site_id == site.id,
             Visit.local_day >= start - timedelta(days=1),
@@ -124,14 +119,20 @@ def stays(session: Session, site: Site, start: date, end: date, now: datetime) -
     )
     if not rows:
         return Stays([], [], [], [])
-    members, days, starts, ends_at = (list(column) for column in zip(*rows, strict=True))
-    parsed = {day: date.fromisoformat(str(day)).toordinal() for day in set(days)}
-    found = Stays(members, [parsed[day] for day in days], starts, ends_at)
-    if all(began < ended for began, ended in zip(starts, ends_at, strict=True)):
-        return found
-    kept = [
-        n for n, (began, ended) in enumerate(zip(starts, ends_at, strict=True)) if began < ended
+    members, days, starts, checked_out, closes = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    until = microseconds(now)
+    # Nobody tapped out: closing time ended it, or it goes on.
+    ends = [
+        out if out is not None else min(shut, until)
+        for out, shut in zip(checked_out, closes, strict=True)
     ]
+    parsed = {day: date.fromisoformat(str(day)).toordinal() for day in set(days)}
+    found = Stays(members, [parsed[day] for day in days], starts, ends)
+    if all(began < ended for began, ended in zip(starts, ends, strict=True)):
+        return found
+    kept = [n for n, (began, ended) in enumerate(zip(starts, ends, strict=True)) if began < ended]
     return Stays(*([column[n] for n in kept] for column in vars(found).values()))
 
 
@@ -179,14 +180,12 @@ def _heatmap(found: Stays, start: date, end: date, zone: ZoneInfo) -> list[list[
         if offset is None:
             noon = datetime.combine(date.fromordinal(day), time(12), zone).utcoffset()
             offset = offsets[day] = int(noon.total_seconds() // 60 if noon else 0) - origin
-        begins, ends = began // MINUTE + offset, ended // MINUTE + offset
-        begins, ends = (begins if begins > 0 else 0), (ends if ends < span else span)
+        begins = max(began // MINUTE + offset, 0)
+        ends = min(ended // MINUTE + offset, span)
         if begins < ends:
             changes[begins] += 1
             changes[ends] -= 1
-    # Head-count per minute, then its running total: an hour's person-minutes are the
-    # difference of two running totals.
-    running = list(accumulate(accumulate(changes), initial=0))
+    present = list(accumulate(changes))
     totals = [[0] * 24 for _ in range(7)]
     weekdays = [0] * 7
     for day_index in range(days):
@@ -194,7 +193,7 @@ def _heatmap(found: Stays, start: date, end: date, zone: ZoneInfo) -> list[list[
         weekdays[weekday] += 1
         row, first = totals[weekday], day_index * 1440
         for hour in range(24):
-            row[hour] += running[first + hour * 60 + 60] - running[first + hour * 60]
+            row[hour] += sum(present[first + hour * 60 : first + hour * 60 + 60])
     return [
         [round(totals[w][h] / 60 / weekdays[w], 2) if weekdays[w] else 0.0 for h in range(24)]
         for w in range(7)
