@@ -437,10 +437,12 @@ def record_staff_entry(
 def apply_entry(session: Session, entry: Tap, member: Member, rules: Rules) -> TapResult:
     """Add an entry that concerns a member (already locked) and bring their visits along."""
     assert entry.site_id is not None
+    newest = _newest_entries(session, {member.id})  # before the entry is stored
     entry.outcome = Outcome.DUPLICATE  # until the replay says what it did
     session.add(entry)
     session.flush()
-    outcome = rebuild_visits(session, member.id, since=entry, rules=rules)
+    effects = _bring_visits_along(session, {member.id: [entry]}, newest, rules)
+    outcome = _EFFECTS.get(effects.get(entry.id, ""), Outcome.DUPLICATE)
     count = head_count(session, entry.site_id, entry.received_at)
     return finish(session, entry, outcome, name=member.greeting_name, head_count=count)
 
@@ -555,19 +557,11 @@ _LATEST_VISITS = select(Visit).where(
 
 
 def rebuild_visits(session: Session, member_id: int, since: Tap | None, rules: Rules) -> Outcome:
-    """Bring the member's visits up to date with the log; say what `since` did.
-
-    The usual case is a tap newer than everything the member has in the log: it is
-    applied to the state the latest visit describes (`_append`). Otherwise the log is
-    replayed from a checkpoint before `since` (`_replay`), or from the very beginning
-    when there is no `since`.
-    """
-    if since is not None and _is_newest(session, member_id, since):
-        effects = _append(
-            session, _latest_visits(session, {member_id}).get(member_id), [since], rules
-        )
-    else:
-        effects = _replay(session, member_id, since, rules).effects
+    """Bring the member's visits up to date with the log by replaying it from a
+    checkpoint before `since`, or from the very beginning when there is no `since`; say
+    what `since` did. (New entries go through `_bring_visits_along`, which appends them
+    when it can.)"""
+    effects = _replay(session, member_id, since, rules).effects
     session.flush()
     if since is None:
         return Outcome.DUPLICATE
@@ -624,19 +618,6 @@ def _replay(session: Session, member_id: int, since: Tap | None, rules: Rules) -
     for entry in session.scalars(entries.order_by(Tap.occurred_at, Tap.tap_id)):
         _apply(session, state, entry, rules)
     return state
-
-
-def _is_newest(session: Session, member_id: int, entry: Tap) -> bool:
-    later = session.scalar(
-        _participating(member_id)
-        .with_only_columns(Tap.id)
-        .where(
-            Tap.id != entry.id,
-            tuple_(Tap.occurred_at, Tap.tap_id) > (entry.occurred_at, entry.tap_id),
-        )
-        .limit(1)
-    )
-    return later is None
 
 
 def _latest_visits(session: Session, member_ids: set[int]) -> dict[int, Visit]:
