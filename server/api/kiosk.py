@@ -65,10 +65,14 @@ def authenticate_kiosk() -> None:
         with runtime().session() as session:
             kiosk = find_kiosk(session, token.strip())
             if kiosk is None:
-                raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
+                raise _invalid_token()
             if len(known) >= _KNOWN_MAX:
                 known.clear()
             g.kiosk_id = known[g.token_hash] = kiosk.id
+
+
+def _invalid_token() -> ApiError:
+    return ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
 
 
 def _opens(kiosk: Kiosk | None) -> bool:
@@ -82,7 +86,7 @@ def _opens(kiosk: Kiosk | None) -> bool:
 def _kiosk(session: Session) -> Kiosk:
     kiosk = session.get(Kiosk, g.kiosk_id)
     if kiosk is None or not _opens(kiosk):  # rotated or deleted since
-        raise ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
+        raise _invalid_token()
     return kiosk
 
 
@@ -114,9 +118,7 @@ class Taps(MethodView):
                     app.transaction, g.kiosk_id, taps, clock, app.now(), app.rules, keys, _opens
                 )
             except KioskGone:
-                raise ApiError(
-                    401, "invalid_token", "This kiosk token is unknown or was rotated."
-                ) from None
+                raise _invalid_token() from None
         for result in answer.results:
             if not result.replayed:  # a resent tap was counted the first time
                 measured.taps.labels(result.outcome.value).inc()
