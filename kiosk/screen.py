@@ -5,6 +5,14 @@ page and pushes every change of the screen to it as Server-Sent Events, so a gre
 reaches the browser within milliseconds of the read. The screen's state is one JSON
 object: what to show now, and the kiosk's status (online, taps waiting, token refused,
 reader unplugged, spool that cannot be written).
+
+What is shown is shown once. Each greeting and each error gets an id of its own
+(`show_id`); the page times it from the moment it first sees that id, on its own
+monotonic clock, and never shows that id again once its time is up. A change of status
+or of the head count keeps the id, so it can never bring a greeting back. A page that
+comes in while something is up (loaded again, reconnected) is told how long it has been
+up (`show_age`, on the kiosk's monotonic clock) and shows it for the rest of its time:
+the daemon's and the browser's wall clocks are never compared.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ import re
 import threading
 import time
 import unicodedata
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -60,7 +71,8 @@ STRINGS = {
         "people_here": {"one": "{n} personne ici", "other": "{n} personnes ici"},
         "offline": {"one": "hors ligne, {n} en attente", "other": "hors ligne, {n} en attente"},
         "token_refused": "kiosque refusé par le serveur : {n} badges gardés en attente",
-        "reader_gone": "Lecteur de badges débranché — un instant…",
+        "reader_gone": "Lecteur de badges débranché — prévenez l'accueil",
+        "reader_stuck": "Lecteur de badges bloqué — prévenez l'accueil",
         "guest_button": "Je suis invité·e",
         "guest_arriving": "J'arrive",
         "guest_leaving": "Je pars",
@@ -77,6 +89,12 @@ STRINGS = {
         "guest_error_host": "Choisissez votre hôte dans la liste.",
         "guest_error_other": "Ça n'a pas marché — passez à l'accueil.",
         "walk_in": "Je viens pour « {title} »",
+        "keyboard": "Clavier",
+        "key_backspace": "Effacer",
+        "key_shift": "Majuscule",
+        "key_space": "espace",
+        "key_next": "Suivant",
+        "key_done": "Valider",
     },
     "en": {
         "idle": "Tap your badge here",
@@ -102,7 +120,8 @@ STRINGS = {
         "people_here": {"one": "{n} person here", "other": "{n} people here"},
         "offline": {"one": "offline, {n} waiting", "other": "offline, {n} waiting"},
         "token_refused": "kiosk refused by the server: {n} taps kept waiting",
-        "reader_gone": "Badge reader unplugged — one moment…",
+        "reader_gone": "Badge reader unplugged — please tell the front desk",
+        "reader_stuck": "Badge reader not responding — please tell the front desk",
         "guest_button": "I'm a guest",
         "guest_arriving": "I'm arriving",
         "guest_leaving": "I'm leaving",
@@ -119,44 +138,99 @@ STRINGS = {
         "guest_error_host": "Choose your host from the list.",
         "guest_error_other": "That did not work — please see the front desk.",
         "walk_in": "I'm here for “{title}”",
+        "keyboard": "Keyboard",
+        "key_backspace": "Delete",
+        "key_shift": "Capitals",
+        "key_space": "space",
+        "key_next": "Next",
+        "key_done": "Done",
     },
 }
 
 
-class Screen:
-    """The screen's state; every change wakes the pages that follow it."""
+#: Seconds a greeting or an error stays on the screen.
+SHOW_SECONDS = 5.0
+#: Server answers remembered by tap id, for a tap the uploader sent before it was greeted.
+ANSWERS_KEPT = 64
 
-    def __init__(self) -> None:
+
+def corrected(show: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """What is shown for a tap, once the server has answered for it."""
+    kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
+    reason = result.get("reason")
+    if reason in ("replaced", "not_today"):
+        message = reason
+    elif reason in ("bad_signature", "unknown_key"):
+        message = "forged"
+    answered = {
+        "kind": kind,
+        "tap": result.get("id"),
+        "name": result.get("name") or show.get("name"),
+        "message": message,
+        "outcome": result.get("outcome"),
+    }
+    if "direction" in show:  # a guest leaving whose departure was already recorded
+        answered["direction"] = show["direction"]
+    return answered
+
+
+class Screen:
+    """The screen's state; every change wakes the pages that follow it.
+
+    Every change, from reading what is there to writing what replaces it, happens under
+    one lock. `state` may be read without it: its parts are replaced, never changed in
+    place. Time is the injectable `monotonic` clock's: the age of what is shown.
+    """
+
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        show_seconds: float = SHOW_SECONDS,
+    ) -> None:
         self._changed = threading.Condition()
+        self._monotonic = monotonic
+        self.show_seconds = show_seconds
         self.version = 0
         self.state: dict[str, Any] = {
             "show": {"kind": "idle"},
+            "show_id": None,  # new for each greeting and each error, which is shown once
             "status": {
                 "online": None,
                 "pending": 0,
                 "token_refused": False,
-                "reader": True,
+                "reader": None,  # not known until the daemon opens it
+                "reader_fault": None,  # why the reader is not there: "gone", "stuck"
                 "spool": None,  # why taps cannot be kept (spool.FULL, UNWRITABLE), if so
             },
             "head_count": None,
         }
+        self._shown_at = monotonic()  # when `show_id` went up
+        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.guests_on_server: list[dict[str, str]] = []  # from the last heartbeat
         self.events_today: list[dict[str, Any]] = []  # likewise: for walk-ins
 
-    def _update(self, **changes: Any) -> None:
-        with self._changed:
-            for key, value in changes.items():
-                if key == "status":
-                    self.state["status"] = {**self.state["status"], **value}
-                else:
-                    self.state[key] = value
-            self.state["at"] = time.time()
-            self.version += 1
-            self._changed.notify_all()
+    def _wake(self) -> None:
+        """Publish a change; the caller holds the lock."""
+        self.version += 1
+        self._changed.notify_all()
+
+    def _show(self, show: dict[str, Any]) -> None:
+        """Put up a new greeting or error, under an id of its own; the caller holds the lock."""
+        self.state["show"] = show
+        self.state["show_id"] = uuid.uuid4().hex  # unique across restarts of the daemon too
+        self._shown_at = self._monotonic()
+        self._wake()
 
     def snapshot(self) -> tuple[int, dict[str, Any]]:
+        """The version and a copy of the state, with the age in seconds of what is shown."""
         with self._changed:
-            return self.version, json.loads(json.dumps(self.state))
+            state: dict[str, Any] = json.loads(json.dumps(self.state))
+            if state["show_id"] is not None:
+                state["show_age"] = round(self._monotonic() - self._shown_at, 3)
+            else:
+                state["show_age"] = None
+            return self.version, state
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Wait until the version passes `seen`; False on timeout."""
@@ -166,68 +240,103 @@ class Screen:
     # -- what happens -------------------------------------------------------------------
 
     def greet(self, tap_id: str, name: str | None, leaving: bool = False) -> None:
-        """A read was spooled: greet now, from the cached directory if the name is known."""
-        show = {"kind": "greeting", "tap": tap_id, "name": name, "message": "saved"}
+        """A read was spooled: greet now, from the cached directory if the name is known.
+
+        Should the server have answered for this tap already (the uploader sent it before
+        the greeting), the greeting says what the server said.
+        """
+        show: dict[str, Any] = {"kind": "greeting", "tap": tap_id, "name": name, "message": "saved"}
         if leaving:
             show["direction"] = "out"
-        self._update(show=show)
+        with self._changed:
+            answer = self._answers.get(tap_id)
+            self._show(show if answer is None else corrected(show, answer))
 
     def answer(self, result: dict[str, Any], head_count: int | None) -> None:
-        """The server's answer for a tap: correct the screen if it still shows that tap."""
-        kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
-        reason = result.get("reason")
-        if reason in ("replaced", "not_today"):
-            message = reason
-        elif reason in ("bad_signature", "unknown_key"):
-            message = "forged"
-        show = self.state["show"]
-        changes: dict[str, Any] = {"head_count": head_count}
-        if show.get("tap") == result.get("id"):
-            changes["show"] = {
-                "kind": kind,
-                "tap": result.get("id"),
-                "name": result.get("name") or show.get("name"),
-                "message": message,
-                "outcome": result.get("outcome"),
-            }
-        self._update(**changes)
+        """The server's answer for a tap: correct the screen if it still shows that tap.
+
+        The correction is the same showing (same id, same age): it never brings back a
+        greeting whose time is up, and an answer for another tap never touches it.
+        """
+        tap = result.get("id")
+        with self._changed:
+            if isinstance(tap, str):
+                self._answers[tap] = result
+                self._answers.move_to_end(tap)
+                while len(self._answers) > ANSWERS_KEPT:
+                    self._answers.popitem(last=False)
+            changed = head_count != self.state["head_count"]
+            self.state["head_count"] = head_count
+            show = self.state["show"]
+            if tap is not None and show.get("tap") == tap:
+                answered = corrected(show, result)
+                changed = changed or answered != show
+                self.state["show"] = answered
+            if changed:
+                self._wake()
 
     def guests_here(self, guests: list[dict[str, str]]) -> None:
-        self.guests_on_server = [
+        listed = [
             {"arrival": str(guest["arrival"]), "name": str(guest["name"])}
             for guest in guests
             if isinstance(guest, dict) and "arrival" in guest and "name" in guest
         ]
+        with self._changed:
+            self.guests_on_server = listed
 
     def events_here(self, events: list[dict[str, Any]]) -> None:
-        self.events_today = [
+        listed = [
             {"id": int(event["id"]), "title": str(event["title"])}
             for event in events
             if isinstance(event, dict) and isinstance(event.get("id"), int) and "title" in event
         ]
+        with self._changed:
+            self.events_today = listed
 
     def guest_arrived(self, arrival: str, name: str) -> None:
-        self.guests_on_server = [
-            *(guest for guest in self.guests_on_server if guest["arrival"] != arrival),
-            {"arrival": arrival, "name": name},
-        ]
+        with self._changed:
+            self.guests_on_server = [
+                *(guest for guest in self.guests_on_server if guest["arrival"] != arrival),
+                {"arrival": arrival, "name": name},
+            ]
 
     def count(self, head_count: int | None) -> None:
-        if head_count is not None and head_count != self.state["head_count"]:
-            self._update(head_count=head_count)
+        with self._changed:
+            if head_count is not None and head_count != self.state["head_count"]:
+                self.state["head_count"] = head_count
+                self._wake()
 
-    def failed(self, message: str) -> None:
-        """Show an error instead of a greeting: `message` is a key of STRINGS."""
-        self._update(show={"kind": "error", "message": message})
+    def failed(self, message: str, *, tap_id: str | None = None) -> None:
+        """Show an error instead of a greeting: `message` is a key of STRINGS.
+
+        With `tap_id`, the server's answer for that tap corrects it, as it does a greeting.
+        """
+        show: dict[str, Any] = {"kind": "error", "message": message}
+        if tap_id is not None:
+            show["tap"] = tap_id
+        with self._changed:
+            answer = None if tap_id is None else self._answers.get(tap_id)
+            self._show(show if answer is None else corrected(show, answer))
 
     def status(self, **status: Any) -> None:
-        if any(self.state["status"].get(key) != value for key, value in status.items()):
-            self._update(status=status)
+        """Change parts of the kiosk's status; `reader=True` also clears `reader_fault`."""
+        if status.get("reader") is True:
+            status.setdefault("reader_fault", None)
+        with self._changed:
+            current = self.state["status"]
+            if any(current.get(key) != value for key, value in status.items()):
+                self.state["status"] = {**current, **status}
+                self._wake()
 
 
 # -- the page server ---------------------------------------------------------------------
 
 MAX_FORM_BYTES = 4096
+#: The page runs only what the kiosk serves: no CDN, no inline script, no other site.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -358,13 +467,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _initial(self) -> dict[str, Any]:
         _version, state = self.server.screen.snapshot()
         language = self.server.language
-        return {"state": state, "strings": STRINGS[language], "lang": language}
+        return {
+            "state": state,
+            "strings": STRINGS[language],
+            "lang": language,
+            "show_seconds": self.server.screen.show_seconds,
+        }
 
     def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.end_headers()
         self.wfile.write(body)
 
