@@ -16,7 +16,7 @@ from presence.config import ConfigError
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Read badges, greet at once, keep every tap until the server has it."""
-    from kiosk.daemon import Kiosk, open_spool, read_boot_id
+    from kiosk.daemon import Kiosk, in_directory, open_spool, read_boot_id
     from kiosk.readers import make_reader
     from kiosk.screen import Screen, ScreenServer
     from kiosk.settings import load_kiosk_settings
@@ -49,7 +49,8 @@ def main(ctx: click.Context) -> None:
         return
     boot_id = read_boot_id()
     uploader = Uploader(settings, spool, screen, boot_id)
-    kiosk = Kiosk(settings, make_reader(settings), spool, screen, uploader, boot_id)
+    reader = make_reader(settings, known=in_directory(spool))
+    kiosk = Kiosk(settings, reader, spool, screen, uploader, boot_id)
     page.desk = kiosk  # before the page is served: its guest forms work from the start
     page.start()
     uploader.start()

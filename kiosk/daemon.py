@@ -5,7 +5,8 @@
                                                  no answer? -> "not recorded", ERROR logged
 
 The loop feeds systemd's watchdog on every turn, so a reader that hangs gets the daemon
-restarted; a reader that is unplugged is closed and opened again until it is back. A
+restarted; a reader that is unplugged or dead is closed and opened again until it is
+back, said once on the screen, in the log and in the heartbeat. A
 spool that cannot be written (a full disk) never stops the loop: each tap it cannot keep
 is said aloud, and taps are kept again as soon as the disk has room.
 """
@@ -35,7 +36,10 @@ log = logging.getLogger(__name__)
 
 LEFT_MEMORY = 600.0  # seconds a guest who left here stays off the list whatever it says
 READ_TIMEOUT = 0.5  # seconds a read waits before the loop turns (and feeds the watchdog)
-REOPEN_MAX = 5.0
+# A reader that is gone is opened again after 0.5, 1, then every 2 s: back within 5 s of
+# being plugged in again, without a busy loop while it is out.
+REOPEN_FIRST, REOPEN_MAX = 0.5, 2.0
+STUCK_AFTER = 5.0  # seconds a read may take before the reader is said not to answer
 SPOOL_RETRY = 5.0  # seconds between attempts to open a spool the disk cannot take
 
 
@@ -82,6 +86,16 @@ def open_spool(
     return None
 
 
+def in_directory(spool: Spool) -> Callable[[str, str], bool]:
+    """Whether a badge (kind, value) is in the directory the server last sent."""
+
+    def known(kind: str, value: str) -> bool:
+        key = spool.directory_key()
+        return key is not None and spool.knows(badge_hash(key, kind, value))
+
+    return known
+
+
 class Kiosk:
     def __init__(
         self,
@@ -100,6 +114,9 @@ class Kiosk:
         self.wall, self.monotonic = wall, monotonic
         self._last_read: dict[Read, float] = {}
         self._left: dict[str, float] = {}  # guests' arrival tap id -> when they left here
+        self._reading_since: float | None = None  # when the read under way began
+        self._reader_lock = threading.Lock()
+        self._reader_fault: str | None = "unknown"  # None: open; "gone", "stuck"
         # The screen says when the spool cannot be written, and stops saying so once it can.
         spool.on_trouble = lambda cause: screen.status(spool=cause)
         screen.status(spool=spool.trouble)
@@ -131,7 +148,7 @@ class Kiosk:
         if refusal is None:
             self.screen.greet(tap.id, name)
         else:
-            self.screen.failed(refusal)
+            self.screen.failed(refusal, tap_id=tap.id)
         self.reader.confirm(f"ok {tap.id}")
         self._sent(tap)
         return tap
@@ -267,24 +284,34 @@ class Kiosk:
                 log.warning("sound command failed: %s", error)
 
     def run(self, stop: threading.Event) -> None:
-        """Read until `stop` is set, reopening the reader whenever it goes away."""
-        opened, delay = False, 0.5
+        """Read until `stop` is set, reopening the reader whenever it goes away.
+
+        The watchdog is fed on every turn of this loop, and only there: a reader that
+        hangs the loop gets the daemon restarted by systemd. A reader that is gone (or
+        never came) is tried again every REOPEN_MAX seconds at most, and said once.
+        """
+        opened, delay = False, REOPEN_FIRST
+        watch = threading.Thread(target=self._watch_reads, args=(stop,), daemon=True)
+        watch.start()
         systemd.notify("READY=1")
         while not stop.is_set():
             systemd.notify("WATCHDOG=1")
             try:
                 if not opened:
                     self.reader.open()
-                    opened, delay = True, 0.5
-                    self.screen.status(reader=True)
-                    log.info("reader open")
+                    opened, delay = True, REOPEN_FIRST
+                    self._reader_back()
+                self._reading_since = self.monotonic()
                 read = self.reader.read(READ_TIMEOUT)
+                self._reading_since = None
+                if self._reader_fault == "stuck":  # it answered again after all
+                    self._reader_back()
             except ReaderGone as error:
+                self._reading_since = None
                 if opened:
-                    log.warning("reader gone: %s", error)
                     self.reader.close()
                     opened = False
-                self.screen.status(reader=False)
+                self._reader_gone("gone", str(error))
                 stop.wait(delay)
                 delay = min(REOPEN_MAX, delay * 2)
                 continue
@@ -292,3 +319,25 @@ class Kiosk:
                 self.handle(read)
         if opened:
             self.reader.close()
+
+    def _watch_reads(self, stop: threading.Event) -> None:
+        """Say when a read has hung (a reader that stopped answering mid-command): the
+        loop no longer feeds the watchdog, and the screen and the heartbeat say why."""
+        while not stop.wait(1.0):
+            since = self._reading_since
+            if since is not None and self.monotonic() - since > STUCK_AFTER:
+                self._reader_gone("stuck", f"no answer from the reader for {STUCK_AFTER:g} s")
+
+    def _reader_gone(self, fault: str, why: str) -> None:
+        with self._reader_lock:
+            if self._reader_fault == fault:
+                return  # said already: one log line per fault, not one per attempt
+            self._reader_fault = fault
+        log.warning("badge reader %s: %s", "not answering" if fault == "stuck" else "gone", why)
+        self.screen.status(reader=False, reader_fault=fault)
+
+    def _reader_back(self) -> None:
+        with self._reader_lock:
+            fault, self._reader_fault = self._reader_fault, None
+        log.info("badge reader open" if fault == "unknown" else "badge reader back")
+        self.screen.status(reader=True, reader_fault=None)

@@ -15,11 +15,14 @@ and opens it again until it is back.
 
 from __future__ import annotations
 
+import logging
+import os
 import select
 import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,79 +76,151 @@ def parse_line(line: str) -> Read:
 IDLE_REOPEN = 600.0
 
 
-class NfcReader:
-    """An nfcpy reader; the badge value is the tag's normalised identifier."""
+def device_node(path: str) -> str | None:
+    """The file in /dev that is there while nfcpy's device `path` is plugged in.
 
-    def __init__(self, device: str, targets: list[str], interval: float) -> None:
+    usb:001:023  (bus, device: how nfcpy names an opened USB reader)  ->  /dev/bus/usb/001/023
+    /dev/ttyUSB0 (how it names an opened serial reader)              ->  itself
+    udp:host:port (the simulated front end)                          ->  None: no file
+    """
+    kind, _, rest = path.partition(":")
+    if kind == "usb":
+        bus, _, device = rest.partition(":")
+        return f"/dev/bus/usb/{bus}/{device}" if bus and device else None
+    return path if path.startswith("/") else None
+
+
+class NfcReader:
+    """An nfcpy reader; the badge value is the tag's normalised identifier, or the signed
+    token written on the tag when its identifier alone is not a known badge.
+
+    It polls with nfcpy's `sense()` rather than `connect()`: `connect()` catches the
+    device's `IOError` itself, logs it and returns False, so an unplugged or dying reader
+    looked like a reader with no tag on it (a loop burning a core, hundreds of thousands
+    of log lines, the watchdog fed). `sense()` lets the error through; a driver that
+    swallows it too is caught by its device node vanishing (`device_node`).
+    """
+
+    def __init__(
+        self,
+        device: str,
+        targets: list[str],
+        interval: float,
+        known: Callable[[str, str], bool] = lambda kind, value: False,
+    ) -> None:
         self.device, self.targets, self.interval = device, targets, interval
+        self.known = known  # whether a badge (kind, value) is in the kiosk's directory
         self._clf: Any = None
+        self._node: str | None = None
         self._last_read = 0.0
         self._indicator_off_at: float | None = None
 
     def open(self) -> None:
         import nfc  # only a kiosk with an NFC reader needs nfcpy
+        from nfc.clf import RemoteTarget
 
+        # nfcpy logs every failure itself, as an ERROR, on every attempt: the daemon says
+        # once that the reader is gone and once that it is back.
+        logging.getLogger("nfc").setLevel(logging.CRITICAL)
         try:
             self._clf = nfc.ContactlessFrontend(self.device)
         except OSError as error:  # no such device, permission denied, busy
             raise ReaderGone(f"cannot open NFC reader {self.device}: {error}") from None
+        self._remote = [RemoteTarget(technology) for technology in self.targets]
+        self._node = device_node(str(self._clf.device.path or ""))
         self._last_read = time.monotonic()
 
     def read(self, timeout: float) -> Read | None:
         if time.monotonic() - self._last_read > IDLE_REOPEN:
             self.close()
             self.open()
-        found: list[tuple[str, str]] = []
         deadline = time.monotonic() + timeout
+        while True:
+            began = time.monotonic()
+            self._indicator()
+            found = self._poll()
+            if found is not None:
+                self._last_read = time.monotonic()
+                return found
+            if self._node is not None and not os.path.exists(self._node):
+                raise ReaderGone(f"NFC reader {self.device}: {self._node} is gone")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(left, max(0.0, self.interval - (time.monotonic() - began))))
 
-        def on_connect(tag: Any) -> bool:
-            # A signed token on the tag is preferred to its UID, which can be copied.
-            token = token_on(tag)
-            found.append(("qr", token) if token else ("nfc", bytes(tag.identifier).hex()))
-            return False  # do not hold the tag: the next poll sees it again if still there
+    def _poll(self) -> Read | None:
+        """One round of polling the configured technologies; the badge on the reader."""
+        import nfc.clf
+        import nfc.tag
 
         try:
-            self._clf.connect(
-                rdwr={
-                    "targets": self.targets,
-                    "interval": self.interval,
-                    "on-connect": on_connect,
-                    "beep-on-connect": False,
-                },
-                terminate=lambda: self._indicator() or bool(found) or time.monotonic() > deadline,
-            )
-        except OSError as error:  # unplugged: the USB or serial device went away
-            raise ReaderGone(f"NFC reader {self.device}: {error}") from None
-        if not found:
+            target = self._clf.sense(*self._remote, iterations=1)
+            if target is None or _is_phone(target):
+                return None
+            tag = nfc.tag.activate(self._clf, target)
+            if tag is None:  # left the field, or a kind of tag nfcpy cannot read
+                return None
+            return self._badge_of(tag)
+        except nfc.clf.UnsupportedTargetError as error:  # a technology this reader lacks
+            why = f"cannot poll {self.targets}: {error}"
+            raise ReaderGone(f"NFC reader {self.device} {why}") from None
+        except nfc.clf.CommunicationError:  # the tag left while being read
             return None
-        self._last_read = time.monotonic()
-        kind, value = found[0]
+        except OSError as error:  # unplugged, or the device stopped answering (ETIMEDOUT)
+            raise ReaderGone(f"NFC reader {self.device}: {error}") from None
+
+    def _badge_of(self, tag: Any) -> Read | None:
+        """The tag's identifier if it is a known badge; else the signed token written on
+        it, if any (reading the NDEF area costs several exchanges: only when needed)."""
         try:
-            return Read(kind, normalise_badge(kind, value))
+            uid = normalise_badge("nfc", bytes(tag.identifier).hex())
         except BadUid:
-            return None  # not a badge's identifier (a random 3-byte id, a phone)
+            uid = None  # not a badge's identifier (a random 3-byte id, a phone)
+        if uid is not None and self.known("nfc", uid):
+            return Read("nfc", uid)
+        token = token_on(tag)
+        if token is not None:
+            try:
+                return Read("qr", normalise_badge("qr", token))
+            except BadUid:
+                pass
+        return Read("nfc", uid) if uid is not None else None
 
     def confirm(self, outcome: str) -> None:
         """Beep and light up on readers that can (an ACR122U; a bare PN532 cannot)."""
         if outcome.startswith("ok ") and self._clf is not None:
-            self._clf.device.turn_on_led_and_buzzer()
+            try:
+                self._clf.device.turn_on_led_and_buzzer()
+            except OSError:
+                return  # unplugged: the next read says so
             self._indicator_off_at = time.monotonic() + 0.15
 
-    def _indicator(self) -> bool:
+    def _indicator(self) -> None:
         """Turn the LED and buzzer off when their time is up (from the reading thread,
-        between polls: the device is never driven from two threads). Always False."""
+        between polls: the device is never driven from two threads)."""
         if self._indicator_off_at is not None and time.monotonic() >= self._indicator_off_at:
             self._indicator_off_at = None
-            self._clf.device.turn_off_led_and_buzzer()
-        return False
+            try:
+                self._clf.device.turn_off_led_and_buzzer()
+            except OSError as error:
+                raise ReaderGone(f"NFC reader {self.device}: {error}") from None
 
     def close(self) -> None:
         if self._clf is not None:
             try:
                 self._clf.close()
-            except OSError:
+            except Exception:  # noqa: BLE001 (a dead device fails to close in many ways)
                 pass
             self._clf = None
+
+
+def _is_phone(target: Any) -> bool:
+    """A phone or another reader offering peer-to-peer, not a badge (nfcpy's own test in
+    `connect()`)."""
+    if target.sel_res and target.sel_res[0] & 0x40:
+        return True
+    return bool(target.sensf_res and target.sensf_res[1:3] == b"\x01\xfe")
 
 
 # -- QR scanner (evdev) -------------------------------------------------------------------
@@ -371,10 +446,13 @@ class SimulatedReader:
             self._socket = None
 
 
-def make_reader(settings: Any) -> Reader:
-    """The reader `[kiosk] reader` names."""
+def make_reader(
+    settings: Any, known: Callable[[str, str], bool] = lambda kind, value: False
+) -> Reader:
+    """The reader `[kiosk] reader` names; `known(kind, value)` says whether a badge is in
+    the kiosk's directory (an NFC reader then skips reading the tag's NDEF area)."""
     if settings.reader == "nfc":
-        return NfcReader(settings.nfc_device, settings.nfc_targets, settings.nfc_interval)
+        return NfcReader(settings.nfc_device, settings.nfc_targets, settings.nfc_interval, known)
     if settings.reader == "qr":
         return QrReader(settings.qr_device)
     if settings.reader == "stdin":

@@ -20,9 +20,11 @@ class KioskSection(Section):
     # Where badges come from: an NFC reader through nfcpy, a USB QR scanner through its
     # input device, lines on standard input, or a simulated device on a local socket.
     reader: Literal["nfc", "qr", "stdin", "simulated"] = "nfc"
-    # nfcpy's device path: "usb" (ACR122U, PN533), "tty:AMA0:pn532" (PN532 on the Pi's
-    # UART), "tty:USB0:pn532" (PN532 on a USB serial adapter), "udp:localhost:8888".
-    nfc_device: str = "tty:AMA0:pn532"
+    # nfcpy's device path: "tty:serial0:pn532" (PN532 on the GPIO pins of a Pi 3 or 4;
+    # on a Pi 5 the pins' UART is "tty:AMA0:pn532", its serial0 is the debug connector),
+    # "tty:USB0:pn532" (PN532 on a USB serial adapter), "usb" (RC-S380, ACR122U, PN533),
+    # "udp:localhost:8888" (nfcpy's simulator). deploy/kiosk/install.sh picks by model.
+    nfc_device: str = "tty:serial0:pn532"
     # Technologies polled: "106A" covers MIFARE and NTAG badges. Each one more costs time.
     nfc_targets: list[str] = Field(default_factory=lambda: ["106A"], min_length=1)
     nfc_interval: float = Field(default=0.05, gt=0, le=1)

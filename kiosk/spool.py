@@ -323,6 +323,9 @@ class Spool:
         rows = self._run("SELECT id, name FROM hosts ORDER BY name, id")
         return [{"id": host_id, "name": name} for host_id, name in rows]
 
+    def knows(self, badge_hash: str) -> bool:
+        return bool(self._run("SELECT 1 FROM directory WHERE hash = ?", (badge_hash,)))
+
     def name_for(self, badge_hash: str) -> str | None:
         rows = self._run("SELECT name FROM directory WHERE hash = ?", (badge_hash,))
         return str(rows[0][0]) if rows else None

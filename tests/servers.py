@@ -128,8 +128,10 @@ class Process:
         ready_url: str,
         env: dict[str, str] | None = None,
         file_size_limit: int | None = None,
+        program: tuple[str, ...] = ("-m", "presence"),
     ) -> None:
         self.config, self.command, self.ready_url = config, command, ready_url
+        self.program = program  # what Python runs: the `presence` CLI, or a script around it
         self.env = {**os.environ, **(env or {})}
         self.file_size_limit = file_size_limit
         self.log_path = config.with_suffix(f".{command}.log")
@@ -143,7 +145,7 @@ class Process:
             limit = functools.partial(resource.setrlimit, resource.RLIMIT_FSIZE, limits)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "presence", "--config", str(self.config), self.command],
+                [sys.executable, *self.program, "--config", str(self.config), self.command],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -234,9 +236,10 @@ class KioskProcess(Process):
         page_port: int,
         env: dict[str, str] | None = None,
         file_size_limit: int | None = None,
+        program: tuple[str, ...] = ("-m", "presence"),
     ) -> None:
         self.page = f"http://127.0.0.1:{page_port}"
-        super().__init__(config, "kiosk", f"{self.page}/state", env, file_size_limit)
+        super().__init__(config, "kiosk", f"{self.page}/state", env, file_size_limit, program)
 
     def state(self) -> dict[str, Any]:
         found: dict[str, Any] = requests.get(f"{self.page}/state", timeout=5).json()["state"]
