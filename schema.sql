@@ -172,11 +172,19 @@ CREATE TABLE kiosks (
     last_version VARCHAR(40),
     pending_taps INTEGER,
     clock_skew_seconds FLOAT,
+    boot_id VARCHAR(64),
+    boot_started_at TIMESTAMP WITHOUT TIME ZONE,
+    previous_boot_id VARCHAR(64),
+    previous_boot_started_at TIMESTAMP WITHOUT TIME ZONE,
+    heard_before_boot_at TIMESTAMP WITHOUT TIME ZONE,
+    clock_doubted_at TIMESTAMP WITHOUT TIME ZONE,
+    reader VARCHAR(16),
     CONSTRAINT pk_kiosks PRIMARY KEY (id),
     CONSTRAINT uq_kiosks_name UNIQUE (name),
     CONSTRAINT fk_kiosks_site_id_sites FOREIGN KEY(site_id) REFERENCES sites (id),
     CONSTRAINT ck_kiosks_kiosk_mode CHECK (mode IN ('toggle', 'in', 'out')),
-    CONSTRAINT uq_kiosks_token_hash UNIQUE (token_hash)
+    CONSTRAINT uq_kiosks_token_hash UNIQUE (token_hash),
+    CONSTRAINT ck_kiosks_reader_state CHECK (reader IN ('ok', 'gone', 'stuck'))
 );
 
 CREATE TABLE member_plans (

@@ -232,10 +232,17 @@ class Uploader(threading.Thread):
             self._refresh_directory()
 
     def _heartbeat(self) -> None:
+        _version, state = self.screen.snapshot()  # read under the screen's lock
+        status = state["status"]
+        reader = status.get("reader")  # None: the daemon does not know yet
+        if reader is not None:
+            fault = status.get("reader_fault")
+            reader = "ok" if reader else "stuck" if fault == "stuck" else "gone"
         body: dict[str, Any] = {
             "version": __version__,
             "pending_taps": self.spool.pending(),
             "clock": self._clock(),
+            "reader": reader,
         }
         try:
             response = self.http.post(f"{self.base}/api/v1/heartbeat", json=body, timeout=TIMEOUT)

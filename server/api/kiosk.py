@@ -24,10 +24,17 @@ from server.api.schemas import (
 from server.domain import guests, presence
 from server.domain import meetups as events
 from server.domain.checkin import KioskGone, record_upload
-from server.domain.kiosks import Heartbeat, directory, find_kiosk, hash_token, record_heartbeat
+from server.domain.kiosks import (
+    UNCHANGED,
+    Heartbeat,
+    directory,
+    find_kiosk,
+    hash_token,
+    record_heartbeat,
+)
 from server.domain.presence import BadgeKeys
 from server.runtime import runtime
-from server.store.models import Kiosk
+from server.store.models import Kiosk, ReaderState
 
 blp = Blueprint(
     "kiosk-api",
@@ -136,13 +143,20 @@ class HeartbeatView(MethodView):
     @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
     @blp.doc(security=KIOSK_AUTH)
     def post(self, beat: dict[str, Any]) -> dict[str, Any]:
-        """Tell the server the kiosk is alive, its version and how many taps it holds."""
+        """Tell the server the kiosk is alive, its version, how many taps it holds, its
+        clocks and the state of its badge reader."""
         app = runtime()
         now = app.now()
+        reader = beat.get("reader", UNCHANGED)  # absent: an older kiosk, nothing said
+        heartbeat = Heartbeat(
+            beat["version"],
+            beat["pending_taps"],
+            kiosk_clock(beat["clock"]),
+            ReaderState(reader) if isinstance(reader, str) else reader,
+        )
         with app.transaction() as session:
             kiosk = _kiosk(session)
-            wall = beat["clock"]["wall"] if beat["clock"] else None
-            record_heartbeat(kiosk, Heartbeat(beat["version"], beat["pending_taps"], wall), now)
+            record_heartbeat(kiosk, heartbeat, now)
             site = kiosk.site
             return {
                 "server_time": now,

@@ -3,9 +3,10 @@
 Counted as they happen, in this process: taps stored by outcome, and how long each
 upload of taps took to store (a histogram). Read from the database at each scrape, so
 every process says the same: the head-count of each site, the kiosks heard from in the
-last five minutes, the webhook calls and e-mails waiting. And the boards connected to
-this process. Only clients in `[metrics] allowed_networks` (this machine by default)
-may read it: the figures are not personal, but they say when a space is empty.
+last five minutes, whether each kiosk's badge reader works, the webhook calls and
+e-mails waiting. And the boards connected to this process. Only clients in `[metrics]
+allowed_networks` (this machine by default) may read it: the figures are not personal,
+but they say when a space is empty.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 
 from server.domain.presence import head_count
 from server.runtime import Runtime
-from server.store.models import Delivery, Kiosk, Site
+from server.store.models import Delivery, Kiosk, ReaderState, Site
 
 blp = Blueprint("metrics", __name__)
 
@@ -50,6 +51,14 @@ class Metrics:
         self.registry.register(_FromDatabase(app, runtime))
 
 
+_READERS = (
+    select(Kiosk.name, Site.slug, Kiosk.reader)
+    .join(Site, Kiosk.site_id == Site.id)
+    .where(Kiosk.reader.is_not(None))
+    .order_by(Kiosk.name)
+)
+
+
 class _FromDatabase(Collector):
     def __init__(self, app: Flask, runtime: Runtime) -> None:
         self.app, self.runtime = app, runtime
@@ -65,7 +74,15 @@ class _FromDatabase(Collector):
         waiting = GaugeMetricFamily(
             "presence_deliveries_waiting", "Webhook calls and e-mails not yet delivered"
         )
+        readers = GaugeMetricFamily(
+            "presence_kiosk_reader_up",
+            "Whether each kiosk's badge reader works (1) or is gone or stuck (0), as the "
+            "kiosk last said; absent while it has not said",
+            labels=["kiosk", "site"],
+        )
         with self.runtime.session() as session:
+            for kiosk_name, site_slug, reader in session.execute(_READERS):
+                readers.add_metric([kiosk_name, site_slug], int(reader is ReaderState.OK))
             for site in session.scalars(select(Site).order_by(Site.id)):
                 here.add_metric([site.slug], head_count(session, site.id, now))
                 up = session.scalar(
@@ -82,6 +99,7 @@ class _FromDatabase(Collector):
             waiting.add_metric([], int(pending or 0))
         yield here
         yield kiosks
+        yield readers
         yield waiting
         boards = GaugeMetricFamily(
             "presence_boards_connected", "Wall boards connected to this process"

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from server.domain.presence import GuestArrival, IncomingTap, KioskClock, WalkIn
-from server.store.models import BadgeKind, KioskMode, Outcome, Visibility
+from server.store.models import BadgeKind, KioskMode, Outcome, ReaderState, Visibility
 
 #: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
 BOOT_ID = validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$", error="Letters, digits and ._:- only.")
@@ -178,7 +178,9 @@ def incoming_tap(tap: dict[str, Any]) -> IncomingTap:
 
 def kiosk_clock(clock: dict[str, Any] | None) -> KioskClock | None:
     """The kiosk's clocks as `KioskClockSchema` loaded them, if it sent them."""
-    return None if clock is None else KioskClock(clock["monotonic"], clock["boot_id"])
+    if clock is None:
+        return None
+    return KioskClock(clock["monotonic"], clock["boot_id"], clock["wall"])
 
 
 class TapResultSchema(_Schema):
@@ -201,6 +203,19 @@ class HeartbeatSchema(_Schema):
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=10_000_000)
     )
     clock = fields.Nested(KioskClockSchema, load_default=None, allow_none=True)
+    # No default: a kiosk that says nothing of its reader (an older one) leaves what the
+    # server knew as it was.
+    reader = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(
+            [state.value for state in ReaderState],
+            error="One of {choices}, or null while the kiosk does not know yet.",
+        ),
+        metadata={
+            "description": "The badge reader: ok, gone (unplugged or dead), stuck (not "
+            "answering), or null while the kiosk does not know yet."
+        },
+    )
 
 
 class SiteSchema(_Schema):

@@ -4,7 +4,7 @@ A kiosk uploads a batch of taps; each is one of five kinds, told apart by what i
 carries, and each kind has its handler (the table `HANDLERS`):
 
     upload ──► record_upload(transaction, kiosk_id, taps, ...)   one write transaction
-                 │  the kiosk is seen now
+                 │  what the server knew of the kiosk's clocks, for placing taps in time
                  ├─ tap ids stored before (one query) ──► their first answers, again
                  ├─ the other new taps, by kind, one by one:
                  │     guest arrival   guests.record_arrival
@@ -12,7 +12,9 @@ carries, and each kind has its handler (the table `HANDLERS`):
                  │     walk-in         meetups.record_walk_in
                  │     event ticket    meetups.record_ticket_scan
                  ├─ the new badge reads, together: presence.record_badge_taps
-                 └─ the head-count after the batch
+                 ├─ the head-count after the batch
+                 └─ the kiosk is heard from: its clocks remembered, and its clock
+                    doubted if a tap could not be placed in time honestly
                a tap id raced by another copy of the same upload ──► tried once more
 
 The badge reads are most of what kiosks send, and a kiosk back from an outage sends
@@ -37,9 +39,18 @@ from sqlalchemy.orm import Session
 
 from badges.tokens import is_ticket
 from server.domain import guests, meetups, presence
-from server.domain.presence import BadgeKeys, IncomingTap, KioskClock, Rules, TapContext, TapResult
+from server.domain.kiosks import heard_from
+from server.domain.presence import (
+    BadgeKeys,
+    IncomingTap,
+    KioskClock,
+    KioskMemory,
+    Rules,
+    TapContext,
+    TapResult,
+)
 from server.domain.refusals import N_, Refusal
-from server.store.models import BadgeKind, Kiosk
+from server.store.models import BadgeKind, ClockStatus, Kiosk
 
 
 class UploadKind(enum.Enum):
@@ -135,7 +146,9 @@ def _record(
         kiosk = session.get(Kiosk, kiosk_id)
         if kiosk is None or not still_valid(kiosk):
             raise KioskGone("kiosk_gone")
-        context = TapContext(kiosk, clock, now, rules, keys)
+        # The taps are placed in time by what the server knew of the kiosk's clocks
+        # before this upload (see presence.place_in_time).
+        context = TapContext(kiosk, clock, now, rules, keys, KioskMemory.of(kiosk))
         answered = presence.stored_answers(session, [tap.tap_id for tap in taps])
         fresh = list({tap.tap_id: tap for tap in taps if tap.tap_id not in answered}.values())
         # Badge reads go together (their cost is per batch, not per tap); the other kinds
@@ -152,7 +165,9 @@ def _record(
         counted = [result.head_count for result in done if result.head_count is not None]
         count = counted[-1] if counted else presence.head_count(session, kiosk.site_id, now)
         # Last: on PostgreSQL the kiosk's row stays locked from this update to the commit.
-        kiosk.last_seen_at = now
+        heard_from(kiosk, clock, now)
+        if any(presence.placed_by(tap, context)[1] is ClockStatus.IMPLAUSIBLE for tap in fresh):
+            kiosk.clock_doubted_at = now
     return UploadAnswer(_in_upload_order(taps, answered), count, now)
 
 

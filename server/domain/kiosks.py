@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from badges.lookup import badge_hash
-from server.store.models import Badge, Kiosk, KioskMode, Member, Site
+from server.domain.presence import KioskClock
+from server.store.models import Badge, Kiosk, KioskMode, Member, ReaderState, Site
 
 TOKEN_PREFIX = "pk_"
 
@@ -67,21 +69,77 @@ def health(kiosk: Kiosk, now: datetime) -> str:
     return "up" if now - kiosk.last_seen_at <= DOWN_AFTER else "down"
 
 
+#: A kiosk whose taps could not all be placed in time honestly is shown with a wrong
+#: clock for this long after the last of them.
+CLOCK_DOUBT_FOR = timedelta(hours=24)
+
+
+class Unchanged(enum.Enum):
+    """A heartbeat field the kiosk did not send: what the server knew stays."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     version: str | None
     pending_taps: int | None
-    wall: datetime | None
+    clock: KioskClock | None = None
+    #: The badge reader: None when the kiosk does not know yet; older kiosks say nothing.
+    reader: ReaderState | None | Unchanged = UNCHANGED
 
 
 def record_heartbeat(kiosk: Kiosk, beat: Heartbeat, now: datetime) -> None:
-    kiosk.last_seen_at = now
+    heard_from(kiosk, beat.clock, now)
     if beat.version is not None:
         kiosk.last_version = beat.version
     if beat.pending_taps is not None:
         kiosk.pending_taps = beat.pending_taps
-    if beat.wall is not None:
-        kiosk.clock_skew_seconds = round((beat.wall - now).total_seconds(), 3)
+    if beat.reader is not UNCHANGED:
+        kiosk.reader = beat.reader
+
+
+def heard_from(kiosk: Kiosk, clock: KioskClock | None, now: datetime) -> None:
+    """Remember what a heartbeat or an upload said of the kiosk's clocks (an upload's
+    taps are placed first, by what the server knew before it: see `place_in_time`)."""
+    started = _before(now, clock.monotonic) if clock is not None else None
+    if clock is not None and started is not None:
+        if clock.boot_id != kiosk.boot_id:
+            # A boot we had not heard from: the last contact before it, if it was.
+            last = kiosk.last_seen_at
+            kiosk.heard_before_boot_at = last if last is not None and last <= started else None
+            if kiosk.boot_id is not None:
+                kiosk.previous_boot_id = kiosk.boot_id
+                kiosk.previous_boot_started_at = kiosk.boot_started_at
+            kiosk.boot_id, kiosk.boot_started_at = clock.boot_id, started
+        elif kiosk.boot_started_at is None or started < kiosk.boot_started_at:
+            # Each message arrives a little after it was sent: the quickest one is
+            # the closest to the truth.
+            kiosk.boot_started_at = started
+    if clock is not None and clock.wall is not None:
+        kiosk.clock_skew_seconds = round((clock.wall - now).total_seconds(), 3)
+    kiosk.last_seen_at = now
+
+
+def _before(moment: datetime, seconds: float) -> datetime | None:
+    try:
+        return moment - timedelta(seconds=seconds)
+    except OverflowError:  # a monotonic clock no kiosk can have: nothing to learn
+        return None
+
+
+def clock_wrong(kiosk: Kiosk, now: datetime, tolerance: timedelta) -> bool:
+    """Whether the kiosk's clock should be put right: its last known skew is more than
+    `tolerance`, or a tap it sent in the last CLOCK_DOUBT_FOR could not be placed in time
+    honestly (stored at its time of receipt, flagged `implausible`)."""
+    skew = kiosk.clock_skew_seconds
+    if skew is not None and abs(skew) > tolerance.total_seconds():
+        return True
+    doubted = kiosk.clock_doubted_at
+    return doubted is not None and now - doubted <= CLOCK_DOUBT_FOR
 
 
 def directory_key(secret: str, kiosk: Kiosk) -> bytes:

@@ -57,10 +57,48 @@ class Rules:
 
 @dataclass(frozen=True)
 class KioskClock:
-    """The kiosk's clocks at the moment it sent an upload."""
+    """The kiosk's clocks at the moment it sent an upload or a heartbeat."""
 
     monotonic: float
     boot_id: str
+    wall: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KioskMemory:
+    """What the server remembered of a kiosk's clocks when an upload arrived (before the
+    upload itself told it anything): see `place_in_time`."""
+
+    created_at: datetime
+    #: The boots it heard from (the last one and the one before), and when each began.
+    boots: dict[str, datetime] = field(default_factory=dict)
+    last_boot: str | None = None
+    last_seen_at: datetime | None = None
+    #: The last time it heard from the kiosk before its last boot began.
+    heard_before_boot_at: datetime | None = None
+    #: The kiosk's wall clock minus ours, when it last said it.
+    skew: timedelta | None = None
+
+    @classmethod
+    def of(cls, kiosk: Kiosk) -> KioskMemory:
+        """What the kiosk's row says now (see `kiosks.heard_from`)."""
+        boots = {
+            boot: started
+            for boot, started in (
+                (kiosk.previous_boot_id, kiosk.previous_boot_started_at),
+                (kiosk.boot_id, kiosk.boot_started_at),
+            )
+            if boot is not None and started is not None
+        }
+        skew = kiosk.clock_skew_seconds
+        return cls(
+            created_at=kiosk.created_at,
+            boots=boots,
+            last_boot=kiosk.boot_id,
+            last_seen_at=kiosk.last_seen_at,
+            heard_before_boot_at=kiosk.heard_before_boot_at,
+            skew=None if skew is None else timedelta(seconds=skew),
+        )
 
 
 @dataclass(frozen=True)
@@ -110,13 +148,16 @@ class BadgeKeys:
 @dataclass(frozen=True)
 class TapContext:
     """What every kind of tap is recorded with: the kiosk it came through, the kiosk's
-    clocks at upload, when the server received it, the rules and the badge keys."""
+    clocks at upload, when the server received it, the rules, the badge keys, and what
+    the server remembered of the kiosk's clocks before the upload (by default, what the
+    kiosk's row says now)."""
 
     kiosk: Kiosk
     clock: KioskClock | None
     received_at: datetime
     rules: Rules
     keys: BadgeKeys | None = None
+    memory: KioskMemory | None = None
 
 
 @dataclass(frozen=True)
@@ -158,30 +199,76 @@ def place_in_time(
     tap: IncomingTap,
     clock: KioskClock | None,
     received_at: datetime,
-    earliest: datetime,
+    memory: KioskMemory,
     rules: Rules,
 ) -> tuple[datetime, ClockStatus]:
     """Say when a tap happened, trusting the kiosk's wall clock only when it must.
 
     A Raspberry Pi has no real-time clock: its wall time is wrong after an offline boot
-    and jumps when NTP syncs. Within one boot its monotonic clock is steady, so a tap
-    from the boot that sends the upload happened `elapsed` seconds before we received it.
+    (fake-hwclock puts back the time it saved, hours or days ago) and jumps when NTP
+    syncs. Within one boot its monotonic clock is steady, and the server learns when a
+    boot began (its time of receipt minus the kiosk's monotonic clock) from each upload
+    and heartbeat; so a tap is placed by the boot it was read in:
+
+        the tap's boot                  placed at                              clock
+        ──────────────────────────────  ─────────────────────────────────────  ───────────
+        the upload's own                received − (upload's monotonic         corrected
+                                          − tap's monotonic)
+        one we heard from before        that boot's start + tap's monotonic    corrected
+          (the last two boots)
+        one we never heard from,        its wall time, if it is plausible      unverified
+          or not said                     (below)
+        anything else                   received time                          implausible
+
+    A wall time is plausible when it falls after the last time we heard from the kiosk
+    in an earlier boot than the upload's (a tap read in a later boot cannot be older
+    than that; what the upload's own boot told us, its heartbeats, this upload and the
+    batches before it, all came after the tap and does not count), not after the
+    upload's boot began (the tap was read before it) nor after receipt, give or take
+    `future_tolerance`, and the kiosk's last known skew says its clock was right within
+    `future_tolerance`. A kiosk never heard from has only its creation (less a day) as
+    a floor.
     """
-    same_boot = (
-        clock is not None
-        and tap.boot_id is not None
-        and tap.monotonic is not None
-        and tap.boot_id == clock.boot_id
-    )
-    if same_boot:
-        assert clock is not None and tap.monotonic is not None
-        elapsed = clock.monotonic - tap.monotonic
-        if elapsed < 0:
-            return received_at, ClockStatus.IMPLAUSIBLE
-        return received_at - timedelta(seconds=elapsed), ClockStatus.CORRECTED
-    if earliest <= tap.read_at <= received_at + rules.future_tolerance:
-        return min(tap.read_at, received_at), ClockStatus.UNVERIFIED
+    if tap.monotonic is not None and tap.boot_id is not None:
+        if clock is not None and tap.boot_id == clock.boot_id:
+            elapsed = clock.monotonic - tap.monotonic
+            placed = _shifted(received_at, -elapsed) if elapsed >= 0 else None
+            if placed is None:
+                return received_at, ClockStatus.IMPLAUSIBLE
+            return placed, ClockStatus.CORRECTED
+        if tap.boot_id in memory.boots:
+            placed = _shifted(memory.boots[tap.boot_id], tap.monotonic)
+            if placed is None or placed > received_at + rules.future_tolerance:
+                return received_at, ClockStatus.IMPLAUSIBLE
+            return min(placed, received_at), ClockStatus.CORRECTED
+
+    floor, latest = memory.heard_before_boot_at, received_at
+    if clock is not None and tap.boot_id not in (None, clock.boot_id):  # an earlier boot
+        if clock.boot_id != memory.last_boot:  # the first we hear of the upload's boot
+            floor = memory.last_seen_at
+        began = _shifted(received_at, -clock.monotonic)
+        latest = latest if began is None else min(latest, began)
+    if floor is None:
+        floor = memory.created_at - timedelta(days=1)
+    right = memory.skew is None or abs(memory.skew) <= rules.future_tolerance
+    if right and floor <= tap.read_at <= latest + rules.future_tolerance:
+        return min(tap.read_at, latest), ClockStatus.UNVERIFIED
     return received_at, ClockStatus.IMPLAUSIBLE
+
+
+def _shifted(moment: datetime, seconds: float) -> datetime | None:
+    """`moment` moved by `seconds`, or None past what a time can hold (a kiosk may send
+    any monotonic reading)."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+
+
+def placed_by(tap: IncomingTap, context: TapContext) -> tuple[datetime, ClockStatus]:
+    """Where `place_in_time` puts a tap from a kiosk, in this context."""
+    memory = context.memory or KioskMemory.of(context.kiosk)
+    return place_in_time(tap, context.clock, context.received_at, memory, context.rules)
 
 
 # -- recording taps ---------------------------------------------------------------------
@@ -203,9 +290,7 @@ def kiosk_entry(tap: IncomingTap, context: TapContext, **fields: Any) -> Tap:
     """The log entry of a tap from a kiosk, placed in time (`fields` override the badge
     read's defaults: kind, mode, reason...)."""
     kiosk, received_at = context.kiosk, context.received_at
-    occurred_at, clock_status = place_in_time(
-        tap, context.clock, received_at, kiosk.created_at - timedelta(days=1), context.rules
-    )
+    occurred_at, clock_status = placed_by(tap, context)
     values: dict[str, Any] = {
         "tap_id": tap.tap_id,
         "kind": TapKind.BADGE,

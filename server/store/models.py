@@ -183,8 +183,16 @@ class ClockStatus(enum.StrEnum):
 
     CORRECTED = "corrected"  # from the kiosk's monotonic clock, checked against ours
     UNVERIFIED = "unverified"  # the kiosk's wall clock from an earlier boot, as given
-    IMPLAUSIBLE = "implausible"  # wall clock out of range: the time of receipt is used
+    IMPLAUSIBLE = "implausible"  # no honest time (a wrong wall clock): the time of receipt
     SERVER = "server"  # entered on the server (staff), our own clock
+
+
+class ReaderState(enum.StrEnum):
+    """The kiosk's badge reader, as its last heartbeat said."""
+
+    OK = "ok"
+    GONE = "gone"  # unplugged, or dead
+    STUCK = "stuck"  # plugged in, but a read stopped answering
 
 
 class Base(DeclarativeBase):
@@ -344,7 +352,19 @@ class Kiosk(Base):
     last_seen_at: Mapped[datetime | None]
     last_version: Mapped[str | None] = mapped_column(String(40))
     pending_taps: Mapped[int | None] = mapped_column(Integer)
+    # The kiosk's wall clock minus ours, at its last heartbeat or upload that said it.
     clock_skew_seconds: Mapped[float | None] = mapped_column(Float)
+    # What its clocks told us (see presence.place_in_time): the boot it last spoke from
+    # and when that boot began, in our time; the boot before it; and the last time we
+    # heard from it before that boot began.
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    boot_started_at: Mapped[datetime | None]
+    previous_boot_id: Mapped[str | None] = mapped_column(String(64))
+    previous_boot_started_at: Mapped[datetime | None]
+    heard_before_boot_at: Mapped[datetime | None]
+    # The last time one of its taps could not be placed in time honestly (its clock).
+    clock_doubted_at: Mapped[datetime | None]
+    reader: Mapped[ReaderState | None] = mapped_column(_enum(ReaderState, "reader_state"))
 
     site: Mapped[Site] = relationship()
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.domain import presence
 from server.domain.credentials import UnknownBadge, unknown_badges
-from server.domain.kiosks import health
+from server.domain.kiosks import clock_wrong, health
 from server.domain.sites import find_site
 from server.runtime import runtime
 from server.store.models import Kiosk, Member, Site, Visit
@@ -39,11 +39,23 @@ def site_now(session: Session, site: Site, now: datetime) -> SiteNow:
     return SiteNow(site, list(presence.present_visits(session, site.id, now)), int(arrivals or 0))
 
 
-def dashboard_now(session: Session, now: datetime) -> dict[str, Any]:
-    """What the dashboard shows, for the whole page and for its live fragment alike."""
+@dataclass(frozen=True)
+class KioskNow:
+    """A kiosk's line: its health, and whether its clock needs putting right (see
+    `kiosks.clock_wrong`); its badge reader is on the kiosk itself."""
+
+    kiosk: Kiosk
+    state: str
+    clock_wrong: bool
+
+
+def dashboard_now(session: Session, now: datetime, clock_tolerance: timedelta) -> dict[str, Any]:
+    """What the dashboard shows, for the whole page and for its live fragment alike
+    (`clock_tolerance`: how far off a kiosk's clock may be and still be called right)."""
     sites = [site_now(session, site, now) for site in session.scalars(select(Site))]
     kiosks = [
-        (kiosk, health(kiosk, now)) for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
+        KioskNow(kiosk, health(kiosk, now), clock_wrong(kiosk, now, clock_tolerance))
+        for kiosk in session.scalars(select(Kiosk).order_by(Kiosk.name))
     ]
     waiting: list[UnknownBadge] = list(unknown_badges(session, now - timedelta(days=7)))
     members = session.scalars(
@@ -65,7 +77,8 @@ def dashboard_now(session: Session, now: datetime) -> dict[str, Any]:
 def dashboard() -> str:
     app = runtime()
     with app.session() as session:
-        return render_template("staff/dashboard.html", **dashboard_now(session, app.now()))
+        shown = dashboard_now(session, app.now(), app.rules.future_tolerance)
+        return render_template("staff/dashboard.html", **shown)
 
 
 @blp.get("/live")
@@ -74,7 +87,8 @@ def dashboard_live() -> str:
     socket says something changed, and swaps it into the page."""
     app = runtime()
     with app.session() as session:
-        return render_template("staff/_dashboard_live.html", **dashboard_now(session, app.now()))
+        shown = dashboard_now(session, app.now(), app.rules.future_tolerance)
+        return render_template("staff/_dashboard_live.html", **shown)
 
 
 @blp.get("/roll-call/<slug>")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.domain.kiosks import health
 from server.store.models import Kiosk
-from tests.conftest import FrozenClock
+from tests.conftest import FrozenClock, at
 from tests.factories import make_badge, make_kiosk, make_member, make_site
 
 
@@ -42,6 +42,57 @@ def test_heartbeat_updates_last_seen_version_pending_and_skew(
     assert stored.last_seen_at == clock()
     assert (stored.last_version, stored.pending_taps) == ("0.1.0", 3)
     assert stored.clock_skew_seconds == 90.0
+
+
+def test_heartbeat_remembers_the_kiosks_boot_and_when_it_began(
+    client, session: Session, clock: FrozenClock
+) -> None:
+    """Its clocks place taps from an earlier boot later on (see test_api_clocks)."""
+    kiosk, token = make_kiosk(session, make_site(session))
+    session.commit()
+
+    def beat(boot: str, monotonic: float) -> None:
+        body = {"clock": {"monotonic": monotonic, "boot_id": boot}}
+        assert client.post("/api/v1/heartbeat", json=body, headers=auth(token)).status_code == 200
+
+    beat("b1", 600.0)  # began at 9:50
+    clock.advance(minutes=1)
+    beat("b1", 659.5)  # a slower message says 9:50:00.5: the quicker one is kept
+    clock.advance(hours=2)
+    beat("b2", 30.0)
+
+    session.expire_all()
+    known = session.get(Kiosk, kiosk.id)
+    assert (known.boot_id, known.boot_started_at) == ("b2", clock() - timedelta(seconds=30))
+    assert (known.previous_boot_id, known.previous_boot_started_at) == ("b1", at(9, 50))
+    assert known.heard_before_boot_at == at(10, 1)
+    assert known.clock_skew_seconds is None  # no wall clock said
+
+
+def test_heartbeat_says_how_the_badge_reader_is(client, session: Session) -> None:
+    """ok, gone, stuck, or null while the kiosk does not know; an older kiosk that says
+    nothing leaves it as it was; anything else is refused, saying what is allowed."""
+    kiosk, token = make_kiosk(session, make_site(session))
+    session.commit()
+
+    def reader_after(body: dict[str, object]) -> str | None:
+        assert client.post("/api/v1/heartbeat", json=body, headers=auth(token)).status_code == 200
+        session.expire_all()
+        state = session.get(Kiosk, kiosk.id).reader
+        session.rollback()  # let go of the database before the kiosk's next request
+        return None if state is None else state.value
+
+    assert reader_after({"reader": "gone"}) == "gone"
+    assert reader_after({"version": "0.1.0"}) == "gone"  # an older kiosk: unchanged
+    assert reader_after({"reader": "stuck"}) == "stuck"
+    assert reader_after({"reader": "ok"}) == "ok"
+    assert reader_after({"reader": None}) is None
+
+    refused = client.post("/api/v1/heartbeat", json={"reader": "asleep"}, headers=auth(token))
+    assert refused.status_code == 422 and refused.json["reason"] == "invalid_request"
+    assert refused.json["fields"]["reader"] == [
+        "One of ok, gone, stuck, or null while the kiosk does not know yet."
+    ]
 
 
 def test_heartbeat_refuses_negative_pending_and_a_wrong_token(client, session: Session) -> None:

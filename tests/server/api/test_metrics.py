@@ -44,6 +44,30 @@ def test_metrics_count_taps_and_read_the_state_of_each_site(
     assert samples(client)[("presence_kiosks_up", (("site", "cantine"),))] == 0
 
 
+def test_metrics_say_whether_each_kiosks_badge_reader_works(
+    client: FlaskClient, session: Session
+) -> None:
+    """1 for a reader that works, 0 for one gone or stuck, nothing while a kiosk has
+    not said (an older kiosk, or one that does not know yet)."""
+    site = make_site(session, slug="cantine")
+    tokens = {name: make_kiosk(session, site, name=name)[1] for name in ("a", "b", "c", "d")}
+    session.commit()
+    for name, reader in (("a", "ok"), ("b", "gone"), ("c", "stuck")):
+        body = {"reader": reader}
+        headers = {"Authorization": f"Bearer {tokens[name]}"}
+        assert client.post("/api/v1/heartbeat", json=body, headers=headers).status_code == 200
+
+    found = samples(client)
+
+    readers = {
+        dict(labels)["kiosk"]: value
+        for (name, labels), value in found.items()
+        if name == "presence_kiosk_reader_up"
+    }
+    assert readers == {"a": 1, "b": 0, "c": 0}
+    assert found[("presence_kiosk_reader_up", (("kiosk", "a"), ("site", "cantine")))] == 1
+
+
 def test_metrics_are_for_the_monitoring_network_only(client: FlaskClient) -> None:
     outside = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert outside.status_code == 403

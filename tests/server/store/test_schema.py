@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from server.store import migrate
 from server.store.db import make_engine
@@ -246,3 +247,46 @@ def test_kiosk_taps_get_codes_for_reasons_and_staff_entries_keep_their_text(
         5: "ticket",
         6: "guest arrival",
     }
+
+
+def test_kiosks_keep_their_rows_through_0014_and_back(engine: Engine) -> None:
+    """0014 adds what a kiosk's clocks and reader say, empty until it next speaks; a
+    reader state the API does not know is refused by the database too; and going back
+    to 0013 leaves the kiosk as it was."""
+    migrate.upgrade(engine, "0013")
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO sites (id, slug, name, timezone, opening_hours, created_at, board_seq) "
+            "VALUES (1, 'cantine', 'La Cantine', 'Europe/Paris', '{}', '2026-01-01 00:00:00', 0)",
+            "INSERT INTO kiosks (id, site_id, name, token_hash, mode, created_at, token_issued_at,"
+            " last_seen_at, clock_skew_seconds) VALUES (1, 1, 'Entrée', 'x', 'toggle',"
+            " '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-12-01 09:00:00', 1.5)",
+        ):
+            connection.execute(text(statement))
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT name, clock_skew_seconds, boot_id, boot_started_at, previous_boot_id,"
+                " previous_boot_started_at, heard_before_boot_at, clock_doubted_at, reader"
+                " FROM kiosks"
+            )
+        ).one()
+    assert tuple(row) == ("Entrée", 1.5, None, None, None, None, None, None, None)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE kiosks SET reader = 'gone', boot_id = 'b1'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE kiosks SET reader = 'asleep'"))
+
+    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013")
+
+    assert migrate.current_revision(engine) == "0013"
+    assert "reader" not in {column["name"] for column in inspect(engine).get_columns("kiosks")}
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT name, last_seen_at FROM kiosks")).one()
+    assert row[0] == "Entrée" and str(row[1]).startswith("2026-12-01 09:00:00")

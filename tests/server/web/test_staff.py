@@ -4,6 +4,7 @@ CSRF token, login attempts are limited, and the dashboard shows who is here."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -217,6 +218,64 @@ def test_an_unknown_badge_is_enrolled_in_one_click_and_a_badge_revoked(
     assert tap() == "revoked"
     trail = client.get("/staff/audit").get_data(as_text=True)
     assert "badge.assign" in trail and "badge.revoke" in trail
+
+
+def kiosk_line(page: str, name: str) -> str:
+    """The dashboard's line of one kiosk, from its name to the end of its state."""
+    found = re.search(rf"<td>{re.escape(name)}</td>\s*<td>(.*?)</td>", page, re.S)
+    assert found, f"no line for kiosk {name}"
+    return found[1]
+
+
+def test_the_dashboard_says_when_a_kiosks_clock_or_badge_reader_is_wrong(
+    client: FlaskClient, session: Session, nadine: StaffUser, clock: Any
+) -> None:
+    """A clock is wrong when its last skew is more than `future_tolerance` off, or for a
+    day after a tap from the kiosk could not be placed in time honestly; a reader that
+    is gone or stuck is said on the kiosk's line. All in red, like a kiosk offline."""
+    site = make_site(session)
+    tokens = {
+        name: make_kiosk(session, site, name=name)[1]
+        for name in ("borne-horloge", "borne-lecteur", "borne-retard", "borne-ok")
+    }
+    session.commit()
+
+    def send(name: str, path: str, body: dict[str, Any]) -> None:
+        headers = {"Authorization": f"Bearer {tokens[name]}"}
+        assert client.post(f"/api/v1/{path}", json=body, headers=headers).status_code == 200
+
+    right = {"boot_id": "b1", "monotonic": 3600.0, "wall": clock().isoformat()}
+    for name in tokens:
+        send(name, "heartbeat", {"clock": right, "reader": "ok"})
+    send("borne-lecteur", "heartbeat", {"clock": right, "reader": "gone"})
+    behind = {**right, "wall": (clock() - timedelta(hours=2)).isoformat()}
+    send("borne-retard", "heartbeat", {"clock": behind})
+    # Rebooted offline with a clock days behind: the tap cannot be placed honestly.
+    clock.advance(hours=1)
+    tap = tap_json("04FFFFFFFFFFFF", clock() - timedelta(days=3), boot_id="b2", monotonic=5.0)
+    send("borne-horloge", "taps", {"clock": {"boot_id": "b3", "monotonic": 60.0}, "taps": [tap]})
+
+    log_in(client)
+    for url in ("/staff/", "/staff/live"):
+        page = client.get(url).get_data(as_text=True)
+        lines = {name: kiosk_line(page, name) for name in tokens}
+        wrong = '<span class="down">horloge de la borne fausse</span>'
+        assert [name for name, line in lines.items() if wrong in line] == [
+            "borne-horloge",
+            "borne-retard",
+        ]
+        assert '<span class="down">Lecteur de badges débranché</span>' in lines["borne-lecteur"]
+        assert "Lecteur" not in lines["borne-ok"] + lines["borne-horloge"]
+    english = kiosk_line(client.get("/staff/?lang=en").get_data(as_text=True), "borne-lecteur")
+    assert "Badge reader unplugged" in english
+
+    clock.advance(hours=24, minutes=1)  # a day since the tap; the clock said right since
+    send("borne-horloge", "heartbeat", {"clock": {**right, "wall": clock().isoformat()}})
+    send("borne-retard", "heartbeat", {"clock": {**right, "wall": clock().isoformat()}})
+    send("borne-lecteur", "heartbeat", {"reader": "stuck"})
+    page = client.get("/staff/?lang=fr").get_data(as_text=True)
+    assert "horloge de la borne fausse" not in page
+    assert "Lecteur de badges bloqué" in kiosk_line(page, "borne-lecteur")
 
 
 def test_a_kiosk_is_added_with_its_token_shown_once_and_rotated(
