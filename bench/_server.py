@@ -59,6 +59,12 @@ def badge_value(index: int) -> str:
     return f"04{index:012X}"
 
 
+def felica_value(index: int) -> str:
+    """The IDm of member `index`'s second badge, a FeliCa card (8 bytes): what nfcpy's
+    simulated reader can present quickly (bench_kiosk.py's NFC case)."""
+    return f"02FE{index:012X}"
+
+
 #: The bare route's table: what a kiosk sends, and nothing the rules need.
 BARE_TAPS = Table(
     "bench_bare_taps",
@@ -117,9 +123,10 @@ def add_bare_emit_route(app: Flask, site_id: int, engine: Engine) -> None:
 
 
 def arrange(
-    runtime: Runtime, members: int, visibility: Visibility, kiosks: int = 1
+    runtime: Runtime, members: int, visibility: Visibility, kiosks: int = 1, felica: int = 0
 ) -> dict[str, Any]:
-    """A site open every day, `members` members with one NFC badge each, toggle kiosks."""
+    """A site open every day, `members` members with one NFC badge each (the first
+    `felica` a FeliCa card too), toggle kiosks."""
     now = datetime.now(UTC)
     with runtime.transaction() as session:
         site = Site(
@@ -151,6 +158,16 @@ def arrange(
                 issued_at=now - timedelta(days=30),
             )
             for i, person in enumerate(people)
+        )
+        session.add_all(
+            Badge(
+                member_id=person.id,
+                kind=BadgeKind.NFC,
+                value=felica_value(i),
+                label=f"bench felica {i}",
+                issued_at=now - timedelta(days=30),
+            )
+            for i, person in enumerate(people[:felica])
         )
         # Created a day ago: taps may then carry read_at values up to two days back.
         doors = [
@@ -192,6 +209,7 @@ def main() -> None:
         "--connections", type=int, default=2000, help="gunicorn gevent worker_connections"
     )
     parser.add_argument("--kiosks", type=int, default=1)
+    parser.add_argument("--felica", type=int, default=0, help="members with a FeliCa card too")
     parser.add_argument("--database-url", default="", help="default: SQLite in --data-dir")
     parser.add_argument("--redis-url", default="", help="the boards' message queue")
     parser.add_argument(
@@ -224,7 +242,7 @@ def main() -> None:
         info: dict[str, Any] = {"site_id": site_id}
     else:
         Base.metadata.create_all(runtime.engine)
-        info = arrange(runtime, args.members, Visibility(args.visibility), args.kiosks)
+        info = arrange(runtime, args.members, Visibility(args.visibility), args.kiosks, args.felica)
         if args.staff:
             info.update(add_bench_staff(runtime))
     # No pooled connection may cross gunicorn's fork into the worker, whose app is built
