@@ -64,6 +64,7 @@ STRINGS = {
         "unknown_offline": "Badge non reconnu (hors ligne) — enregistré, passez à l'accueil",
         "replaced": "Cette carte a été remplacée — passez à l'accueil",
         "not_today": "Ce pass n'est pas valable aujourd'hui — passez à l'accueil",
+        "other_site": "Ce pass est pour un autre lieu — passez à l'accueil",
         "spool_failed": "Passage non enregistré — prévenez l'accueil",
         "spool_full": "Mémoire du kiosque pleine",
         "spool_unwritable": "Le kiosque ne peut plus écrire dans sa mémoire",
@@ -113,6 +114,7 @@ STRINGS = {
         "unknown_offline": "Badge not recognised (offline) — recorded, see the front desk",
         "replaced": "This card was replaced — please see the front desk",
         "not_today": "This pass is not valid today — please see the front desk",
+        "other_site": "This pass is for another site — please see the front desk",
         "spool_failed": "Not recorded — please tell the front desk",
         "spool_full": "The kiosk's storage is full",
         "spool_unwritable": "The kiosk can no longer write to its storage",
@@ -158,7 +160,7 @@ def corrected(show: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """What is shown for a tap, once the server has answered for it."""
     kind, message = OUTCOMES.get(result.get("outcome", ""), ("greeting", "saved"))
     reason = result.get("reason")
-    if reason in ("replaced", "not_today"):
+    if reason in ("replaced", "not_today", "other_site"):
         message = reason
     elif reason in ("bad_signature", "unknown_key"):
         message = "forged"
@@ -420,7 +422,11 @@ class _Handler(BaseHTTPRequestHandler):
         if desk is None or self.path not in ("/guest", "/guest/leaving", "/walk-in"):
             self._refuse(HTTPStatus.NOT_FOUND, "not_found", "No form at this address.")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._refuse(HTTPStatus.BAD_REQUEST, "bad_length", "Content-Length is not a number.")
+            return
         if not 0 < length <= MAX_FORM_BYTES:
             self._refuse(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", "Empty or too large."

@@ -6,6 +6,8 @@ the kiosk's own page in Debian's chromium as a guest would with a finger.
 
 from __future__ import annotations
 
+import http.client
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -116,6 +118,13 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
             refusal = answer.json()
             assert (refusal["status"], refusal["reason"]) == ("error", reason), path
             assert set(refusal) == {"status", "reason", "message"} and refusal["message"]
+        raw = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        raw.putrequest("POST", "/guest")
+        raw.putheader("Content-Length", "many")  # no traceback in the kiosk's page server
+        raw.endheaders()
+        answer = raw.getresponse()
+        assert (answer.status, json.loads(answer.read())["reason"]) == (400, "bad_length")
+        raw.close()
         page = browser.new_page(locale="fr-FR")
         page.goto(kiosk.page + "/")
         page.get_by_role("button", name="Je suis invité·e").click()
