@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from badges.tokens import public_key_of
 from server.domain.board import BoardTracker
+from server.domain.outbound import Resolver, system_resolver
 from server.domain.presence import Rules
 from server.domain.webhooks import NotificationTracker
 from server.settings import Settings, badge_signing_key, secret_key
@@ -29,6 +31,8 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
+    #: Names to addresses, for judging webhook addresses (tests give a stub).
+    resolve: Resolver = system_resolver
     board: BoardTracker = field(init=False, repr=False)
     #: Signs QR badge tokens (Ed25519); kiosks get the public half.
     badge_private_key: bytes = field(init=False, repr=False)
@@ -86,3 +90,14 @@ def runtime() -> Runtime:
     """The runtime of the application handling the current request."""
     found: Runtime = current_app.extensions["presence"]
     return found
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """The full address of a page, for a link given out (e-mailed, printed, put in a feed,
+    shown to be copied): always under `[server] public_url` (else the server's own
+    address), never the name the current request came with."""
+    base = urlsplit(runtime().settings.server.address())
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -8,6 +8,8 @@ language. The messages a class can say are declared in its `MESSAGES`, by code, 
 walks every code and checks it has a French and an English text.
 
     Refusal
+    ├── AddressRefused      invalid_address, refused_address,    domain/outbound.py
+    │                       unresolvable
     ├── AnnouncementError   empty, long, expiry                  domain/announcements.py
     ├── BillingError        not_over, already_closed, closed     domain/billing.py
     ├── EventError          bad_brought_by, ends_before_start,   domain/meetups.py

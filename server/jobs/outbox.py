@@ -10,7 +10,9 @@ its `X-Presence-Delivery` id to tell).
 
 Each webhook call is signed like Stripe's: `X-Presence-Signature: t=<unix time>,
 v1=<hex HMAC-SHA256 of "<t>.<body>" with the webhook's secret>`; a receiver recomputes
-it and refuses old timestamps.
+it and refuses old timestamps. It goes through `server.domain.outbound`, which judges the
+address again (a name may resolve elsewhere than when it was saved) and keeps only the
+status and a short error code of the answer.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ import logging
 import smtplib
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from server.domain import outbound
 from server.runtime import Runtime
 from server.settings import MailSection
 from server.store.models import Delivery
@@ -62,7 +64,13 @@ class Sent:
     error: str = ""
 
 
-def post_webhook(delivery: Delivery, now: datetime, timeout: float) -> Sent:
+def post_webhook(
+    delivery: Delivery,
+    now: datetime,
+    timeout: float,
+    allowed: Sequence[outbound.Network] = (),
+    resolve: outbound.Resolver = outbound.system_resolver,
+) -> Sent:
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
@@ -72,13 +80,10 @@ def post_webhook(delivery: Delivery, now: datetime, timeout: float) -> Sent:
     }
     if delivery.secret:
         headers["X-Presence-Signature"] = signature(delivery.secret, int(now.timestamp()), body)
-    try:
-        response = requests.post(delivery.target, data=body, headers=headers, timeout=timeout)
-    except requests.RequestException as error:
-        return Sent(False, None, f"{type(error).__name__}: {error}"[:500])
-    if 200 <= response.status_code < 300:
-        return Sent(True, response.status_code)
-    return Sent(False, response.status_code, response.text[:500])
+    reply = outbound.post(
+        delivery.target, body, headers, allowed=allowed, timeout=timeout, resolve=resolve
+    )
+    return Sent(reply.ok, reply.status, reply.error)
 
 
 def send_mail(settings: MailSection, delivery: Delivery, timeout: float) -> Sent:
@@ -113,11 +118,12 @@ def deliver_due(app: Runtime, send: Callable[[Delivery], Sent] | None = None) ->
     now = app.now()
     settings = app.settings
     timeout = settings.webhooks.timeout_seconds
+    allowed = outbound.networks(settings.webhooks.allowed_networks)
 
     def default_send(delivery: Delivery) -> Sent:
         if delivery.channel == "email":
             return send_mail(settings.mail, delivery, timeout)
-        return post_webhook(delivery, app.now(), timeout)
+        return post_webhook(delivery, app.now(), timeout, allowed, app.resolve)
 
     with app.transaction() as session:
         due = session.scalars(

@@ -9,13 +9,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
-from wtforms import SelectField, SelectMultipleField, URLField, widgets
+from wtforms import Field, SelectField, SelectMultipleField, URLField, widgets
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
-from server.domain import audit
+from server.domain import audit, outbound
 from server.domain.sites import home_zone
 from server.domain.webhooks import CHECK_IN, CHECK_OUT, EVENT_CHECK_IN, UNKNOWN_BADGE, new_secret
+from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Delivery, Site, Webhook
 from server.web.staff import actor, admin_only, blp
@@ -31,7 +32,35 @@ FORMAT_NAMES = {
     "slack": _l("Slack ou Mattermost (une phrase)"),
     "matrix": _l("Matrix, webhook hookshot (une phrase)"),
 }
+#: What a failed call left (`Delivery.last_error`), said to people; never the answer's text.
+ERROR_NAMES = {
+    outbound.INVALID_ADDRESS: _l("adresse invalide"),
+    outbound.REFUSED_ADDRESS: _l("adresse interne refusée (locale, privée ou réservée)"),
+    outbound.UNRESOLVABLE: _l("nom de machine introuvable"),
+    outbound.TIMEOUT: _l("pas de réponse à temps"),
+    outbound.TLS_FAILED: _l("échec de la connexion sécurisée (certificat ?)"),
+    outbound.CONNECTION_FAILED: _l("connexion impossible"),
+}
 RECENT = 50
+
+
+def error_text(code: str) -> str:
+    """A delivery's error code as a phrase: "http_404" says who answered what."""
+    if code.startswith("http_") and code[5:].isdigit():
+        return str(_("le destinataire a répondu %(status)s", status=code[5:]))
+    return str(ERROR_NAMES.get(code, _l("échec")))
+
+
+def callable_address(_form: FlaskForm, field: Field) -> None:
+    """Refuse an address the server will not call (see `server.domain.outbound`)."""
+    if field.errors:  # not even an http(s) address: that error says it
+        return
+    app = runtime()
+    allowed = outbound.networks(app.settings.webhooks.allowed_networks)
+    try:
+        outbound.check(field.data or "", allowed, app.resolve)
+    except outbound.AddressRefused as refusal:
+        raise ValidationError(refusal_text(refusal)) from None
 
 
 class WebhookForm(FlaskForm):  # type: ignore[misc]
@@ -41,6 +70,7 @@ class WebhookForm(FlaskForm):  # type: ignore[misc]
             DataRequired(),
             Length(max=500),
             Regexp(r"^https?://[^\s]+$", message=_l("Une adresse http:// ou https://.")),
+            callable_address,
         ],
     )
     events = SelectMultipleField(
@@ -109,6 +139,7 @@ def webhooks() -> str | Response:
             sites={site.id: site.name for site in sites},
             event_names=EVENT_NAMES,
             format_names=FORMAT_NAMES,
+            error_text=error_text,
             default_tz=str(home_zone(session)),
         )
 

@@ -27,7 +27,7 @@ from server.domain.staff import add_staff
 from server.domain.webhooks import member_secret, new_secret
 from server.jobs.outbox import deliver_due
 from server.runtime import Runtime
-from server.settings import MailSection, ServerSection, Settings
+from server.settings import MailSection, ServerSection, Settings, WebhooksSection
 from server.store.models import ArrivalWatch, Delivery, StaffRole, Visibility, Webhook
 from tests.conftest import FrozenClock, at
 from tests.factories import (
@@ -115,7 +115,9 @@ def settings(tmp_path: Path, database_url: str, mailbox: tuple[Mailbox, int]) ->
     mail = MailSection(
         host="127.0.0.1", port=mailbox[1], security="none", sender="cantine@example.org"
     )
-    return Settings(server=server, mail=mail)
+    # The receivers here listen on loopback, which webhooks may reach only when allowed.
+    webhooks = WebhooksSection(allowed_networks=["127.0.0.0/8"])
+    return Settings(server=server, mail=mail, webhooks=webhooks)
 
 
 def verify(headers: dict[str, str], body: bytes, secret: str) -> None:
@@ -381,3 +383,43 @@ def test_on_their_pages_members_agree_to_be_hosts_and_alerts_need_both_sides(
     clock.set(at(9, day=25))
     upload(client, token, tap_json(badge, clock()))
     assert deliver_due(runtime) == 0 and len(mailbox[0].messages) == 1
+
+
+def test_a_refusing_receiver_leaves_its_status_never_its_answer_on_the_staff_page(
+    client: FlaskClient, session: Session, runtime: Runtime, clock: FrozenClock
+) -> None:
+    answer = b"<h1>Internal</h1> redis_version:7.2 root:x:0:0"
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        clock.set(at(10))
+        add_staff(session, "admin@example.org", "Admin", StaffRole.ADMIN, PASSWORD, clock())
+        site = make_site(session)
+        badge = make_badge(session, make_member(session)).value
+        _kiosk, token = make_kiosk(session, site)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        session.add(Webhook(url=url, events=["check_in"], secret=new_secret()))
+        session.commit()
+        upload(client, token, tap_json(badge, clock()))
+        assert deliver_due(runtime) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    delivery = session.scalars(select(Delivery)).one()
+    assert (delivery.last_status, delivery.last_error) == (500, "http_500")
+    log_in(client, "admin@example.org")
+    page = client.get("/staff/webhooks").text
+    assert "le destinataire a répondu 500" in unescape(page)
+    assert "redis_version" not in page and "Internal" not in page
