@@ -22,6 +22,15 @@ CREATE TABLE billing_closures (
     CONSTRAINT pk_billing_closures PRIMARY KEY (month)
 );
 
+CREATE TABLE erasures (
+    id SERIAL NOT NULL,
+    member_id INTEGER NOT NULL,
+    member_created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    erased_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    CONSTRAINT pk_erasures PRIMARY KEY (id),
+    CONSTRAINT uq_erasures_member_id_member_created_at UNIQUE (member_id, member_created_at)
+);
+
 CREATE TABLE job_runs (
     job VARCHAR(40) NOT NULL,
     slot VARCHAR(40) NOT NULL,
@@ -54,6 +63,7 @@ CREATE TABLE members (
     sponsor_id INTEGER,
     arrival_alerts_at TIMESTAMP WITHOUT TIME ZONE,
     alert_webhook_url VARCHAR(500),
+    link_generation INTEGER DEFAULT '0' NOT NULL,
     CONSTRAINT pk_members PRIMARY KEY (id),
     CONSTRAINT uq_members_email UNIQUE (email),
     CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile')),
@@ -87,6 +97,7 @@ CREATE TABLE staff_users (
     name VARCHAR(100) NOT NULL,
     role VARCHAR(16) NOT NULL,
     password_hash VARCHAR(200) NOT NULL,
+    session_generation INTEGER DEFAULT '0' NOT NULL,
     created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     disabled_at TIMESTAMP WITHOUT TIME ZONE,
     CONSTRAINT pk_staff_users PRIMARY KEY (id),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from flask import Flask, render_template
+from flask import Flask, abort, render_template, request
 from flask_babel import gettext as _
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -69,6 +69,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.server.secure_cookies,
         PERMANENT_SESSION_LIFETIME=12 * 3600,
+        # A request naming another host is refused (400): no page or link is ever built
+        # from a name an attacker chose.
+        TRUSTED_HOSTS=settings.server.host_names(),
         API_TITLE="Présence",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.1.0",
@@ -99,6 +102,14 @@ def create_app(
     # First: its nonce must exist before anything else can fail the request (a body too
     # large for the CSRF check, say), or the error page's style would be blocked.
     init_security_headers(app, settings)
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # No text field holds a NUL character, and PostgreSQL refuses one in text with an
+        # error (a 500): refused here, once for every form and query string.
+        fields = (*request.args.values(), *request.form.values())
+        if any("\x00" in value for value in fields):
+            abort(400, description=_("Ce formulaire contient un caractère interdit."))
 
     init_web(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, request
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -33,13 +33,23 @@ class JsonApi(Api):  # type: ignore[misc]
         if not _wants_json():
             if error.code is None or error.code < 400:  # a redirect, not an error
                 return error
-            return error_page(error.code)
-        body, status = body_of(error)
-        response = jsonify(body)
-        response.status_code = status
-        if status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="presence"'
+            page, status = error_page(error.code)
+            response = make_response(page, status)
+        else:
+            body, status = body_of(error)
+            response = jsonify(body)
+            response.status_code = status
+            if status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="presence"'
+        # What the exception says beside its body: `Allow` on a 405, `Retry-After`...
+        for name, value in _headers_of(error):
+            response.headers.setdefault(name, value)
         return response
+
+
+def _headers_of(error: HTTPException) -> list[tuple[str, str]]:
+    """The headers `error` answers with, but its own body's `Content-Type`."""
+    return [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
 
 
 def register_error_handlers(app: Flask) -> None:

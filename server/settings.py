@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
+import re
 import secrets
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -21,6 +25,10 @@ ENVIRONMENT = {
     ("server", "redis_url"): "PRESENCE_REDIS_URL",
     ("mail", "password"): "PRESENCE_MAIL_PASSWORD",
 }
+
+
+#: A host name or address as `[server] trusted_hosts` takes it (a leading dot: subdomains).
+HOST_NAME = re.compile(r"\.?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})|[0-9A-Fa-f:]{2,39}")
 
 
 class ServerSection(Section):
@@ -57,9 +65,21 @@ class ServerSection(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host.
     proxy_hops: int = Field(default=0, ge=0, le=5)
-    # Where people and screens reach the server, for the links commands print (board
-    # links, members' links); empty: http://HOST:PORT of this server.
+    # Where people and screens reach the server, for every link it gives out (e-mails,
+    # the calendar feed, printed and copied links); empty: http://HOST:PORT of this server.
     public_url: str = Field(default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+    # Other names under which people reach the server (a proxy's public name, the
+    # machine's LAN name or address), besides public_url's, HOST's and localhost:
+    # a request naming any other host is refused (400). ".example.org" allows subdomains.
+    trusted_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not HOST_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name like 'presence.example.org'")
+        return value
 
     def address(self) -> str:
         """`public_url`, else this server's own address, with no trailing slash."""
@@ -67,6 +87,50 @@ class ServerSection(Section):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def host_names(self) -> list[str]:
+        """The names a request may give as its Host: public_url's, the listening address
+        (with this machine's names when it listens on every interface), localhost, and
+        `trusted_hosts`."""
+        names = ["localhost", "127.0.0.1", "::1", *self.trusted_hosts]
+        if self.public_url:
+            names.append(urlsplit(self.public_url).hostname or "")
+        if self.host in ("0.0.0.0", "::", ""):
+            names.extend(_machine_names())
+        else:
+            names.append(self.host)
+        return list(dict.fromkeys(name.lower() for name in names if name))
+
+
+def _machine_names() -> list[str]:
+    """This machine's host names and the addresses they resolve to (no network request)."""
+    names = [socket.gethostname(), socket.getfqdn()]
+    names.append(names[0] + ".local")  # mDNS, as a LAN reaches a Raspberry Pi
+    try:
+        found = socket.getaddrinfo(names[0], None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        found = []
+    return names + [str(info[4][0]) for info in found] + _interface_addresses()
+
+
+def _interface_addresses() -> list[str]:
+    """The addresses of this machine's interfaces (Linux's /proc; nothing elsewhere): a
+    kiosk on the LAN reaches a server listening on every interface by its address, which
+    the host name often does not resolve to (Debian maps it to 127.0.1.1)."""
+    found: list[str] = []
+    try:  # IPv4: each local address is followed by a "/32 host LOCAL" line
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        lines = []
+    found += [
+        above.split()[-1] for above, line in itertools.pairwise(lines) if "/32 host LOCAL" in line
+    ]
+    try:  # IPv6: one address a line, 32 hex digits first
+        rows = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        rows = []
+    found += [str(ipaddress.IPv6Address(int(row.split()[0], 16))) for row in rows if row.strip()]
+    return found
 
 
 class PresenceSection(Section):
@@ -189,11 +253,14 @@ class MailSection(Section):
     sender: str = "presence@localhost"
 
 
-class WebhooksSection(Section):
+class WebhooksSection(_Networks):
     # A delivery not accepted (2xx) is tried again after 30 s, 1 min, 2 min... (at most
     # an hour apart) and given up after this many attempts (16: about 9 hours).
     max_attempts: int = Field(default=16, ge=1, le=100)
     timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Networks of this machine or the LAN that webhooks may call on purpose (a local
+    # Mattermost), e.g. ["192.168.1.20/32"]; any other private address is refused.
+    allowed_networks: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseModel):

@@ -11,11 +11,13 @@ from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 
 from server.api import health, kiosk, spaceapi
+from server.api.bounded_json import init_bounded_json
 from server.api.schemas import document_one_kind_of_tap
 
 
 def init_api(app: Flask, rest: Api, csrf: CSRFProtect) -> None:
     """Register the API's blueprints: the documented ones on `rest` (flask-smorest)."""
+    init_bounded_json(app)  # every JSON body of the app, not only the API's
     rest.register_blueprint(health.blp)
     rest.register_blueprint(kiosk.blp)
     document_one_kind_of_tap(rest.spec.components.schemas)

@@ -44,6 +44,7 @@ blp = Blueprint(
 )
 
 KIOSK_AUTH: list[dict[str, list[str]]] = [{"kioskToken": []}]
+BAD_BODY = "No body, malformed JSON, nesting too deep or an absurd number"
 
 
 _KNOWN_MAX = 1024
@@ -78,6 +79,19 @@ def authenticate_kiosk() -> None:
             g.kiosk_id = known[g.token_hash] = kiosk.id
 
 
+@blp.before_request
+def require_json_body() -> None:
+    """A kiosk's POST carries a JSON body: none, or another type, is not read as `{}`."""
+    if request.method != "POST":
+        return
+    if not request.is_json:
+        raise ApiError(
+            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
+        )
+    if not request.get_data(cache=True).strip():
+        raise ApiError(400, "missing_body", "Send a JSON object as the body.")
+
+
 def _invalid_token() -> ApiError:
     return ApiError(401, "invalid_token", "This kiosk token is unknown or was rotated.")
 
@@ -101,8 +115,10 @@ def _kiosk(session: Session) -> Kiosk:
 class Taps(MethodView):
     @blp.arguments(TapUploadSchema)
     @blp.response(200, TapUploadResultSchema)
+    @blp.alt_response(400, schema=ErrorSchema, description=BAD_BODY)
     @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
     @blp.alt_response(413, schema=ErrorSchema, description="Body or batch too large")
+    @blp.alt_response(415, schema=ErrorSchema, description="Body not sent as JSON")
     @blp.alt_response(422, schema=ErrorSchema, description="Malformed taps")
     @blp.doc(security=KIOSK_AUTH)
     def post(self, upload: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +156,9 @@ class Taps(MethodView):
 class HeartbeatView(MethodView):
     @blp.arguments(HeartbeatSchema)
     @blp.response(200, HeartbeatResultSchema)
+    @blp.alt_response(400, schema=ErrorSchema, description=BAD_BODY)
     @blp.alt_response(401, schema=ErrorSchema, description="Missing or unknown token")
+    @blp.alt_response(415, schema=ErrorSchema, description="Body not sent as JSON")
     @blp.doc(security=KIOSK_AUTH)
     def post(self, beat: dict[str, Any]) -> dict[str, Any]:
         """Tell the server the kiosk is alive, its version, how many taps it holds, its

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import ColumnElement, select, true
 
 from presence.errors import error_body
 from server.domain import presence
 from server.domain.board import board_name, is_named
-from server.runtime import runtime
+from server.runtime import external_url, runtime
 from server.store.models import Site
 
 blp = Blueprint("spaceapi", __name__)
@@ -33,7 +33,7 @@ def spaceapi_document(
     document: dict[str, Any] = {
         "api_compatibility": ["15"],
         "space": site.name,
-        "logo": site.logo_url or base_url.rstrip("/") + url_for("static", filename="logo.svg"),
+        "logo": site.logo_url or external_url("static", filename="logo.svg"),
         "url": site.url or base_url,
         "contact": {"email": site.contact_email} if site.contact_email else {},
         "state": {"open": is_open},
@@ -64,7 +64,7 @@ def _answer(where: ColumnElement[bool]) -> Response:
         ]
         # Open during opening hours, and also when people are in after hours.
         is_open = presence.opening_hours(site).is_open(now) or bool(visits)
-        document = spaceapi_document(site, len(visits), is_open, request.host_url, names)
+        document = spaceapi_document(site, len(visits), is_open, external_url("home.index"), names)
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"  # public, read-only, no cookies
     response.headers["Cache-Control"] = "public, max-age=60"

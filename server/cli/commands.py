@@ -107,6 +107,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, connections: i
     configure_logging(settings)
     host = host or settings.server.host
     port = port or settings.server.port
+    # The address it listens on is one the server answers to (and links' default base).
+    listening = settings.server.model_copy(update={"host": host, "port": port})
+    settings = settings.model_copy(update={"server": listening})
     click.echo(f"Présence is running at http://{host}:{port}/  (Ctrl+C to stop)", err=True)
     connections = connections or settings.server.connections
     run(lambda: create_app(settings, async_mode="gevent"), host, port, connections=connections)
@@ -343,7 +346,7 @@ def members_link(ctx: click.Context, member: str, base_url: str | None) -> None:
 
     with writing(ctx) as (runtime, session):
         found = _member(session, member)
-        token = make_member_token(secret_key(runtime.settings), found.id)
+        token = make_member_token(secret_key(runtime.settings), found.id, found.link_generation)
         address = (base_url or runtime.settings.server.address()).rstrip("/")
         click.echo(f"{address}/me/{token}")
         click.echo(f"(valid {LINK_DAYS} days; send it to {found.given_name} only)", err=True)
@@ -722,17 +725,25 @@ def backup(ctx: click.Context, into: Path | None) -> None:
 @click.pass_context
 def restore(ctx: click.Context, folder: Path) -> None:
     """Put a backup back (stop the server first). The database it replaces is kept
-    beside it, and the schema is brought up to date."""
+    beside it, the schema is brought up to date, and the people erased since the backup
+    was taken are erased again."""
+    from server.domain.members import erase_again
+    from server.domain.photos import delete_photo
     from server.store.backup import SECRETS, BackupError
     from server.store.backup import restore as put_back
 
     settings = _settings(ctx)
     try:
-        aside = put_back(settings, folder, datetime.now(UTC))
+        restored = put_back(settings, folder, datetime.now(UTC))
     except (BackupError, OSError) as error:
         fail(str(error))
-    if aside is not None:
-        click.echo(f"the database it replaced is kept as {aside}")
+    if restored.aside is not None:
+        click.echo(f"the database it replaced is kept as {restored.aside}")
+    with writing(ctx) as (_runtime, session):
+        photos = erase_again(session, restored.erasures)
+    for photo in photos:  # committed: their photo files, copied back from the backup, go
+        delete_photo(settings.data_path, photo)
+    click.echo(f"erased again: {len(photos)} person(s) erased since this backup was taken")
     for name in SECRETS:
         saved, kept = folder / name, settings.data_path / name
         if saved.exists() and kept.exists() and saved.read_text() != kept.read_text():

@@ -26,6 +26,7 @@ from server.store.models import (
     Badge,
     BadgeKind,
     ClockStatus,
+    GuestDay,
     Kiosk,
     KioskMode,
     Member,
@@ -418,9 +419,13 @@ class _Read:
             self.refuse(Outcome.REVOKED, "revoked")
         elif member.archived_at is not None or member.erased_at is not None:
             self.refuse(Outcome.ARCHIVED)
-        elif self.badge.valid_on is not None:  # a guest's pass: its day only
+        elif self.badge.valid_on is not None:  # a guest's pass: its day and its site only
             if _hours(session, site_id).local_date(self.entry.occurred_at) != self.badge.valid_on:
                 self.refuse(Outcome.REVOKED, "not_today")
+            elif session.scalar(
+                select(GuestDay.site_id).where(GuestDay.badge_id == self.badge.id)
+            ) not in (None, site_id):
+                self.refuse(Outcome.REVOKED, "other_site")
 
 
 def _identify(

@@ -40,6 +40,7 @@ def set_password(user: StaffUser, password: str) -> None:
     """Change a password; every session opened with the old one stops working."""
     check_length(password)
     user.password_hash = hasher.hash(password)
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def add_staff(

@@ -17,7 +17,10 @@ stops working), and the members' photos. A backup is a folder:
 (`presence.db.before-restore-<time>`), the backup is copied in through the same online
 API, the schema is brought up to date (a backup from an older version works), and the
 secrets are put back where the data folder has none, and the photos the data folder
-lacks. Stop the server first: its
+lacks. People erased since the backup was taken would come back with it: the log of
+erasures (`erasures`, no personal data) is read from the current database before it is
+replaced, and `presence restore` merges it into the restored one and erases them again.
+Stop the server first: its
 processes would otherwise keep serving what they had in memory (boards, kiosks' answers
 are fine, but a restore under a running server is not a thing to do by accident).
 
@@ -29,11 +32,16 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from server.store.models import Erasure
 
 
 class Installation(Protocol):
@@ -106,8 +114,37 @@ def _copy_photos(source: Path, target: Path) -> None:
             shutil.copy2(photo, target / photo.name)
 
 
-def restore(settings: Installation, folder: Path, now: datetime) -> Path | None:
-    """Put a backup back; the copy of the database it replaced (None if there was none)."""
+class Erased(NamedTuple):
+    """One line of the log of erasures (see `Erasure`)."""
+
+    member_id: int
+    member_created_at: datetime
+    erased_at: datetime
+
+
+def erasure_log(engine: Engine) -> list[Erased]:
+    """The people erased in this database (none before the log existed)."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(Erasure.member_id, Erasure.member_created_at, Erasure.erased_at)
+            ).all()
+    except DBAPIError:  # a database from before version 0016 has no log
+        return []
+    return [Erased(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a restore did: the copy of the database it replaced (None if there was
+    none), and the erasures that database had logged, to apply to the restored one."""
+
+    aside: Path | None
+    erasures: list[Erased] = field(default_factory=list)
+
+
+def restore(settings: Installation, folder: Path, now: datetime) -> Restored:
+    """Put a backup back; what the caller must still do is in `Restored.erasures`."""
     from server.store import migrate
     from server.store.db import make_engine
 
@@ -119,8 +156,13 @@ def restore(settings: Installation, folder: Path, now: datetime) -> Path | None:
         if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise BackupError(f"{source} is damaged: choose another backup")
     database.parent.mkdir(parents=True, exist_ok=True)
-    aside = None
+    aside, erasures = None, []
     if database.exists():
+        current = make_engine(settings.database_url)
+        try:
+            erasures = erasure_log(current)
+        finally:
+            current.dispose()
         aside = database.with_name(f"{database.name}.before-restore-{now:%Y%m%dT%H%M%SZ}")
         _copy(database, aside)
     _copy(source, database)
@@ -135,4 +177,4 @@ def restore(settings: Installation, folder: Path, now: datetime) -> Path | None:
             shutil.copy2(saved, kept)
             kept.chmod(0o600)
     _copy_photos(folder / PHOTOS, settings.data_path / PHOTOS)
-    return aside
+    return Restored(aside, erasures)

@@ -48,6 +48,9 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Deleted and overwritten rows are zeroed in the file, not left in free space:
+        # an erased person must not stay readable in the database's bytes.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -61,6 +64,23 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def checkpoint(engine: Engine) -> bool:
+    """Copy SQLite's write-ahead log into the database file and empty it, so that the
+    pages an erasure replaced leave the `-wal` file too; False when a reader still using
+    older pages kept it from finishing (the next checkpoint does). Nothing to do on
+    PostgreSQL or in memory."""
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return True
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        cursor.close()
+    finally:
+        raw.close()
+    return not busy
 
 
 def driver_rows(connection: Connection, statement: Executable) -> list[tuple[Any, ...]]:

@@ -288,6 +288,8 @@ class Member(Base):
     arrival_alerts_at: Mapped[datetime | None]
     # Where this member's own arrival alerts go besides e-mail (Slack, Matrix...).
     alert_webhook_url: Mapped[str | None] = mapped_column(String(500))
+    # Raised when staff replace the member's personal link: older links stop working.
+    link_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     plans: Mapped[list[MemberPlan]] = relationship(
         back_populates="member", cascade="all, delete-orphan", order_by="MemberPlan.starts_on"
@@ -379,6 +381,8 @@ class StaffUser(Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), default="staff")
     password_hash: Mapped[str] = mapped_column(String(200))
+    # Raised at logout and at a password change: every session opened before ends.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
 
@@ -675,3 +679,18 @@ class JobRun(Base):
     ran_at: Mapped[datetime]
     ran_by: Mapped[str] = mapped_column(String(100))
     changed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Erasure(Base):
+    """A person erased (GDPR), remembered so that a backup taken before is erased again
+    when it is restored. Nothing here identifies the person: the tombstone's id, when that
+    row was made (which tells the person from a later member given the same id), and
+    when they were erased."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (UniqueConstraint("member_id", "member_created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer)  # no foreign key: it outlives restores
+    member_created_at: Mapped[datetime]
+    erased_at: Mapped[datetime]

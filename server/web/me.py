@@ -4,7 +4,6 @@ board shows of them, and a download of everything stored about them."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,10 +15,11 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from badges.cards import qr_png
+from server.domain import outbound
 from server.domain.announcements import AnnouncementError, propose
 from server.domain.billing import MonthStatement, previous_month, statement
 from server.domain.guests import GuestError, invite
-from server.domain.links import LinkError, read_member_token
+from server.domain.links import LinkError, check_current, read_member_link, read_member_token
 from server.domain.privacy import member_data, visit_history
 from server.domain.sites import local_today
 from server.domain.text import EMAIL
@@ -58,8 +58,6 @@ CHOICES = [
 
 NO_QR_BADGE = _l("Vous n'avez pas encore de badge QR : demandez-en un à l'accueil.")
 
-WEB_ADDRESS = re.compile(r"https?://[^\s]+")
-
 #: What a member's link answers never stays in a cache: the link is all it takes.
 PRIVATE = {"Cache-Control": "no-store"}
 
@@ -84,6 +82,8 @@ def _record_choice(member: Member, level: Visibility, internet: bool, now: datet
 def _refusal(error: LinkError) -> tuple[str, int]:
     """A link that is expired, forged or for an erased member, on any of these pages."""
     title, status = (_("Lien expiré"), 410) if error.expired else (_("Lien inutilisable"), 404)
+    if error.replaced:
+        title, status = _("Lien remplacé"), 410
     return render_template("message.html", title=title, message=refusal_text(error)), status
 
 
@@ -100,6 +100,9 @@ def _holder(session: Session, member_id: int) -> Member:
     member = session.get(Member, member_id)
     if member is None or member.erased_at is not None:
         raise LinkError("link_invalid")
+    # Every page here takes the link as `token`; one replaced by staff is refused.
+    token = (request.view_args or {}).get("token", "")
+    check_current(member, read_member_link(str(current_app.config["SECRET_KEY"]), token))
     use_language(member.language)
     return member
 
@@ -295,8 +298,13 @@ def _change_together(session: Session, member: Member, form: Any, now: datetime)
         return None
     if action == "consents":
         url = form.get("webhook", "").strip()
-        if url and (len(url) > 500 or not WEB_ADDRESS.fullmatch(url)):
-            return str(_("Une adresse http:// ou https://, de 500 caractères au plus."))
+        if url:
+            app = runtime()
+            allowed = outbound.networks(app.settings.webhooks.allowed_networks)
+            try:
+                outbound.check(url, allowed, app.resolve)
+            except outbound.AddressRefused as refusal:
+                return refusal_text(refusal)
         member.host_consent_at = (member.host_consent_at or now) if form.get("host") else None
         member.arrival_alerts_at = (member.arrival_alerts_at or now) if form.get("alerts") else None
         member.alert_webhook_url = url or None

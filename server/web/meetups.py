@@ -4,6 +4,7 @@ ticket (a QR code to show at the door), and an iCal feed of what is coming."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,7 +18,7 @@ from badges.cards import qr_png
 from server.domain.meetups import EventError, register, upcoming
 from server.domain.text import EMAIL
 from server.i18n import refusal_text
-from server.runtime import runtime
+from server.runtime import external_url, runtime
 from server.store.models import Delivery, Event, Site, Ticket
 
 blp = Blueprint("events", __name__, url_prefix="/events")
@@ -31,7 +32,7 @@ def _tickets() -> URLSafeSerializer:
 
 def ticket_link(ticket_id: int) -> str:
     """The ticket's own page: whoever has the link can show the ticket."""
-    return url_for("events.ticket", key=_tickets().dumps(ticket_id), _external=True)
+    return external_url("events.ticket", key=_tickets().dumps(ticket_id))
 
 
 @blp.get("")
@@ -120,7 +121,12 @@ def ticket(key: str) -> tuple[str, int, dict[str, str]]:
         event = found.event
         png = url_for("events.ticket_png", key=key)
         page = render_template(
-            "ticket.html", ticket=found, event=event, site=event.site, link=request.url, png=png
+            "ticket.html",
+            ticket=found,
+            event=event,
+            site=event.site,
+            link=ticket_link(found.id),
+            png=png,
         )
     return page, 200, PRIVATE
 
@@ -143,7 +149,7 @@ def calendar() -> Response:
     feed.add("prodid", "-//Présence//events//FR")
     feed.add("version", "2.0")
     feed.add("x-wr-calname", _("Événements"))
-    host = request.host.split(":")[0] or "presence"
+    host = urlsplit(app.settings.server.address()).hostname or "presence"
     with app.session() as session:
         for event in upcoming(session, app.now() - timedelta(days=1)):
             entry = CalendarEvent()
@@ -154,6 +160,6 @@ def calendar() -> Response:
             entry.add("summary", event.title)
             entry.add("description", event.description)
             entry.add("location", ", ".join(filter(None, [event.site.name, event.site.address])))
-            entry.add("url", url_for("events.event_page", event_id=event.id, _external=True))
+            entry.add("url", external_url("events.event_page", event_id=event.id))
             feed.add_component(entry)
     return Response(feed.to_ical(), mimetype="text/calendar; charset=utf-8")

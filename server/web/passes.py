@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
-from server.runtime import runtime
+from server.runtime import external_url, runtime
 from server.store.models import Badge, Delivery, GuestDay
 
 blp = Blueprint("passes", __name__, url_prefix="/passes")
@@ -24,7 +24,7 @@ def _keys() -> URLSafeSerializer:
 
 
 def pass_link(guest_day: GuestDay) -> str:
-    return url_for("passes.page", key=_keys().dumps(guest_day.id), _external=True)
+    return external_url("passes.page", key=_keys().dumps(guest_day.id))
 
 
 def mail_pass(session: Session, guest_day: GuestDay, email: str, now: datetime) -> None:

@@ -122,8 +122,8 @@ def test_a_guest_checks_in_on_the_kiosk_page_is_counted_billed_to_the_host_and_l
         raw.putrequest("POST", "/guest")
         raw.putheader("Content-Length", "many")  # no traceback in the kiosk's page server
         raw.endheaders()
-        answer = raw.getresponse()
-        assert (answer.status, json.loads(answer.read())["reason"]) == (400, "bad_length")
+        refused = raw.getresponse()
+        assert (refused.status, json.loads(refused.read())["reason"]) == (400, "bad_length")
         raw.close()
         page = browser.new_page(locale="fr-FR")
         page.goto(kiosk.page + "/")

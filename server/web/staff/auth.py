@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -41,7 +41,7 @@ class StaffLogin:
     email: str
     name: str
     role: StaffRole
-    marker: str  # changes with the password: older sessions stop working
+    marker: str  # changes at logout and with the password: older sessions stop working
 
     is_authenticated = True
     is_active = True
@@ -56,7 +56,9 @@ class StaffLogin:
 
     @classmethod
     def of(cls, user: StaffUser) -> StaffLogin:
-        marker = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+        marker = hashlib.sha256(
+            f"{user.session_generation}:{user.password_hash}".encode()
+        ).hexdigest()[:16]
         return cls(user.id, user.email, user.name, user.role, marker)
 
 
@@ -152,6 +154,14 @@ def too_many(error: RateLimitExceeded) -> tuple[str, int]:
 
 @blp.post("/logout")
 def logout() -> Response:
-    logout_user()  # CSRFProtect has checked the form's token
+    """End every session of this account, on the server too: a copy of the cookie made
+    before (a shared computer, a stolen cookie) opens nothing after."""
+    # CSRFProtect has checked the form's token.
+    if current_user.is_authenticated:
+        with runtime().transaction() as session:
+            user = session.get(StaffUser, current_user.id)
+            if user is not None:
+                user.session_generation += 1
+    logout_user()
     flash(_("Vous êtes déconnecté·e."), "saved")
     return redirect(url_for("staff.login"))

@@ -27,10 +27,13 @@ from server.domain import audit, presence
 from server.domain.billing import statement
 from server.domain.credentials import cards_sheet, issue_qr, printable_badges
 from server.domain.guests import became_member
-from server.domain.links import LINK_DAYS, make_member_token
+from server.domain.links import LINK_DAYS, make_member_token, replace_member_link
 from server.domain.members import (
     CSV_COLUMNS,
+    MAX_CELL,
+    MAX_ROWS,
     ImportProblem,
+    ImportReport,
     MemberError,
     MemberSchema,
     add_member,
@@ -44,7 +47,7 @@ from server.domain.members import (
 from server.domain.photos import PhotoError, delete_photo, store_photo
 from server.domain.sites import home_zone, local_today
 from server.i18n import refusal_text
-from server.runtime import runtime
+from server.runtime import external_url, runtime
 from server.store.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
 from server.web.photos import send_photo
 from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, blp
@@ -207,16 +210,31 @@ def member(member_id: int) -> str:
             form=_correction_form(sites),
             photo_form=PhotoForm(),
             sites={site.id: site for site in sites},
-            member_link=url_for(
+            member_link=external_url(
                 "me.visibility",
-                token=make_member_token(str(current_app.config["SECRET_KEY"]), member_id),
-                _external=True,
+                token=make_member_token(
+                    str(current_app.config["SECRET_KEY"]), member_id, found.link_generation
+                ),
             ),
             link_days=LINK_DAYS,
             this_month=statement(session, found, today, now, app.settings.billing),
             current_plan=plan_on(found, today),
             billing=app.settings.billing,
         )
+
+
+@blp.post("/members/<int:member_id>/link")
+def member_replace_link(member_id: int) -> Response:
+    """Give the member a new personal link: the ones given before stop working (a link
+    forwarded by mistake, a lost phone)."""
+    app = runtime()
+    with app.transaction() as session:
+        replace_member_link(_member(session, member_id))
+        audit.record(session, app.now(), actor(), "member.link_replace", f"member:{member_id}")
+    flash(
+        _("Nouveau lien créé : l'ancien ne fonctionne plus. Envoyez celui-ci au membre."), "saved"
+    )
+    return redirect(url_for("staff.member", member_id=member_id) + "#member-link")
 
 
 @blp.post("/members/<int:member_id>/badges/qr")
@@ -511,6 +529,33 @@ def describe(problem: ImportProblem) -> str:
         return str(_("Ligne 1 : l'en-tête doit nommer au moins la colonne given_name."))
     if problem.kind == "column":
         return str(_("Ligne 1 : colonne inconnue « %(name)s ».", name=problem.value))
+    if problem.kind == "not_text":
+        return str(
+            _(
+                "Ligne %(line)d : ce fichier n'est pas du texte en UTF-8 ou en Windows-1252 "
+                "(celui d'Excel) : enregistrez-le en « CSV UTF-8 ».",
+                line=problem.line,
+            )
+        )
+    if problem.kind == "cell_too_long":
+        return str(
+            _(
+                "Ligne %(line)d : une cellule dépasse %(limit)d caractères.",
+                line=problem.line,
+                limit=MAX_CELL,
+            )
+        )
+    if problem.kind == "malformed":
+        return str(_("Ligne %(line)d : le CSV est mal formé à cet endroit.", line=problem.line))
+    if problem.kind == "too_many":
+        return str(
+            _(
+                "Ligne %(line)d : %(limit)d membres au plus par import ; "
+                "coupez le fichier en plusieurs.",
+                line=problem.line,
+                limit=MAX_ROWS,
+            )
+        )
     if problem.kind == "taken":
         return str(
             _(
@@ -532,13 +577,29 @@ def describe(problem: ImportProblem) -> str:
     )
 
 
+class NotText(ValueError):
+    """An upload that is not text in UTF-8 or Windows-1252, from `line` on."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"not text from line {line}")
+        self.line = line
+
+
 def decode_upload(data: bytes) -> str:
     """Text from an uploaded CSV: UTF-8 (with or without BOM), else Windows-1252, which
-    is what a French Excel saves as "CSV (séparateur : point-virgule)"."""
+    is what a French Excel saves as "CSV (séparateur : point-virgule)"; anything else
+    (a spreadsheet, a picture: NUL bytes, bytes Windows-1252 has no letter for) is
+    refused (`NotText`) with the line it starts on."""
+    if b"\x00" in data:
+        raise NotText(data.count(b"\n", 0, data.index(b"\x00")) + 1)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as error:
+        raise NotText(data.count(b"\n", 0, error.start) + 1) from None
 
 
 @blp.route("/members/import", methods=["GET", "POST"])
@@ -551,7 +612,12 @@ def members_import() -> Response | tuple[str, int]:
         app = runtime()
         now = app.now()
         with app.transaction() as session:
-            report = import_csv(session, decode_upload(form.file.data.read()), now.date())
+            try:
+                text = decode_upload(form.file.data.read())
+            except NotText as refused:
+                report = ImportReport(errors=[ImportProblem(refused.line, "not_text")])
+            else:
+                report = import_csv(session, text, now.date())
             if not report.errors:
                 audit.record(
                     session, now, actor(), "member.import", "members", created=len(report.created)

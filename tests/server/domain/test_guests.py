@@ -216,6 +216,27 @@ def test_an_invited_guests_pass_opens_on_its_day_only(
     assert (late.outcome, late.reason) == (Outcome.REVOKED, "not_today")
 
 
+def test_an_invited_guests_pass_opens_at_its_site_only(
+    runtime: Runtime, session: Session, clock: FrozenClock
+) -> None:
+    site, host, _shy, _token = arrange(session)
+    elsewhere, _ = make_kiosk(session, make_site(session, name="La Cantine du port"))
+    here, _ = make_kiosk(session, site)
+    invited = invite(
+        session, site, date(2026, 11, 26), "Dora", None, host, "staff", at(8),
+        runtime.badge_private_key,
+    )  # fmt: skip
+    session.commit()
+    pass_ = session.get(Member, invited.guest_id).badges[0]  # type: ignore[union-attr]
+
+    key = runtime.badge_public_key
+    refused = badge_tap(session, elsewhere, pass_, at(10, day=26), badge_key=key)
+    assert (refused.outcome, refused.reason) == (Outcome.REVOKED, "other_site")
+    assert session.scalar(select(func.count()).select_from(Visit)) == 0
+    welcomed = badge_tap(session, here, pass_, at(10, day=26), badge_key=key)
+    assert welcomed.outcome is Outcome.CHECKED_IN
+
+
 def test_a_guest_who_joins_keeps_their_visits_and_is_not_billed_for_guest_days(
     client: FlaskClient, session: Session, clock: FrozenClock
 ) -> None:

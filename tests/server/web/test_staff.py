@@ -440,3 +440,40 @@ def test_the_dashboard_hears_of_a_tap_and_nothing_is_sent_when_none_listens(
     notices = [m for m in dashboard.get_received("/staff") if m["name"] == "changed"]
     assert sent == ["changed"] and notices
     assert "members" in notices[0]["args"][0]["what"] or "kiosks" in notices[0]["args"][0]["what"]
+
+
+def copy_of_session(app: Flask, client: FlaskClient) -> FlaskClient:
+    """Another browser holding a copy of `client`'s session cookie (a stolen cookie)."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value)
+    return thief
+
+
+def test_a_cookie_copied_before_logout_opens_nothing_after(
+    app: Flask, client: FlaskClient, nadine: StaffUser
+) -> None:
+    log_in(client)
+    thief = copy_of_session(app, client)
+    assert thief.get("/staff/").status_code == 200
+    token = client.get("/staff/").get_data(as_text=True).split('name="csrf_token" value="')[1]
+    client.post("/staff/logout", data={"csrf_token": token.split('"')[0]})
+    assert thief.get("/staff/").status_code == 302
+    assert thief.get("/staff/members").status_code == 302
+    assert log_in(client).status_code == 302 and client.get("/staff/").status_code == 200
+
+
+def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(
+    app: Flask, client: FlaskClient, nadine: StaffUser
+) -> None:
+    log_in(client)
+    elsewhere = app.test_client()
+    log_in(elsewhere)
+    thief = copy_of_session(app, client)
+    new = "a brand new long password"
+    changed = submit(client, "/staff/password", {"current": PASSWORD, "new": new, "again": new})
+    assert changed.status_code == 302
+    assert client.get("/staff/").status_code == 200
+    assert elsewhere.get("/staff/").status_code == 302
+    assert thief.get("/staff/").status_code == 302

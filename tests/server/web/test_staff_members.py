@@ -383,3 +383,40 @@ def test_guessing_ones_current_password_is_limited_like_the_log_in(
     answers = [submit(client, "/staff/password", wrong) for _ in range(6)]
     assert [answer.status_code for answer in answers] == [400] * 5 + [429]
     assert "Trop d&#39;essais" in answers[5].get_data(as_text=True)
+
+
+def member_link_on(client: FlaskClient, member: Member) -> str:
+    """The personal link the member's staff page shows to be copied, as a path."""
+    page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    found = re.search(r'<code id="member-link">([^<]+)</code>', page)
+    assert found, "no personal link on the member's page"
+    assert found[1].startswith("http://127.0.0.1:5000/me/")  # the server's own address
+    return found[1].removeprefix("http://127.0.0.1:5000")
+
+
+def test_staff_replace_a_members_link_and_the_old_one_says_so(
+    app: Flask, client: FlaskClient, session: Session, desk: StaffUser
+) -> None:
+    member = make_member(session, given_name="Alice")
+    session.commit()
+    log_in(client, desk.email)
+    old = member_link_on(client, member)
+    alice = app.test_client()  # the member's phone
+    assert alice.get(old).status_code == 200
+
+    without_token = client.post(f"/staff/members/{member.id}/link")
+    assert without_token.status_code == 400 and alice.get(old).status_code == 200
+    url = f"/staff/members/{member.id}"
+    replaced = client.post(f"{url}/link", data={"csrf_token": csrf(client, url)})
+    assert replaced.status_code == 302
+    assert "l&#39;ancien ne fonctionne plus" in client.get(url).get_data(as_text=True)
+
+    refused = alice.get(old)
+    assert refused.status_code == 410
+    assert "remplacé par un nouveau" in refused.get_data(as_text=True)
+    assert alice.get(old + "/data.json").status_code == 410
+    new = member_link_on(client, member)
+    assert new != old and alice.get(new).status_code == 200
+    assert alice.get("/staff/audit").status_code == 302  # the member is not staff
+    audit = client.get("/staff/audit").get_data(as_text=True)
+    assert "member.link_replace" in audit
