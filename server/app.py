@@ -103,15 +103,17 @@ def create_app(
     # large for the CSRF check, say), or the error page's style would be blocked.
     init_security_headers(app, settings)
 
+    init_web(app)
+
     @app.before_request
     def refuse_nul_characters() -> None:
         # No text field holds a NUL character, and PostgreSQL refuses one in text with an
-        # error (a 500): refused here, once for every form and query string.
+        # error (a 500): refused here, once for every form and query string. After
+        # init_web, whose staff pages raise the size limit of uploads before any read.
         fields = (*request.args.values(), *request.form.values())
         if any("\x00" in value for value in fields):
             abort(400, description=_("Ce formulaire contient un caractère interdit."))
 
-    init_web(app)
     # Every form carries a CSRF token; the kiosk API authenticates with a bearer token
     # instead, which a browser never sends by itself.
     csrf = CSRFProtect(app)
