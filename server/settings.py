@@ -237,6 +237,7 @@ class JobsSection(Section):
     retention_days: int = Field(default=92, ge=1)
     # Guests (not members) whose last day here is older than this are erased: name and
     # e-mail go, their days stay counted (the CNIL's three months after the last visit).
+    # The same for the names and e-mails on the tickets of events ended this long ago.
     guest_retention_days: int = Field(default=92, ge=1)
     # When the daily retention job runs, in the first site's time zone ("HH:MM").
     retention_at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

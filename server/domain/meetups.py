@@ -9,7 +9,10 @@ or a walk-in gives a name on the kiosk's screen; either way the attendance is th
 of tickets checked in, once each: a ticket scanned again is refused as already used.
 
 Event attendees are not coworkers: a ticket makes no visit, bills nothing, and does not
-count in the head-count; the funders' summary counts them apart.
+count in the head-count; the funders' summary counts them apart. Their name and e-mail
+are kept `[jobs] guest_retention_days` after the event's end, as guests' are, then
+blanked by the daily retention job (`forget_past_attendees`): the tickets, and so the
+attendance, stay.
 """
 
 from __future__ import annotations
@@ -232,6 +235,22 @@ class EventsOfMonth:
         """How many events each kind of organiser brought (partner, community, cantine)."""
         counted = Counter(event.brought_by for event, _count in self.events)
         return {who: counted.get(who, 0) for who in BROUGHT_BY}
+
+
+#: What a ticket whose holder has been forgotten says in place of their name.
+FORGOTTEN = "—"
+
+
+def forget_past_attendees(session: Session, now: datetime, keep_days: int) -> int:
+    """Blank the name and e-mail on the tickets of events that ended more than
+    `keep_days` ago; how many tickets were blanked."""
+    ended = select(Event.id).where(Event.ends_at < now - timedelta(days=keep_days))
+    tickets = session.scalars(
+        select(Ticket).where(Ticket.event_id.in_(ended), Ticket.name != FORGOTTEN)
+    ).all()
+    for ticket in tickets:
+        ticket.name, ticket.email = FORGOTTEN, None
+    return len(tickets)
 
 
 def events_of_month(session: Session, site: Site, month: date) -> EventsOfMonth:

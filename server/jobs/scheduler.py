@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from server.domain.guests import erase_past_guests
+from server.domain.meetups import forget_past_attendees
 from server.domain.photos import delete_photo
 from server.domain.presence import close_expired_visits
 from server.domain.sites import home_zone
@@ -103,13 +104,17 @@ def sweep(app: Runtime) -> int | None:
 
 
 def retention(app: Runtime) -> int | None:
-    """Erase old raw badge values and guests long gone; the slot is the day."""
+    """Erase old raw badge values, guests long gone and the names on past events' tickets;
+    the slot is the day."""
     settings = app.settings.jobs
     photos: list[str | None] = []
 
     def erase(session: Session, now: datetime) -> int:
         photos.extend(erase_past_guests(session, now, settings.guest_retention_days))
-        return erase_old_badge_values(session, now, settings.retention_days) + len(photos)
+        forgotten = forget_past_attendees(session, now, settings.guest_retention_days)
+        return (
+            erase_old_badge_values(session, now, settings.retention_days) + len(photos) + forgotten
+        )
 
     changed = run_once(app, RETENTION, f"{app.now():%Y-%m-%d}", erase)
     if changed is not None:  # committed: the erased guests' photo files go too

@@ -18,7 +18,17 @@ from server import create_app
 from server.jobs import scheduler as jobs
 from server.runtime import Runtime
 from server.settings import ServerSection, Settings
-from server.store.models import Delivery, JobRun, Site, Tap, TapKind, Visibility, Visit, VisitEnd
+from server.store.models import (
+    Delivery,
+    JobRun,
+    Site,
+    Tap,
+    TapKind,
+    Ticket,
+    Visibility,
+    Visit,
+    VisitEnd,
+)
 from tests.conftest import at
 from tests.factories import (
     badge_tap,
@@ -93,6 +103,33 @@ def test_old_badge_values_are_erased_and_outcomes_stay(
     assert session.scalar(select(func.count()).select_from(Visit)) == 2
     session.rollback()  # let go of the database: the job writes
     assert jobs.retention(runtime) is None  # once a day
+
+
+def test_attendees_of_events_long_past_are_forgotten_and_attendance_stays(
+    runtime: Runtime, session: Session
+) -> None:
+    from server.domain.meetups import FORGOTTEN, add_event, attendance, register
+
+    site = make_site(session)
+    old_start, recent_start = at(18) - timedelta(days=100), at(18) - timedelta(days=10)
+    events = [
+        add_event(session, site, title, start, start + timedelta(hours=2), "cantine", True,
+                  "", None, "staff", start - timedelta(days=1))
+        for title, start in (("Atelier", old_start), ("Apéro", recent_start))
+    ]  # fmt: skip
+    for event in events:
+        start = event.starts_at
+        ticket = register(
+            session, event, "Zoé Martin", "zoe@example.org", start, runtime.badge_private_key
+        )
+        ticket.checked_in_at = start
+    session.commit()
+    jobs.retention(runtime)
+    session.expire_all()
+    old, recent = session.scalars(select(Ticket).order_by(Ticket.event_id)).all()
+    assert (old.name, old.email) == (FORGOTTEN, None)
+    assert (recent.name, recent.email) == ("Zoé Martin", "zoe@example.org")
+    assert attendance(session, [event.id for event in events]) == {events[0].id: 1, events[1].id: 1}
 
 
 def test_a_visit_that_closed_while_the_server_was_down_ends_when_it_starts(
