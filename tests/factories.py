@@ -23,6 +23,7 @@ from server.domain.presence import (
     TapResult,
     record_staff_entry,
 )
+from server.store.db import lookup_key
 from server.store.models import (
     Badge,
     BadgeKind,
@@ -73,15 +74,16 @@ def make_member(session: Session, **overrides: Any) -> Member:
 
 def make_badge(session: Session, member: Member, **overrides: Any) -> Badge:
     n = next(_serial)
+    kind = BadgeKind(overrides.pop("kind", BadgeKind.NFC))
+    value = overrides.pop("value", f"04{n:012X}")
     values: dict[str, Any] = {
         "member_id": member.id,
-        "kind": BadgeKind.NFC,
-        "value": f"04{n:012X}",
         "label": f"badge {n}",
         "issued_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     values.update(overrides)
     badge = Badge(**values)
+    badge.set_value(lookup_key(session), kind, value)  # `badge.value` is known in memory
     session.add(badge)
     session.flush()
     return badge
