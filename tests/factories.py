@@ -105,10 +105,12 @@ def badge_tap(
     when: datetime,
     rules: Rules | None = None,
     badge_key: bytes | None = None,
+    value: str | None = None,
 ) -> TapResult:
     """A badge read at a kiosk at `when`, received at once, applied by the presence rules
-    (`badge_key`: the public key that checks a QR badge's token)."""
-    incoming = IncomingTap(uuid.uuid4(), badge.value, badge.kind, when)
+    (`badge_key`: the public key that checks a QR badge's token; `value`: what is read,
+    for a badge not made here, whose value is not known in memory)."""
+    incoming = IncomingTap(uuid.uuid4(), value or badge.value, badge.kind, when)
     context = TapContext(
         kiosk, None, when, rules or Rules(), None if badge_key is None else BadgeKeys(badge_key)
     )

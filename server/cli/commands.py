@@ -327,7 +327,10 @@ def members_list(ctx: click.Context) -> None:
 
     with writing(ctx) as (_runtime, session):
         for member in active_members(session):
-            badges = ", ".join(b.value for b in member.badges if b.revoked_at is None) or "-"
+            badges = (
+                ", ".join(f"{b.id}:…{b.value_hint}" for b in member.badges if b.revoked_at is None)
+                or "-"
+            )
             state = " (archived)" if member.archived_at else ""
             click.echo(
                 f"{member.id}\t{member.given_name} {member.family_name}\t"
