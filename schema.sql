@@ -139,7 +139,8 @@ CREATE TABLE badges (
     id SERIAL NOT NULL,
     member_id INTEGER NOT NULL,
     kind VARCHAR(16) NOT NULL,
-    value VARCHAR(512) NOT NULL,
+    value_hash VARCHAR(64) NOT NULL,
+    value_hint VARCHAR(8) DEFAULT '' NOT NULL,
     label VARCHAR(100) NOT NULL,
     issued_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     revoked_at TIMESTAMP WITHOUT TIME ZONE,
@@ -150,7 +151,7 @@ CREATE TABLE badges (
     CONSTRAINT ck_badges_badge_kind CHECK (kind IN ('nfc', 'qr'))
 );
 
-CREATE INDEX ix_badges_lookup ON badges (kind, value);
+CREATE INDEX ix_badges_lookup ON badges (value_hash);
 
 CREATE TABLE events (
     id SERIAL NOT NULL,
@@ -330,6 +331,7 @@ CREATE TABLE taps (
     mode VARCHAR(16),
     badge_kind VARCHAR(16),
     badge_value VARCHAR(512),
+    badge_hash VARCHAR(64),
     badge_id INTEGER,
     member_id INTEGER,
     actor VARCHAR(254),

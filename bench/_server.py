@@ -149,24 +149,18 @@ def arrange(
         ]
         session.add_all(people)
         session.flush()
+        key = runtime.badge_lookup_key
+
+        def badge(person: Member, value: str, label: str) -> Badge:
+            made = Badge(member_id=person.id, label=label, issued_at=now - timedelta(days=30))
+            made.set_value(key, BadgeKind.NFC, value)
+            return made
+
         session.add_all(
-            Badge(
-                member_id=person.id,
-                kind=BadgeKind.NFC,
-                value=badge_value(i),
-                label=f"bench {i}",
-                issued_at=now - timedelta(days=30),
-            )
-            for i, person in enumerate(people)
+            badge(person, badge_value(i), f"bench {i}") for i, person in enumerate(people)
         )
         session.add_all(
-            Badge(
-                member_id=person.id,
-                kind=BadgeKind.NFC,
-                value=felica_value(i),
-                label=f"bench felica {i}",
-                issued_at=now - timedelta(days=30),
-            )
+            badge(person, felica_value(i), f"bench felica {i}")
             for i, person in enumerate(people[:felica])
         )
         # Created a day ago: taps may then carry read_at values up to two days back.

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from badges.lookup import badge_hash
 from badges.tokens import TokenError, looks_like_token, read_token
 from kiosk import systemd
 from kiosk.readers import Read, Reader, ReaderGone
@@ -90,8 +89,8 @@ def in_directory(spool: Spool) -> Callable[[str, str], bool]:
     """Whether a badge (kind, value) is in the directory the server last sent."""
 
     def known(kind: str, value: str) -> bool:
-        key = spool.directory_key()
-        return key is not None and spool.knows(badge_hash(key, kind, value))
+        entry = spool.directory_entry(kind, value)
+        return entry is not None and spool.knows(entry)
 
     return known
 
@@ -264,8 +263,8 @@ class Kiosk:
         return offline and self.spool.directory_key() is not None
 
     def _name(self, read: Read) -> str | None:
-        key = self.spool.directory_key()
-        return None if key is None else self.spool.name_for(badge_hash(key, read.kind, read.value))
+        entry = self.spool.directory_entry(read.kind, read.value)
+        return None if entry is None else self.spool.name_for(entry)
 
     def _forget_old_reads(self, now: float) -> None:
         if len(self._last_read) > 256:

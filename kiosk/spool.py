@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from badges.lookup import directory_entry
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -295,9 +297,11 @@ class Spool:
         entries: Iterable[tuple[str, str]],
         badge_key: str | None = None,
         hosts: Iterable[tuple[int, str]] = (),
+        lookup_key: str | None = None,
     ) -> None:
-        """The server's directory: its lookup key, hash -> name, the public key that
-        checks QR badge tokens, and the members a guest may name as host."""
+        """The server's directory: its key, hash -> name, the public key that checks QR
+        badge tokens, the members a guest may name as host, and the key a read is hashed
+        with first (see badges.lookup; a server from before sends none)."""
         with self._writing() as db:
             db.execute("DELETE FROM directory")
             db.executemany("INSERT OR REPLACE INTO directory VALUES (?, ?)", entries)
@@ -306,6 +310,10 @@ class Spool:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('directory_key', ?)", (key,))
             if badge_key:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('badge_key', ?)", (badge_key,))
+            if lookup_key:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('lookup_key', ?)", (lookup_key,))
+            else:
+                db.execute("DELETE FROM meta WHERE key = 'lookup_key'")
 
     def _meta(self, name: str) -> bytes | None:
         rows = self._run("SELECT value FROM meta WHERE key = ?", (name,))
@@ -313,6 +321,15 @@ class Spool:
 
     def directory_key(self) -> bytes | None:
         return self._meta("directory_key")
+
+    def directory_entry(self, kind: str, value: str) -> str | None:
+        """The entry a read of `kind` with normalised `value` is looked up by, if there is
+        a directory (one cached before the lookup key existed is keyed by raw values: it
+        serves until the next refresh replaces it)."""
+        key = self.directory_key()
+        if key is None:
+            return None
+        return directory_entry(key, self._meta("lookup_key"), kind, value)
 
     def badge_key(self) -> bytes | None:
         """The public key that checks QR badge tokens, once the server has sent it."""

@@ -269,7 +269,9 @@ class Uploader(threading.Thread):
         entries = [(entry["hash"], entry["name"]) for entry in data.get("entries", [])]
         hosts = [(host["id"], host["name"]) for host in data.get("hosts", [])]
         try:
-            self.spool.replace_directory(data["key"], entries, data.get("badge_key"), hosts)
+            self.spool.replace_directory(
+                data["key"], entries, data.get("badge_key"), hosts, data.get("lookup_key")
+            )
         except SpoolError as error:  # the last one cached is kept: greetings may be stale
             log.warning("member directory not cached: %s", error)
             self._next_directory = self.monotonic() + 60

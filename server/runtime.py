@@ -18,8 +18,8 @@ from server.domain.board import BoardTracker
 from server.domain.outbound import Resolver, system_resolver
 from server.domain.presence import Rules
 from server.domain.webhooks import NotificationTracker
-from server.settings import Settings, badge_signing_key, secret_key
-from server.store.db import READ_ONLY, is_sqlite, transaction
+from server.settings import Settings, badge_lookup_key, badge_signing_key, secret_key
+from server.store.db import LOOKUP_KEY, READ_ONLY, is_sqlite, transaction
 from server.store.models import utcnow
 
 Clock = Callable[[], datetime]
@@ -37,6 +37,8 @@ class Runtime:
     #: Signs QR badge tokens (Ed25519); kiosks get the public half.
     badge_private_key: bytes = field(init=False, repr=False)
     badge_public_key: bytes = field(init=False, repr=False)
+    #: Hashes badge values (see badges.lookup); every session of `sessions` carries it.
+    badge_lookup_key: bytes = field(init=False, repr=False)
     _write_lock: AbstractContextManager[object] = field(init=False, repr=False)
     #: Set when a transaction queued webhook calls or e-mails (see server.jobs.outbox).
     outbox_wake: threading.Event = field(init=False, repr=False)
@@ -68,6 +70,8 @@ class Runtime:
         ).install(self.sessions)
         self.badge_private_key = badge_signing_key(self.settings)
         self.badge_public_key = public_key_of(self.badge_private_key)
+        self.badge_lookup_key = badge_lookup_key(self.settings)
+        self.sessions.configure(info={LOOKUP_KEY: self.badge_lookup_key})
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

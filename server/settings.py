@@ -21,6 +21,7 @@ from presence.config import Section, config_path, load_sections, read_toml
 ENVIRONMENT = {
     ("server", "secret_key"): "PRESENCE_SECRET_KEY",
     ("server", "badge_signing_key"): "PRESENCE_BADGE_SIGNING_KEY",
+    ("server", "badge_lookup_key"): "PRESENCE_BADGE_LOOKUP_KEY",
     ("server", "database_url"): "PRESENCE_DATABASE_URL",
     ("server", "redis_url"): "PRESENCE_REDIS_URL",
     ("mail", "password"): "PRESENCE_MAIL_PASSWORD",
@@ -39,6 +40,10 @@ class ServerSection(Section):
     # data_dir/badge_signing_key. Several servers must share it; losing it voids every
     # printed QR badge, so back it up with the database.
     badge_signing_key: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
+    # Hashes badge values (HMAC-SHA256, 64 hex digits): the database keeps only these
+    # hashes. Empty: generated once into data_dir/badge_lookup_key. Several servers must
+    # share it; losing it makes every badge unknown (enrol them again), so back it up.
+    badge_lookup_key: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
     redis_url: str = ""
     # The Socket.IO channel on that Redis: installations sharing one Redis server need
     # different channels (pub/sub ignores the database number).
@@ -325,3 +330,12 @@ def badge_signing_key(settings: Settings) -> bytes:
     if configured:
         return bytes.fromhex(configured)
     return bytes.fromhex(_kept(settings, "badge_signing_key", lambda: new_private_key().hex()))
+
+
+def badge_lookup_key(settings: Settings) -> bytes:
+    """The key badge values are hashed with (see badges.lookup): configured, else
+    generated once."""
+    configured = settings.server.badge_lookup_key
+    if configured:
+        return bytes.fromhex(configured)
+    return bytes.fromhex(_kept(settings, "badge_lookup_key", lambda: secrets.token_hex(32)))

@@ -23,6 +23,7 @@ from server.domain.presence import (
     TapResult,
     record_staff_entry,
 )
+from server.store.db import lookup_key
 from server.store.models import (
     Badge,
     BadgeKind,
@@ -73,15 +74,16 @@ def make_member(session: Session, **overrides: Any) -> Member:
 
 def make_badge(session: Session, member: Member, **overrides: Any) -> Badge:
     n = next(_serial)
+    kind = BadgeKind(overrides.pop("kind", BadgeKind.NFC))
+    value = overrides.pop("value", f"04{n:012X}")
     values: dict[str, Any] = {
         "member_id": member.id,
-        "kind": BadgeKind.NFC,
-        "value": f"04{n:012X}",
         "label": f"badge {n}",
         "issued_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     values.update(overrides)
     badge = Badge(**values)
+    badge.set_value(lookup_key(session), kind, value)  # `badge.value` is known in memory
     session.add(badge)
     session.flush()
     return badge
@@ -103,10 +105,12 @@ def badge_tap(
     when: datetime,
     rules: Rules | None = None,
     badge_key: bytes | None = None,
+    value: str | None = None,
 ) -> TapResult:
     """A badge read at a kiosk at `when`, received at once, applied by the presence rules
-    (`badge_key`: the public key that checks a QR badge's token)."""
-    incoming = IncomingTap(uuid.uuid4(), badge.value, badge.kind, when)
+    (`badge_key`: the public key that checks a QR badge's token; `value`: what is read,
+    for a badge not made here, whose value is not known in memory)."""
+    incoming = IncomingTap(uuid.uuid4(), value or badge.value, badge.kind, when)
     context = TapContext(
         kiosk, None, when, rules or Rules(), None if badge_key is None else BadgeKeys(badge_key)
     )

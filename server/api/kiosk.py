@@ -200,6 +200,6 @@ class DirectoryView(MethodView):
         app = runtime()
         with app.session() as session:
             secret = str(current_app.config["SECRET_KEY"])
-            found = directory(session, secret, _kiosk(session), app.now())
+            found = directory(session, secret, _kiosk(session), app.now(), app.badge_lookup_key)
             hosts = [{"id": id_, "name": name} for id_, name in guests.hosts(session)]
             return found | {"badge_key": app.badge_public_key.hex(), "hosts": hosts}

@@ -253,7 +253,13 @@ class HeartbeatResultSchema(_Schema):
 
 
 class DirectoryEntrySchema(_Schema):
-    hash = fields.String(required=True, metadata={"description": "keyed hash of kind:value"})
+    hash = fields.String(
+        required=True,
+        metadata={
+            "description": "HMAC-SHA256(key, kind:value_hash), first 32 hex digits, where "
+            "value_hash = HMAC-SHA256(lookup_key, kind:value) in hex"
+        },
+    )
     name = fields.String(required=True, metadata={"description": "First name for the greeting"})
     visibility = fields.String(
         required=True, validate=validate.OneOf([v.value for v in Visibility])
@@ -268,7 +274,11 @@ class HostSchema(_Schema):
 class DirectorySchema(_Schema):
     generated_at = Instant(required=True)
     key = fields.String(
-        required=True, metadata={"description": "Hex HMAC-SHA256 key for badge lookups"}
+        required=True, metadata={"description": "Hex HMAC-SHA256 key of this kiosk's entries"}
+    )
+    lookup_key = fields.String(
+        required=True,
+        metadata={"description": "Hex HMAC-SHA256 key a read is hashed with first (value_hash)"},
     )
     entries = fields.List(fields.Nested(DirectoryEntrySchema), required=True)
     badge_key = fields.String(

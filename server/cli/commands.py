@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from presence.config import ConfigError
 from server.i18n import refusal_text
 from server.runtime import Runtime
-from server.settings import Settings, load_settings
+from server.settings import Settings, badge_lookup_key, load_settings
 from server.store.db import is_sqlite, make_engine, make_session_factory, transaction
 
 
@@ -36,7 +36,7 @@ def open_runtime(ctx: click.Context) -> Runtime:
     engine = make_engine(settings.database_url)
     if not migrate.is_up_to_date(engine):
         if is_sqlite(engine):
-            migrate.upgrade(engine)
+            migrate.upgrade(engine, lookup_key=badge_lookup_key(settings))
         else:
             raise click.ClickException(
                 "the database schema is not up to date: run 'presence db upgrade' first"
@@ -156,7 +156,7 @@ def db_upgrade(ctx: click.Context) -> None:
     settings = _settings(ctx)
     engine = make_engine(settings.database_url)
     before = migrate.current_revision(engine)
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, lookup_key=badge_lookup_key(settings))
     after = migrate.current_revision(engine)
     engine.dispose()
     url = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -327,7 +327,10 @@ def members_list(ctx: click.Context) -> None:
 
     with writing(ctx) as (_runtime, session):
         for member in active_members(session):
-            badges = ", ".join(b.value for b in member.badges if b.revoked_at is None) or "-"
+            badges = (
+                ", ".join(f"{b.id}:…{b.value_hint}" for b in member.badges if b.revoked_at is None)
+                or "-"
+            )
             state = " (archived)" if member.archived_at else ""
             click.echo(
                 f"{member.id}\t{member.given_name} {member.family_name}\t"
@@ -404,17 +407,18 @@ def badges_assign(ctx: click.Context, member: str, value: str, kind: str, label:
 def _badge(session: Session, key: str) -> Any:
     """A badge by id, or by value (an NFC UID, a QR token)."""
     from badges.uid import BadUid, normalise_uid
-    from server.store.models import Badge
+    from server.domain.credentials import hash_value
+    from server.store.models import Badge, BadgeKind
 
     if key.isdigit():
         found = session.get(Badge, int(key))
     else:
         try:
-            value = normalise_uid(key)
+            hashed = hash_value(session, BadgeKind.NFC, normalise_uid(key))
         except BadUid:
-            value = key.strip()
+            hashed = hash_value(session, BadgeKind.QR, key.strip())
         found = session.scalar(
-            select(Badge).where(Badge.value == value).order_by(Badge.id.desc()).limit(1)
+            select(Badge).where(Badge.value_hash == hashed).order_by(Badge.id.desc()).limit(1)
         )
     if found is None:
         raise click.ClickException(f"no badge {key!r} (give its id, UID or token)")
@@ -487,7 +491,7 @@ def badges_reissue(ctx: click.Context, badge: str) -> None:
     with writing(ctx) as (runtime, session):
         found = _badge(session, badge)
         try:
-            token = reissue_qr(found, runtime.badge_private_key)
+            token = reissue_qr(session, found, runtime.badge_private_key)
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         click.echo(token)
@@ -532,7 +536,7 @@ def badges_print(
 
     with writing(ctx) as (runtime, session):
         ids = [_member(session, key).id for key in members] if members else None
-        printable = printable_badges(session, ids)
+        printable = printable_badges(session, runtime.badge_private_key, ids)
         if not printable:
             raise click.ClickException("no QR badge to print: issue one with 'badges issue-qr'")
         cards = [card for _badge, card in printable]
@@ -734,7 +738,7 @@ def restore(ctx: click.Context, folder: Path) -> None:
 
     settings = _settings(ctx)
     try:
-        restored = put_back(settings, folder, datetime.now(UTC))
+        restored = put_back(settings, folder, datetime.now(UTC), lambda: badge_lookup_key(settings))
     except (BackupError, OSError) as error:
         fail(str(error))
     if restored.aside is not None:

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from badges.cards import Card, cards_pdf
+from badges.lookup import value_hash
 from badges.tokens import BadgeToken, TokenError, sign, verify
 from server.domain.refusals import N_, Refusal
 from server.settings import CardsSection
+from server.store.db import lookup_key
 from server.store.models import Badge, BadgeKind, Kiosk, Member, Outcome, Site, Tap
 
 
@@ -40,29 +42,42 @@ class TokenRefused(Refusal):
 def issue_qr(
     session: Session, member: Member, label: str, now: datetime, private_key: bytes
 ) -> Badge:
-    """A new QR badge for a member; its value is its signed token."""
-    badge = Badge(
-        member_id=member.id,
-        kind=BadgeKind.QR,
-        value=f"unsigned-{uuid.uuid4()}",  # until the id it signs is known
-        label=label,
-        issued_at=now,
-        version=1,
-    )
+    """A new QR badge for a member; its value is its signed token (`badge.value`, in
+    memory: only its hash is stored, and `token_of` makes it again)."""
+    badge = Badge(member_id=member.id, label=label, issued_at=now, version=1)
+    # a placeholder until the id the token signs is known
+    badge.set_value(lookup_key(session), BadgeKind.QR, f"unsigned-{uuid.uuid4()}")
     session.add(badge)
     session.flush()
-    badge.value = sign(private_key, BadgeToken(badge.id, badge.version))
+    badge.set_value(
+        lookup_key(session), BadgeKind.QR, sign(private_key, BadgeToken(badge.id, badge.version))
+    )
     session.flush()
     return badge
 
 
-def reissue_qr(badge: Badge, private_key: bytes) -> str:
+def reissue_qr(session: Session, badge: Badge, private_key: bytes) -> str:
     """A new card for the same badge (lost, reprinted): the previous one stops working."""
     if badge.kind is not BadgeKind.QR:
         raise ValueError("only QR badges are re-issued; give an NFC member a new badge")
     badge.version += 1
-    badge.value = sign(private_key, BadgeToken(badge.id, badge.version))
-    return badge.value
+    token = sign(private_key, BadgeToken(badge.id, badge.version))
+    badge.set_value(lookup_key(session), BadgeKind.QR, token)
+    return token
+
+
+def token_of(session: Session, badge: Badge, private_key: bytes) -> str | None:
+    """A QR badge's token, signed again (tokens are deterministic); None for a badge
+    that is not one of our signed tokens (an NFC UID, a QR code of another system)."""
+    if badge.kind is not BadgeKind.QR:
+        return None
+    token = sign(private_key, BadgeToken(badge.id, badge.version))
+    return token if hash_value(session, badge.kind, token) == badge.value_hash else None
+
+
+def hash_value(session: Session, kind: BadgeKind, value: str) -> str:
+    """What the database keeps of the normalised badge `value` (see badges.lookup)."""
+    return value_hash(lookup_key(session), kind.value, value)
 
 
 def revoke(badge: Badge, now: datetime) -> None:
@@ -72,7 +87,7 @@ def revoke(badge: Badge, now: datetime) -> None:
 
 
 def printable_badges(
-    session: Session, member_ids: Sequence[int] | None = None
+    session: Session, private_key: bytes, member_ids: Sequence[int] | None = None
 ) -> list[tuple[Badge, Card]]:
     """The active QR badges to print (of these members, else of every active member)."""
     query = (
@@ -87,17 +102,13 @@ def printable_badges(
     )
     if member_ids is not None:
         query = query.where(Badge.member_id.in_(member_ids))
-    return [
-        (
-            badge,
-            Card(
-                f"{badge.member.given_name} {badge.member.family_name}".strip(),
-                badge.label,
-                badge.value,
-            ),
-        )
-        for badge in session.scalars(query)
-    ]
+    printable = []
+    for badge in session.scalars(query):
+        token = token_of(session, badge, private_key)
+        if token is not None:  # a QR code of another system cannot be printed again
+            name = f"{badge.member.given_name} {badge.member.family_name}".strip()
+            printable.append((badge, Card(name, badge.label, token)))
+    return printable
 
 
 def cards_sheet(session: Session, section: CardsSection, cards: Sequence[Card]) -> bytes:
@@ -151,15 +162,20 @@ def unknown_badges(session: Session, since: datetime) -> Sequence[UnknownBadge]:
         .group_by(Tap.badge_kind, Tap.badge_value)
         .order_by(func.max(Tap.received_at).desc())
     ).all()
+    hashes = {
+        (kind, value): hash_value(session, kind, value)
+        for kind, value, *_ in rows
+        if kind is not None and value is not None
+    }
     assigned = set(
-        session.execute(
-            select(Badge.kind, Badge.value).where(
-                Badge.value.in_([row[1] for row in rows]), Badge.revoked_at.is_(None)
+        session.scalars(
+            select(Badge.value_hash).where(
+                Badge.value_hash.in_(list(hashes.values())), Badge.revoked_at.is_(None)
             )
-        ).all()
+        )
     )
     return [
         UnknownBadge(kind.value, value, int(count), first, last, kiosk)
         for kind, value, count, first, last, kiosk in rows
-        if kind is not None and value is not None and (kind, value) not in assigned
+        if kind is not None and value is not None and hashes[kind, value] not in assigned
     ]

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.domain import audit
-from server.domain.credentials import issue_qr
+from server.domain.credentials import issue_qr, token_of
 from server.domain.members import erase_member
 from server.domain.presence import (
     IncomingTap,
@@ -197,7 +197,8 @@ def record_arrival(session: Session, tap: IncomingTap, context: TapContext) -> T
     today = guest_day(session, guest, host, site, day, actor, received_at, context.keys.private)
     badge = session.get(Badge, today.badge_id)
     assert badge is not None
-    entry.badge_value, entry.badge_id, entry.member_id = badge.value, badge.id, guest.id
+    entry.badge_value = token_of(session, badge, context.keys.private)
+    entry.badge_hash, entry.badge_id, entry.member_id = badge.value_hash, badge.id, guest.id
     if arrival.host_id is not None and host is None:
         entry.reason = "guest_arrival_host_gone"
     return apply_entry(session, entry, guest, context.rules)
@@ -223,11 +224,8 @@ def record_departure(session: Session, tap: IncomingTap, context: TapContext) ->
     if arrival is None or guest is None or not guest.is_guest:
         return finish(session, entry, Outcome.INVALID, reason="unknown_guest")
     entry.kind = TapKind.BADGE
-    entry.badge_value, entry.badge_id, entry.member_id = (
-        arrival.badge_value,
-        arrival.badge_id,
-        guest.id,
-    )
+    entry.badge_value, entry.badge_hash = arrival.badge_value, arrival.badge_hash
+    entry.badge_id, entry.member_id = arrival.badge_id, guest.id
     return apply_entry(session, entry, guest, context.rules)
 
 

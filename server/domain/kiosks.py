@@ -147,11 +147,19 @@ def directory_key(secret: str, kiosk: Kiosk) -> bytes:
     return hmac.new(secret.encode(), f"directory:{kiosk.token_hash}".encode(), "sha256").digest()
 
 
-def directory(session: Session, secret: str, kiosk: Kiosk, now: datetime) -> dict[str, Any]:
-    """Active badges -> first name and visibility, keyed so no raw UID sits beside a name."""
+def directory(
+    session: Session, secret: str, kiosk: Kiosk, now: datetime, lookup_key: bytes
+) -> dict[str, Any]:
+    """Active badges -> first name and visibility, keyed so no raw value sits beside a
+    name: an entry is `badge_hash(directory_key, kind, value_hash)` and the kiosk gets
+    the lookup key to hash a read itself (see badges.lookup for what a stolen kiosk
+    gives away). A kiosk from before the lookup key hashes the raw value and finds no
+    entry: it greets without a name while offline until it is updated."""
     key = directory_key(secret, kiosk)
     rows = session.execute(
-        select(Badge.kind, Badge.value, Member.display_name, Member.given_name, Member.visibility)
+        select(
+            Badge.kind, Badge.value_hash, Member.display_name, Member.given_name, Member.visibility
+        )
         .join(Member, Badge.member_id == Member.id)
         .where(
             Badge.revoked_at.is_(None),
@@ -164,10 +172,15 @@ def directory(session: Session, secret: str, kiosk: Kiosk, now: datetime) -> dic
     )
     entries = [
         {
-            "hash": badge_hash(key, kind.value, value),
+            "hash": badge_hash(key, kind.value, hashed),
             "name": display or given,
             "visibility": visibility.value,
         }
-        for kind, value, display, given, visibility in rows
+        for kind, hashed, display, given, visibility in rows
     ]
-    return {"generated_at": now, "key": key.hex(), "entries": entries}
+    return {
+        "generated_at": now,
+        "key": key.hex(),
+        "lookup_key": lookup_key.hex(),
+        "entries": entries,
+    }

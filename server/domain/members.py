@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.domain.presence import normalise_badge
 from server.domain.refusals import N_, Refusal
-from server.store.db import checkpoint
+from server.store.db import checkpoint, lookup_key
 from server.store.models import (
     Announcement,
     ArrivalWatch,
@@ -294,12 +294,13 @@ def assign_badge(
 ) -> Badge:
     """Give a member a badge; a badge value already active for someone is refused."""
     value = normalise_badge(kind, raw_value)
+    badge = Badge(member_id=member.id, label=label, issued_at=now)
+    badge.set_value(lookup_key(session), kind, value)
     taken = session.scalar(
-        select(Badge).where(Badge.kind == kind, Badge.value == value, Badge.revoked_at.is_(None))
+        select(Badge).where(Badge.value_hash == badge.value_hash, Badge.revoked_at.is_(None))
     )
     if taken is not None:
         raise MemberError("badge_taken", badge=value, member=taken.member_id)
-    badge = Badge(member_id=member.id, kind=kind, value=value, label=label, issued_at=now)
     session.add(badge)
     session.flush()
     return badge
@@ -326,7 +327,7 @@ def erase_member(session: Session, member: Member, now: datetime) -> None:
     leave the `-wal` file (the pages themselves are zeroed: `secure_delete`).
     """
     needles = _identifying(member)
-    badge_values = [badge.value for badge in member.badges]
+    badge_hashes = [badge.value_hash for badge in member.badges]
     _forget_messages(session, member, needles)
     _forget_traces(session, member, needles)
     member.given_name = member.family_name = member.display_name = ""
@@ -340,16 +341,17 @@ def erase_member(session: Session, member: Member, now: datetime) -> None:
     member.erased_at = member.erased_at or now
     for badge in member.badges:
         badge.revoked_at = badge.revoked_at or now
-        badge.value = f"erased-{badge.id}"
-        badge.label = ""
-    # The member's taps, and those of their badges before they were theirs (unknown).
+        badge.value_hash = f"erased-{badge.id}"
+        badge.value_hint = badge.label = ""
+    # The member's taps, and those of their badges before they were theirs (unknown),
+    # found by the badge's hash (it outlives the raw value, blanked after retention_days).
     whose = Tap.member_id == member.id
-    if badge_values:
-        whose = or_(whose, Tap.badge_value.in_(badge_values))
+    if badge_hashes:
+        whose = or_(whose, Tap.badge_hash.in_(badge_hashes))
     session.execute(
         update(Tap)
-        .where(whose, Tap.badge_value.is_not(None))
-        .values(badge_value=None)
+        .where(whose, Tap.badge_value.is_not(None) | Tap.badge_hash.is_not(None))
+        .values(badge_value=None, badge_hash=None)
         .execution_options(synchronize_session=False)
     )
     answers = [

@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, joinedload
 
+from badges.lookup import value_hash
 from badges.tokens import looks_like_token
 from badges.uid import BadUid
 from badges.uid import normalise_badge as badge_normal_form
 from server.domain.credentials import TokenRefused, check_token
 from server.domain.hours import OpeningHours
+from server.store.db import lookup_key
 from server.store.models import (
     Badge,
     BadgeKind,
@@ -437,6 +439,8 @@ def _identify(
         entry = read.entry
         try:
             entry.badge_value = normalise_badge(tap.badge_kind, tap.badge)
+            hashed = value_hash(lookup_key(session), tap.badge_kind.value, entry.badge_value)
+            entry.badge_hash = hashed
         except BadUid:
             entry.kind = TapKind.VOID
             entry.badge_value = printable(tap.badge)[:MAX_BADGE_LENGTH]
@@ -452,7 +456,7 @@ def _identify(
                     entry.badge_id, entry.member_id = refused.badge.id, refused.badge.member_id
                 read.refuse(refused.outcome, refused.code)
         else:
-            by_value.setdefault((tap.badge_kind, entry.badge_value), []).append(read)
+            by_value.setdefault((tap.badge_kind, hashed), []).append(read)
     found = _find_badges(session, set(by_value))
     for key, waiting in by_value.items():
         for read in waiting:
@@ -467,12 +471,13 @@ def _identify(
 def _find_badges(
     session: Session, keys: set[tuple[BadgeKind, str]]
 ) -> dict[tuple[BadgeKind, str], Badge]:
-    """The badge of each (kind, value): the active one if any, else the last revoked one."""
+    """The badge of each (kind, value hash), in one query: the active one if any, else
+    the last revoked one."""
     if not keys:
         return {}
     found: dict[tuple[BadgeKind, str], Badge] = {}
-    for badge in session.scalars(_BADGES, {"values": list({value for _, value in keys})}):
-        found.setdefault((badge.kind, badge.value), badge)
+    for badge in session.scalars(_BADGES, {"hashes": list({hashed for _, hashed in keys})}):
+        found.setdefault((badge.kind, badge.value_hash), badge)
     return {key: badge for key, badge in found.items() if key in keys}
 
 
@@ -613,7 +618,7 @@ _STORED_ANSWERS = select(Tap.tap_id, Tap.response).where(
 )
 _BADGES = (
     select(Badge)
-    .where(Badge.value.in_(bindparam("values", expanding=True)))
+    .where(Badge.value_hash.in_(bindparam("hashes", expanding=True)))
     .order_by(Badge.revoked_at.is_not(None), Badge.issued_at.desc(), Badge.id.desc())
 )
 _LOCK_MEMBERS = (

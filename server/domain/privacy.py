@@ -167,7 +167,7 @@ def member_data(session: Session, member: Member, now: datetime) -> dict[str, An
             {
                 "kind": badge.kind.value,
                 "label": badge.label,
-                "value": badge.value,
+                "value_hint": badge.value_hint,  # the value itself is not kept
                 "version": badge.version,
                 "issued_at": _iso(badge.issued_at),
                 "revoked_at": _iso(badge.revoked_at),

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import delete, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ from server.domain.presence import close_expired_visits
 from server.domain.sites import home_zone
 from server.jobs.outbox import Sender
 from server.runtime import Runtime
-from server.store.models import Delivery, JobRun, Tap
+from server.store.models import AuditEntry, Delivery, JobRun, Tap
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,26 @@ CLAIMS_KEPT = timedelta(days=14)
 
 
 def erase_old_badge_values(session: Session, now: datetime, keep_days: int) -> int:
-    """Blank the raw badge value of taps older than `keep_days` (outcomes stay), and drop
-    the log of deliveries that old."""
+    """Blank the raw badge values older than `keep_days`: in taps (their outcome and the
+    value's keyed hash stay) and in audit entries of badges (none is written since
+    migration 0018, which scrubbed the older ones: a database restored from elsewhere may
+    still hold some); and drop the log of deliveries that old. Badges themselves keep no
+    raw value (see badges.lookup)."""
+    cutoff = now - timedelta(days=keep_days)
     result = session.execute(
         update(Tap)
-        .where(Tap.occurred_at < now - timedelta(days=keep_days), Tap.badge_value.is_not(None))
+        .where(Tap.occurred_at < cutoff, Tap.badge_value.is_not(None))
         .values(badge_value=None)
         .execution_options(synchronize_session=False)
     )
+    for entry in session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.at < cutoff,
+            AuditEntry.action.startswith("badge."),
+            cast(AuditEntry.details, Text).contains('"value"'),
+        )
+    ):
+        entry.details = {key: item for key, item in entry.details.items() if key != "value"}
     session.execute(delete(JobRun).where(JobRun.ran_at < now - CLAIMS_KEPT))
     # Webhook calls and e-mails sent or given up: their log goes with the access data.
     session.execute(

@@ -5,12 +5,14 @@ copy taken while the server runs and writes (kiosks keep tapping), then checked 
 `PRAGMA integrity_check`. Beside it go the secrets the server generated in its data
 folder, if any (`secret_key`, which signs members' links and sessions, and
 `badge_signing_key`, which signs QR badges and tickets: without it every printed badge
-stops working), and the members' photos. A backup is a folder:
+stops working, and `badge_lookup_key`, which badge values are kept hashed with: without
+it every badge is unknown), and the members' photos. A backup is a folder:
 
     presence-20261130T201500Z/
         presence.db
         secret_key            (only if generated, not configured)
         badge_signing_key     (likewise)
+        badge_lookup_key      (likewise)
         photos/               (members' photos, if any)
 
 `presence restore FOLDER` puts one back: the current database is first copied aside
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,7 +57,7 @@ class Installation(Protocol):
     def data_path(self) -> Path: ...
 
 
-SECRETS = ("secret_key", "badge_signing_key")
+SECRETS = ("secret_key", "badge_signing_key", "badge_lookup_key")
 DATABASE = "presence.db"
 PHOTOS = "photos"  # as server.domain.photos.folder names it
 
@@ -143,7 +146,12 @@ class Restored:
     erasures: list[Erased] = field(default_factory=list)
 
 
-def restore(settings: Installation, folder: Path, now: datetime) -> Restored:
+def restore(
+    settings: Installation,
+    folder: Path,
+    now: datetime,
+    lookup_key: Callable[[], bytes] | None = None,
+) -> Restored:
     """Put a backup back; what the caller must still do is in `Restored.erasures`."""
     from server.store import migrate
     from server.store.db import make_engine
@@ -166,15 +174,17 @@ def restore(settings: Installation, folder: Path, now: datetime) -> Restored:
         aside = database.with_name(f"{database.name}.before-restore-{now:%Y%m%dT%H%M%SZ}")
         _copy(database, aside)
     _copy(source, database)
-    engine = make_engine(settings.database_url)
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
+    # The keys first: bringing an older backup up to date hashes its badges with the
+    # lookup key, which must be the one the server will use.
     for name in SECRETS:
         saved, kept = folder / name, settings.data_path / name
         if saved.exists() and not kept.exists():
             shutil.copy2(saved, kept)
             kept.chmod(0o600)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine, lookup_key=None if lookup_key is None else lookup_key())
+    finally:
+        engine.dispose()
     _copy_photos(folder / PHOTOS, settings.data_path / PHOTOS)
     return Restored(aside, erasures)

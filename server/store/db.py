@@ -94,8 +94,21 @@ def driver_rows(connection: Connection, statement: Executable) -> list[tuple[Any
         result.close()
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+#: Where a session keeps the key badge values are hashed with (see badges.lookup).
+LOOKUP_KEY = "badge_lookup_key"
+
+
+def make_session_factory(engine: Engine, lookup_key: bytes = b"") -> sessionmaker[Session]:
+    """Sessions on `engine` that hash badge values with `lookup_key` (the server's, from
+    server.settings.badge_lookup_key; tools and tests working on a scratch database may
+    leave it empty)."""
+    return sessionmaker(engine, expire_on_commit=False, info={LOOKUP_KEY: lookup_key})
+
+
+def lookup_key(session: Session) -> bytes:
+    """The key this session's badge values are hashed with."""
+    key: bytes = session.info.get(LOOKUP_KEY, b"")
+    return key
 
 
 @contextmanager

@@ -40,11 +40,18 @@ def _config_for(engine: Engine) -> Config:
     return alembic_config(engine.url.render_as_string(hide_password=False))
 
 
-def _run_upgrade(engine: Engine, connection: Connection, revision: str) -> None:
+#: The Config attribute migrations find the badge lookup key in (0018 hashes badge values).
+LOOKUP_KEY = "badge_lookup_key"
+
+
+def _run_upgrade(
+    engine: Engine, connection: Connection, revision: str, lookup_key: bytes | None
+) -> None:
     """Upgrade inside one transaction on the caller's connection (BEGIN IMMEDIATE on SQLite)."""
     config = _config_for(engine)
     with connection.begin():
         config.attributes["connection"] = connection
+        config.attributes[LOOKUP_KEY] = lookup_key
         command.upgrade(config, revision)
         if connection.dialect.name == "sqlite":
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -52,11 +59,12 @@ def _run_upgrade(engine: Engine, connection: Connection, revision: str) -> None:
                 raise RuntimeError(f"the upgrade broke foreign keys: {broken[:10]}")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to a revision, all of it in one transaction."""
+def upgrade(engine: Engine, revision: str = "head", lookup_key: bytes | None = None) -> None:
+    """Bring the database to a revision, all of it in one transaction. `lookup_key` (the
+    server's, server.settings.badge_lookup_key) is needed to go past 0018 with badges."""
     with engine.connect() as connection:
         if connection.dialect.name != "sqlite":
-            _run_upgrade(engine, connection, revision)
+            _run_upgrade(engine, connection, revision, lookup_key)
             return
         # Batch migrations copy and drop tables: with foreign keys enforced, dropping one
         # would cascade into the tables that refer to it. The pragma is ignored inside a
@@ -65,7 +73,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         assert driver is not None
         driver.execute("PRAGMA foreign_keys=OFF")
         try:
-            _run_upgrade(engine, connection, revision)
+            _run_upgrade(engine, connection, revision, lookup_key)
         finally:
             driver.execute("PRAGMA foreign_keys=ON")
 

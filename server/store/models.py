@@ -37,6 +37,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from badges.lookup import value_hash, value_hint
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A point in time, stored as naive UTC on every backend and read back as aware UTC."""
@@ -318,15 +320,17 @@ class MemberPlan(Base):
 
 class Badge(Base):
     """What identifies a member at the door: an NFC UID (normalised hex) or a QR token
-    (signed by the server, see badges.tokens)."""
+    (signed by the server, see badges.tokens), kept as its keyed hash only (see
+    badges.lookup) with a few characters for staff to tell badges apart."""
 
     __tablename__ = "badges"
-    __table_args__ = (Index("ix_badges_lookup", "kind", "value"),)
+    __table_args__ = (Index("ix_badges_lookup", "value_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     kind: Mapped[BadgeKind] = mapped_column(_enum(BadgeKind, "badge_kind"))
-    value: Mapped[str] = mapped_column(String(512))
+    value_hash: Mapped[str] = mapped_column(String(64))
+    value_hint: Mapped[str] = mapped_column(String(8), default="", server_default="")
     label: Mapped[str] = mapped_column(String(100), default="")
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
@@ -337,6 +341,22 @@ class Badge(Base):
     valid_on: Mapped[date | None] = mapped_column(Date)
 
     member: Mapped[Member] = relationship(back_populates="badges")
+
+    def set_value(self, lookup_key: bytes, kind: BadgeKind, value: str) -> None:
+        """Make this the badge of the normalised `value`: its hash and hint are stored,
+        the value itself stays in this object's memory (`value`) and goes nowhere."""
+        self.kind = kind
+        self.value_hash = value_hash(lookup_key, kind.value, value)
+        self.value_hint = value_hint(value)
+        self.__dict__["_value"] = value
+
+    @property
+    def value(self) -> str:
+        """The raw value, known only where this process has just set it."""
+        known: str | None = self.__dict__.get("_value")
+        if known is None:
+            raise AttributeError("a badge's raw value is not kept, only its hash")
+        return known
 
 
 class Kiosk(Base):
@@ -406,7 +426,11 @@ class Tap(Base):
     # The kiosk's mode when the tap arrived: changing it later does not rewrite the past.
     mode: Mapped[KioskMode | None] = mapped_column(_enum(KioskMode, "kiosk_mode"))
     badge_kind: Mapped[BadgeKind | None] = mapped_column(_enum(BadgeKind, "badge_kind"))
+    # The raw value read, for enrolling an unknown badge: blanked after `[jobs]
+    # retention_days`; its keyed hash (badges.lookup.value_hash) stays, so that erasing a
+    # person still finds the taps of their badges.
     badge_value: Mapped[str | None] = mapped_column(String(512))
+    badge_hash: Mapped[str | None] = mapped_column(String(64))
     # What the badge resolved to when the tap arrived: reassigning or erasing a badge
     # later never moves an old tap to someone else.
     badge_id: Mapped[int | None] = mapped_column(ForeignKey("badges.id"))

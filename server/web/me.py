@@ -18,6 +18,7 @@ from badges.cards import qr_png
 from server.domain import outbound
 from server.domain.announcements import AnnouncementError, propose
 from server.domain.billing import MonthStatement, previous_month, statement
+from server.domain.credentials import token_of
 from server.domain.guests import GuestError, invite
 from server.domain.links import LinkError, check_current, read_member_link, read_member_token
 from server.domain.privacy import member_data, visit_history
@@ -129,9 +130,10 @@ def badge_png(token: str) -> Response | tuple[str, int]:
             .order_by(Badge.issued_at.desc(), Badge.id.desc())
             .limit(1)
         )
-        if badge is None:
+        shown = None if badge is None else token_of(session, badge, runtime().badge_private_key)
+        if shown is None:
             return render_template("message.html", message=NO_QR_BADGE), 404
-        image = qr_png(badge.value)
+        image = qr_png(shown)
     return Response(image, mimetype="image/png", headers=PRIVATE)
 
 

@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from badges.cards import qr_png
+from server.domain.credentials import token_of
 from server.runtime import external_url, runtime
 from server.store.models import Badge, Delivery, GuestDay
 
@@ -77,4 +78,7 @@ def png(key: str) -> Response:
         badge = session.get(Badge, found.badge_id) if found and found.badge_id else None
         if badge is None or badge.revoked_at is not None:
             abort(404)
-        return Response(qr_png(badge.value), mimetype="image/png", headers=PRIVATE)
+        token = token_of(session, badge, runtime().badge_private_key)
+        if token is None:
+            abort(404)
+        return Response(qr_png(token), mimetype="image/png", headers=PRIVATE)

@@ -461,3 +461,25 @@ def test_the_kiosk_needs_none_of_the_server_libraries() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert found.strip() == "[]"
+
+
+def test_a_directory_from_before_the_lookup_key_serves_until_the_new_one_replaces_it(
+    tmp_path: Path,
+) -> None:
+    from badges.lookup import badge_hash, value_hash
+
+    directory_key, lookup_key = bytes([1]) * 32, bytes([2]) * 32
+    spool = Spool(tmp_path / "spool.db")
+    # cached from a server before the lookup key: entries keyed by the raw value
+    spool.replace_directory(directory_key.hex(), [(badge_hash(directory_key, "nfc", ALICE), "A")])
+    assert spool.name_for(spool.directory_entry("nfc", ALICE) or "") == "A"
+
+    hashed = value_hash(lookup_key, "nfc", ALICE)
+    entries = [(badge_hash(directory_key, "nfc", hashed), "Alice")]
+    spool.replace_directory(directory_key.hex(), entries, None, (), lookup_key.hex())
+    assert spool.name_for(spool.directory_entry("nfc", ALICE) or "") == "Alice"
+    assert ALICE not in (tmp_path / "spool.db").read_bytes().decode("latin-1")  # hashes only
+
+    spool.replace_directory(directory_key.hex(), [])  # a server sending no lookup key again
+    assert spool.directory_entry("nfc", ALICE) == badge_hash(directory_key, "nfc", ALICE)
+    spool.close()

@@ -148,8 +148,8 @@ def visits_by_badge(door: Door) -> dict[str, list[tuple[str, str | None]]]:
     """badge -> [(opening tap id, closing tap id or None)] in order."""
     with _db(door) as db:
         rows = db.execute(
-            "SELECT b.value, tin.tap_id, tout.tap_id FROM visits v "
-            "JOIN badges b ON b.member_id = v.member_id "
+            # the opening tap's raw value: badges keep only a hash of theirs
+            "SELECT tin.badge_value, tin.tap_id, tout.tap_id FROM visits v "
             "JOIN taps tin ON tin.id = v.in_tap_id "
             "LEFT JOIN taps tout ON tout.id = v.out_tap_id "
             "ORDER BY v.checked_in_at"

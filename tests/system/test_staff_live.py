@@ -17,11 +17,11 @@ import requests
 import socketio
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, expect
-from sqlalchemy.orm import Session
 
 from server.domain.staff import add_staff
+from server.settings import badge_lookup_key, load_settings
 from server.store import migrate
-from server.store.db import make_engine
+from server.store.db import make_engine, make_session_factory
 from server.store.models import StaffRole
 from tests.conftest import REDIS_ENV, require_env
 from tests.factories import make_badge, make_kiosk, make_member, make_site
@@ -36,7 +36,7 @@ OTHER_STRANGER = "04112233445566"
 WAIT_MS = 10_000
 
 
-def arrange(database: str) -> str:
+def arrange(database: str, config: Path) -> str:
     """A site open all day, a staff account, Bruno (hidden from the board) with a badge;
     the kiosk's token. Written in this process, not through five `presence` commands: the
     commands have tests of their own, and each would cost a second of start-up."""
@@ -45,7 +45,9 @@ def arrange(database: str) -> str:
     every_day = {
         day: [["00:00", "23:59"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     }
-    with Session(engine) as session:
+    # badges hashed with the key the server will use (generated into its data folder)
+    key = badge_lookup_key(load_settings(config))
+    with make_session_factory(engine, key)() as session:
         site = make_site(session, slug="cantine", name="La Cantine", opening_hours=every_day)
         _kiosk, token = make_kiosk(session, site, name="porte")
         add_staff(
@@ -65,7 +67,7 @@ def office(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     port = free_port()
     database = f"sqlite:///{tmp_path / 'presence.db'}"
     config = write_config(tmp_path, database, port=port)
-    kiosk = arrange(database)
+    kiosk = arrange(database, config)
     server = ServerProcess(config, port).start()
     try:
         yield server, kiosk
@@ -173,7 +175,7 @@ def test_a_tap_stored_by_one_process_reaches_a_dashboard_on_another(tmp_path: Pa
         config = write_config(tmp_path, database, port=port, redis_url=redis_url)
         servers.append(ServerProcess(config, port))
     first, second = servers
-    kiosk = arrange(database)
+    kiosk = arrange(database, config)
     try:
         for server in servers:
             server.start()

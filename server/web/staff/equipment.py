@@ -64,7 +64,7 @@ def badge_enrol() -> Response:
             "badge.assign",
             f"member:{member.id}",
             badge=badge.id,
-            value=badge.value,
+            hint=badge.value_hint,  # never the value: the audit trail outlives retention
         )
         name = member.given_name
     flash(_("Badge attribué à %(name)s : son prochain passage l'accueille.", name=name), "saved")

@@ -649,7 +649,7 @@ def member_cards_pdf(member_id: int) -> Response:
     app = runtime()
     with app.session() as session:
         _member(session, member_id)
-        printable = printable_badges(session, [member_id])
+        printable = printable_badges(session, app.badge_private_key, [member_id])
         if not printable:
             flash(_("Aucun badge QR actif à imprimer : créez-en un."), "problem")
             return redirect(url_for("staff.member", member_id=member_id))
@@ -662,7 +662,7 @@ def cards_pdf() -> Response:
     """Every active member's QR badge card, ten to an A4 sheet."""
     app = runtime()
     with app.session() as session:
-        printable = printable_badges(session)
+        printable = printable_badges(session, app.badge_private_key)
         if not printable:
             flash(_("Aucun badge QR actif à imprimer."), "problem")
             return redirect(url_for("staff.members"))

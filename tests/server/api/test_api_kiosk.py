@@ -123,9 +123,12 @@ def test_directory_lists_active_badges_by_keyed_hash_only(
     directory = response.json
     assert "04A224B2C35A80" not in response.get_data(as_text=True)
     [entry] = directory["entries"]
-    key = bytes.fromhex(directory["key"])
-    expected = hmac.new(key, b"nfc:04A224B2C35A80", hashlib.sha256).hexdigest()[:32]
+    key, lookup = bytes.fromhex(directory["key"]), bytes.fromhex(directory["lookup_key"])
+    # the kiosk hashes a read with the lookup key, then with its own directory key
+    value_hash = hmac.new(lookup, b"nfc:04A224B2C35A80", hashlib.sha256).hexdigest()
+    expected = hmac.new(key, f"nfc:{value_hash}".encode(), hashlib.sha256).hexdigest()[:32]
     assert entry == {"hash": expected, "name": "Zoé", "visibility": "profile"}
+    assert lookup != key
 
 
 def test_directory_key_changes_when_the_token_is_rotated(client, session: Session) -> None:

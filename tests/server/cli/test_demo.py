@@ -66,11 +66,11 @@ def test_demo_builds_a_believable_cantine(session, runtime, clock: FrozenClock) 
     for member in members:
         [badge] = member.badges
         assert badge.kind is BadgeKind.NFC and badge.revoked_at is None
-        assert len(badge.value) == 14 and badge.value.startswith("04")
-        assert badge.value == badge.value.upper() and int(badge.value, 16) >= 0
+        assert len(badge.value_hash) == 64 and len(badge.value_hint) == 4  # no raw UID kept
+        assert badge.value_hint == badge.value_hint.upper() and int(badge.value_hint, 16) >= 0
         assert member.email is not None and member.email.endswith("@example.org")
         assert member.skills and member.working_on
-    assert len({badge.value for member in members for badge in member.badges}) == MEMBER_COUNT
+    assert len({b.value_hash for member in members for b in member.badges}) == MEMBER_COUNT
     visibility = {level: sum(m.visibility is level for m in members) for level in Visibility}
     assert 12 <= visibility[Visibility.PROFILE] <= 18
     assert visibility[Visibility.FIRST_NAME] > 0 and visibility[Visibility.HIDDEN] > 0
@@ -138,7 +138,7 @@ def snapshot(session: Session) -> dict[str, Any]:
             m.skills,
             m.working_on,
             m.visibility,
-            [b.value for b in m.badges],
+            [b.value_hash for b in m.badges],
         )
         for m in session.scalars(select(Member).order_by(Member.email))
     ]

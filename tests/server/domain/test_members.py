@@ -42,7 +42,8 @@ def test_erased_member_is_anonymous_but_still_counted(client, session, clock: Fr
     assert session.scalar(select(func.count()).select_from(Visit)) == 1
     assert head_count(session, site.id, clock()) == 1
     assert session.scalar(select(Tap.badge_value)) is None
-    assert all(badge.value.startswith("erased-") for badge in alice.badges)
+    assert all(badge.value_hash.startswith("erased-") for badge in alice.badges)
+    assert all(badge.value_hint == "" for badge in alice.badges)
     assert alice.internet_consent_at is None
     (entry,) = session.scalars(select(AuditEntry)).all()
     assert entry.action == "badge.assign" and "04A224B2C35A80" not in str(entry.details)

@@ -50,9 +50,10 @@ def test_the_sweep_ends_overdue_visits_at_closing_time_once_and_tells_the_boards
     kiosk, _token = make_kiosk(session, site)
     stayed = make_member(session, visibility=Visibility.FIRST_NAME)
     left = make_member(session)
-    for member in (stayed, left):
-        badge_tap(session, kiosk, make_badge(session, member), at(10))
-    badge_tap(session, kiosk, left.badges[0], at(12))
+    badges = [make_badge(session, member) for member in (stayed, left)]
+    for badge in badges:
+        badge_tap(session, kiosk, badge, at(10))
+    badge_tap(session, kiosk, badges[1], at(12))
     session.commit()
     sent: list[Any] = []
     runtime.board.publish = sent.extend

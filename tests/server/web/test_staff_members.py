@@ -21,8 +21,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.domain.credentials import token_of
 from server.domain.members import plan_on
 from server.domain.staff import add_staff
+from server.runtime import Runtime
 from server.store.models import (
     Badge,
     Kiosk,
@@ -241,7 +243,7 @@ def test_a_photo_is_kept_small_without_metadata_and_shown_only_at_profile_level(
 
 
 def test_a_members_card_prints_from_the_browser_and_reads_back(
-    client: FlaskClient, session: Session, admin: StaffUser
+    client: FlaskClient, session: Session, admin: StaffUser, runtime: Runtime
 ) -> None:
     member = make_member(session, given_name="Carla")
     session.commit()
@@ -249,7 +251,8 @@ def test_a_members_card_prints_from_the_browser_and_reads_back(
     log_in(client, admin.email)
     assert client.get(f"/staff/members/{member_id}/cards.pdf").status_code == 302  # no QR badge yet
     client.post(f"/staff/members/{member_id}/badges/qr", data={"csrf_token": csrf(client)})
-    token = session.scalar(select(Badge.value).where(Badge.member_id == member_id))
+    badge = session.scalar(select(Badge).where(Badge.member_id == member_id))
+    token = token_of(session, badge, runtime.badge_private_key)  # only its hash is stored
 
     pdf = client.get(f"/staff/members/{member_id}/cards.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
