@@ -330,6 +330,7 @@ def network(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) ->
         "PRESENCE_REDIS_URL": redis_server.url,
         "PRESENCE_SECRET_KEY": secrets.token_hex(32),
         "PRESENCE_BADGE_SIGNING_KEY": secrets.token_hex(32),
+        "PRESENCE_BADGE_LOOKUP_KEY": secrets.token_hex(32),
         "PRESENCE_MAIL_PASSWORD": "",
     }
     servers: list[ServerProcess] = []
