@@ -295,25 +295,28 @@ class Kiosk:
         systemd.notify("READY=1")
         while not stop.is_set():
             systemd.notify("WATCHDOG=1")
+            # Any call into the reader may hang on a device that stopped answering: the
+            # open, the read, and the close of a reader that failed (nfcpy's close talks
+            # to the device too).
+            self._reading_since = self.monotonic()
             try:
                 if not opened:
                     self.reader.open()
                     opened, delay = True, REOPEN_FIRST
                     self._reader_back()
-                self._reading_since = self.monotonic()
                 read = self.reader.read(READ_TIMEOUT)
-                self._reading_since = None
-                if self._reader_fault == "stuck":  # it answered again after all
-                    self._reader_back()
             except ReaderGone as error:
-                self._reading_since = None
                 if opened:
                     self.reader.close()
                     opened = False
+                self._reading_since = None
                 self._reader_gone("gone", str(error))
                 stop.wait(delay)
                 delay = min(REOPEN_MAX, delay * 2)
                 continue
+            self._reading_since = None
+            if self._reader_fault == "stuck":  # it answered again after all
+                self._reader_back()
             if read is not None:
                 self.handle(read)
         if opened:

@@ -15,8 +15,11 @@ def notify(message: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never wait: the reader loop calls this on every turn, and a listener that
+            # does not read (its queue full) must not stop the door.
+            sock.setblocking(False)
             sock.connect(address)
-            sock.sendall(message.encode())
-    except OSError:
+            sock.send(message.encode())
+    except OSError:  # BlockingIOError included: this message is dropped
         return False
     return True

@@ -101,6 +101,10 @@ def install() -> None:
 
 
 if __name__ == "__main__":
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # a test that finds it hung asks where
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     install()
     from presence.cli import main

@@ -186,7 +186,17 @@ class Process:
             os.killpg(self.process.pid, signal.SIGKILL)
         else:
             self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Hung (a test that failed with it stuck): killed, so that no process outlives
+            # its test, and said, since a graceful stop was what the test asked for.
+            os.kill(self.process.pid, signal.SIGUSR1)  # a stack dump, if it registered one
+            time.sleep(1)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+            self.process = None
+            raise AssertionError(f"`presence {self.command}` did not stop on SIGTERM") from None
         self.process = None
 
     def lift_file_size_limit(self) -> None:

@@ -483,3 +483,22 @@ def test_a_directory_from_before_the_lookup_key_serves_until_the_new_one_replace
     spool.replace_directory(directory_key.hex(), [])  # a server sending no lookup key again
     assert spool.directory_entry("nfc", ALICE) == badge_hash(directory_key, "nfc", ALICE)
     spool.close()
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader loop tells systemd on every turn: a listener that stopped reading
+    (its queue full) costs dropped messages, not a door stuck in `sendall`."""
+    import socket
+
+    from kiosk import systemd
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    try:
+        sent = [systemd.notify("WATCHDOG=1") for _ in range(1000)]  # would block at ~10
+        assert sent[0] is True and sent[-1] is False
+    finally:
+        listener.close()
