@@ -40,22 +40,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import make_url
 
 from server.settings import ENVIRONMENT, load_settings
 from server.web.staff import UPLOAD_LIMIT
+from tests.certificates import self_signed
 from tests.conftest import ROOT, own_postgres_database
 from tests.servers import Board, ServerProcess, arrange_cantine, free_port, presence
 from tests.services import PrivateRedis, require_binary
@@ -83,40 +79,6 @@ def substitute(text: str, old: str, new: str) -> str:
 
 
 # --- nginx -----------------------------------------------------------------------------
-
-
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate for presence.example.org and 127.0.0.1, and its key (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(SERVER_NAME), x509.IPAddress(ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def render_site(
@@ -165,7 +127,7 @@ class Nginx:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.http_port, self.https_port = free_port(), free_port()
-        self.cert, key = self_signed_certificate(folder)
+        self.cert, key = self_signed(folder, SERVER_NAME, "127.0.0.1")
         site = render_site(self.http_port, self.https_port, self.cert, key, upstreams)
         (folder / "presence.conf").write_text(site, encoding="utf-8")
         # As root, the workers would become `nobody`, who cannot reach pytest's folders.
