@@ -23,6 +23,7 @@
       borderColor: BEFORE,
       backgroundColor: BEFORE,
       borderDash: [6, 4],
+      order: -1, // drawn over the bars
       spanGaps: true,
     };
   }
