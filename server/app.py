@@ -95,6 +95,7 @@ def create_app(
     from server.api import init_api
     from server.api.metrics import init_metrics
     from server.i18n import init_i18n
+    from server.limits import init_limiter
     from server.web import init_web
     from server.web.live import init_live
 
@@ -103,6 +104,8 @@ def create_app(
     # large for the CSRF check, say), or the error page's style would be blocked.
     init_security_headers(app, settings)
 
+    # Before the pages and the API, whose views it limits.
+    init_limiter(app, settings.server.redis_url)
     init_web(app)
 
     @app.before_request

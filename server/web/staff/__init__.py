@@ -101,5 +101,4 @@ def init_staff(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     login_manager.session_protection = "strong"
-    auth.init_limiter(app)
     app.register_blueprint(blp)
