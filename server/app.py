@@ -82,6 +82,13 @@ def create_app(
             "components": {
                 "securitySchemes": {
                     "kioskToken": {"type": "http", "scheme": "bearer"},
+                    "apiToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A staff API token, made by an admin on the staff "
+                        "pages (Jetons d'API). Scope `read`: the GET endpoints of visits, "
+                        "members and statements, nothing else.",
+                    },
                 }
             },
         },
