@@ -82,6 +82,13 @@ def create_app(
             "components": {
                 "securitySchemes": {
                     "kioskToken": {"type": "http", "scheme": "bearer"},
+                    "apiToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A staff API token, made by an admin on the staff "
+                        "pages (Jetons d'API). Scope `read`: the GET endpoints of visits, "
+                        "members and statements, nothing else.",
+                    },
                 }
             },
         },
@@ -95,6 +102,7 @@ def create_app(
     from server.api import init_api
     from server.api.metrics import init_metrics
     from server.i18n import init_i18n
+    from server.limits import init_limiter
     from server.web import init_web
     from server.web.live import init_live
 
@@ -103,6 +111,8 @@ def create_app(
     # large for the CSRF check, say), or the error page's style would be blocked.
     init_security_headers(app, settings)
 
+    # Before the pages and the API, whose views it limits.
+    init_limiter(app, settings.server.redis_url)
     init_web(app)
 
     @app.before_request

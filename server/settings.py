@@ -147,6 +147,7 @@ class PresenceSection(Section):
 class ApiSection(Section):
     max_body_kib: int = Field(default=256, ge=1, le=16 * 1024)
     max_batch: int = Field(default=200, ge=1, le=10_000)
+    token_requests_per_minute: int = Field(default=120, ge=1, le=100_000)
 
 
 def address_in(address: str | None, networks: Sequence[str]) -> bool:

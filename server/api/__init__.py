@@ -1,4 +1,5 @@
-"""The kiosk JSON API, its schemas and error shape, health, SpaceAPI and metrics.
+"""The kiosk JSON API, the read API of integrations (staff API tokens), their schemas
+and error shape, health, SpaceAPI and metrics.
 
 Every answer here is JSON in one shape (`server.api.errors`); nothing here renders a page
 or imports `server.web`.
@@ -10,7 +11,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 
-from server.api import health, kiosk, spaceapi
+from server.api import health, kiosk, read, spaceapi
 from server.api.bounded_json import init_bounded_json
 from server.api.schemas import document_one_kind_of_tap
 
@@ -20,7 +21,10 @@ def init_api(app: Flask, rest: Api, csrf: CSRFProtect) -> None:
     init_bounded_json(app)  # every JSON body of the app, not only the API's
     rest.register_blueprint(health.blp)
     rest.register_blueprint(kiosk.blp)
+    rest.register_blueprint(read.blp)  # /api/v1/invoices will be read there too
     document_one_kind_of_tap(rest.spec.components.schemas)
     app.register_blueprint(spaceapi.blp)
-    # Kiosks authenticate with a bearer token, which a browser never sends by itself.
+    # Kiosks and integrations authenticate with a bearer token, which a browser never
+    # sends by itself.
     csrf.exempt(kiosk.blp)
+    csrf.exempt(read.blp)

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from server.domain.presence import GuestArrival, IncomingTap, KioskClock, WalkIn
-from server.store.models import BadgeKind, KioskMode, Outcome, ReaderState, Visibility
+from server.store.models import BadgeKind, KioskMode, Outcome, Plan, ReaderState, Visibility
 
 #: A boot id: Linux's /proc/sys/kernel/random/boot_id is a UUID; allow any plain token.
 BOOT_ID = validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$", error="Letters, digits and ._:- only.")
@@ -307,3 +307,226 @@ class ErrorSchema(_Schema):
         values=fields.List(fields.String()),
         metadata={"description": "Field path -> messages, for invalid requests."},
     )
+
+
+# -- the read API (staff API tokens): its query arguments and answers --------------------
+
+#: The most items one page of the read API holds.
+MAX_PER_PAGE = 500
+
+
+class PageArgsSchema(_Schema):
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "The page wanted, from 1."},
+    )
+    per_page = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=MAX_PER_PAGE),
+        metadata={"description": f"Items per page, at most {MAX_PER_PAGE}."},
+    )
+
+
+class VisitArgsSchema(PageArgsSchema):
+    from_ = fields.Date(
+        data_key="from",
+        load_default=None,
+        metadata={"description": "First local day (YYYY-MM-DD); by default the month's first."},
+    )
+    to = fields.Date(
+        load_default=None,
+        metadata={
+            "description": "Last local day, included; by default today. A year at most "
+            "(366 days) from `from`."
+        },
+    )
+    site = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "A site's slug; by default every site."},
+    )
+    member = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "Only this member's visits."},
+    )
+
+
+class MonthArgsSchema(PageArgsSchema):
+    month = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM."),
+        metadata={"description": "The month (YYYY-MM); by default this month."},
+    )
+
+
+class PageSchema(_Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True, metadata={"description": "Items on every page."})
+    pages = fields.Integer(required=True, metadata={"description": "How many pages there are."})
+
+
+class VisitOutSchema(_Schema):
+    id = fields.Integer(
+        required=True,
+        metadata={
+            "description": "The visit's id; visits are derived from the tap log, and a "
+            "late tap may rebuild them: do not keep it as a lasting key."
+        },
+    )
+    member_id = fields.Integer(required=True)
+    member_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The member's display name; null for an erased member."},
+    )
+    site = fields.String(required=True, metadata={"description": "The site's slug."})
+    site_name = fields.String(required=True)
+    day = fields.Date(
+        required=True, metadata={"description": "The local day it began, which billing counts."}
+    )
+    started_at = fields.DateTime(
+        required=True, metadata={"description": "In the site's time zone, with its offset."}
+    )
+    ended_at = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "null while under way."}
+    )
+    ended_by = fields.String(
+        required=True,
+        validate=validate.OneOf(["tap", "auto", "staff", "open"]),
+        metadata={
+            "description": "tap: tapped out; auto: ended at closing time, nobody tapped out; "
+            "staff: ended by staff (a correction); open: under way."
+        },
+    )
+    minutes = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Its length: until closing time for `auto`, until now for `open`."
+        },
+    )
+    hours = fields.Float(required=True, metadata={"description": "`minutes` in hours, 2 places."})
+    counted_minutes = fields.Integer(
+        required=True,
+        metadata={
+            "description": "What it adds to its day for billing: 0 when shorter than "
+            "`[billing] min_visit_minutes` or ended at closing time."
+        },
+    )
+    counted_hours = fields.Float(required=True)
+    day_kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["half", "full", "none"]),
+        metadata={
+            "description": "The member's day as their statement of the month bills it (all "
+            "sites together): half, full, or none (nothing billed: visits below the "
+            "minimum, a day as a guest...)."
+        },
+    )
+
+
+class VisitPageSchema(PageSchema):
+    items = fields.List(fields.Nested(VisitOutSchema), required=True)
+
+
+class MemberOutSchema(_Schema):
+    id = fields.Integer(required=True)
+    erased = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "An erased member (GDPR) is a tombstone: every other field "
+            "but `erased_at` is null. Erase your own copy of them too."
+        },
+    )
+    erased_at = fields.DateTime(required=True, allow_none=True)
+    given_name = fields.String(required=True, allow_none=True)
+    family_name = fields.String(required=True, allow_none=True)
+    display_name = fields.String(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    language = fields.String(required=True, allow_none=True)
+    plan = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf([plan.value for plan in Plan]),
+        metadata={"description": "The plan in force today."},
+    )
+    is_guest = fields.Boolean(
+        required=True, allow_none=True, metadata={"description": "A guest, without a badge."}
+    )
+    created_at = fields.DateTime(required=True, allow_none=True)
+    archived_at = fields.DateTime(required=True, allow_none=True)
+
+
+class MemberPageSchema(PageSchema):
+    items = fields.List(fields.Nested(MemberOutSchema), required=True)
+
+
+class StatementDaySchema(_Schema):
+    day = fields.Date(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["half", "full"]))
+    minutes = fields.Integer(required=True, metadata={"description": "The minutes that count."})
+    auto = fields.Boolean(
+        required=True, metadata={"description": "A visit of the day ended at closing time."}
+    )
+    plan = fields.String(required=True)
+    credits = fields.Integer(required=True, metadata={"description": "Pack credits used."})
+    price_cents = fields.Integer(required=True)
+    how = fields.String(
+        required=True, metadata={"description": "payg, pack, pack+payg, monthly, free"}
+    )
+
+
+class StatementGuestSchema(_Schema):
+    day = fields.Date(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["half", "full"]))
+    minutes = fields.Integer(required=True)
+    price_cents = fields.Integer(required=True)
+
+
+class StatementPurchaseSchema(_Schema):
+    bought_on = fields.Date(required=True)
+    credits = fields.Integer(required=True)
+    price_cents = fields.Integer(required=True)
+
+
+class StatementOutSchema(_Schema):
+    member_id = fields.Integer(required=True)
+    member_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "null for an erased member (the staff pages keep a closed "
+            "statement's name, an accounting record)."
+        },
+    )
+    month = fields.String(required=True, metadata={"example": "2026-10"})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["closed", "provisional"]),
+        metadata={"description": "closed: final; provisional: follows the taps until closed."},
+    )
+    closed_at = fields.DateTime(required=True, allow_none=True)
+    currency = fields.String(required=True)
+    half_days = fields.Integer(required=True)
+    full_days = fields.Integer(required=True)
+    days = fields.List(fields.Nested(StatementDaySchema), required=True)
+    purchases = fields.List(fields.Nested(StatementPurchaseSchema), required=True)
+    guests = fields.List(
+        fields.Nested(StatementGuestSchema),
+        required=True,
+        metadata={"description": "Guests' days billed to this member (no guest's name)."},
+    )
+    monthly_days = fields.Integer(required=True)
+    monthly_cents = fields.Integer(required=True)
+    credits_in = fields.Integer(required=True)
+    credits_used = fields.Integer(required=True)
+    credits_left = fields.Integer(required=True)
+    total_cents = fields.Integer(required=True, metadata={"description": "VAT included."})
+    vat_cents = fields.Integer(required=True)
+    excl_vat_cents = fields.Integer(required=True)
+
+
+class StatementPageSchema(PageSchema):
+    items = fields.List(fields.Nested(StatementOutSchema), required=True)

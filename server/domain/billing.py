@@ -240,6 +240,14 @@ def vat_of(total_cents: int, vat_percent: float) -> int:
     return total_cents - round_cents(Decimal(total_cents) * 100 / (100 + rate))
 
 
+def counted_minutes(stay: Stay, rules: BillingSection) -> int:
+    """The minutes a stay adds to its day: none when it ended at closing time (nobody
+    tapped out) or is shorter than `min_visit_minutes`."""
+    if stay.minutes is None or stay.minutes < rules.min_visit_minutes:
+        return 0
+    return stay.minutes
+
+
 def presence_days(
     stays: Iterable[Stay], rules: BillingSection
 ) -> list[tuple[date, int, bool, str]]:
@@ -249,8 +257,8 @@ def presence_days(
     for stay in stays:
         if stay.minutes is None:
             auto[stay.day] = True
-        elif stay.minutes >= rules.min_visit_minutes:  # a shorter one bills nothing
-            minutes[stay.day] += stay.minutes
+        else:
+            minutes[stay.day] += counted_minutes(stay, rules)
     days = []
     for day in sorted(minutes.keys() | auto.keys()):
         counted, closed = minutes[day], auto[day]
@@ -342,13 +350,12 @@ def _stays(
     """Stays by (member, month) for visits from the month `first` to the month `last`,
     in one query (`Visit.local_day` is the day in the site's time zone), read as the
     driver gives the rows: a month of a network is 80,000 visits."""
-    overdue = Visit.checked_out_at.is_(None) & (Visit.closes_at <= now)
     query = select(
         Visit.member_id,
         Visit.local_day,
         Visit.minutes,
         epoch_microseconds(Visit.checked_in_at),
-        (Visit.ended_by == VisitEnd.AUTO) | overdue,
+        ended_at_closing(now),
     ).where(Visit.local_day >= first, Visit.local_day < next_month(last))
     if member_ids is not None:
         query = query.where(Visit.member_id.in_(member_ids))
@@ -358,13 +365,27 @@ def _stays(
     for member_id, stored_day, minutes, began, at_closing in driver_rows(
         session.connection(), query
     ):
-        if at_closing:
-            minutes = None  # nobody tapped out: closing time ended it
-        elif minutes is None:
-            minutes = (until - began) // MINUTE  # under way: until now
         day, month = days.get(stored_day) or days.setdefault(stored_day, _day_and_month(stored_day))
-        found[(member_id, month)].append(Stay(day, minutes))
+        found[(member_id, month)].append(stay_of(day, minutes, began, at_closing, until))
     return found
+
+
+def ended_at_closing(now: datetime) -> ColumnElement[bool]:
+    """Whether a visit was ended by closing time, nobody tapping out: ended so, or left
+    open past its closing time (the scheduled job has not written it down yet)."""
+    overdue = Visit.checked_out_at.is_(None) & (Visit.closes_at <= now)
+    return (Visit.ended_by == VisitEnd.AUTO) | overdue
+
+
+def stay_of(day: date, minutes: int | None, began: int, at_closing: bool, until: int) -> Stay:
+    """A visit as billing sees it, from its stored length (`Visit.minutes`), its start
+    and the end of `ended_at_closing`, times in microseconds (`epoch_microseconds`):
+    no minutes when closing time ended it, until `until` (now) while under way."""
+    if at_closing:
+        return Stay(day, None)  # nobody tapped out: closing time ended it
+    if minutes is None:
+        return Stay(day, (until - began) // MINUTE)  # under way: until now
+    return Stay(day, minutes)
 
 
 def _day_and_month(stored: date | str) -> tuple[date, date]:
@@ -663,6 +684,11 @@ def money(cents: int, decimal_mark: str = ".") -> str:
     return f"{sign}{abs(cents) // 100}{decimal_mark}{abs(cents) % 100:02d}"
 
 
+def spreadsheet_text(text: str) -> str:
+    """A text for a CSV cell that a spreadsheet never reads as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) -> str:
     """One line per member and month. `excel`: what a French Excel opens cleanly (`;`,
     decimal comma, a BOM so it reads UTF-8)."""
@@ -671,14 +697,11 @@ def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) ->
     writer.writerow(CSV_COLUMNS)
     mark = "," if excel else "."
     for one in statements:
-        name = one.member_name
-        if name[:1] in ("=", "+", "-", "@"):
-            name = "'" + name  # never a formula in a spreadsheet
         writer.writerow(
             [
                 f"{one.month:%Y-%m}",
                 one.member_id,
-                name,
+                spreadsheet_text(one.member_name),
                 one.half_days,
                 one.full_days,
                 one.credits_used,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from server.domain.billing import is_closed, month_statements, next_month, previous_month
 from server.domain.meetups import EventsOfMonth, events_of_month
 from server.domain.presence import opening_hours
+from server.domain.refusals import N_, Refusal
 from server.settings import BillingSection
 from server.store.db import driver_rows
 from server.store.models import (
@@ -44,6 +45,27 @@ from server.store.models import (
     microseconds,
     moment_of,
 )
+
+#: The longest period a report or an export covers, in days.
+MAX_DAYS = 366
+
+
+class BadPeriod(Refusal):
+    """A period asked for (a report, an export) that cannot be reported on."""
+
+    MESSAGES = {
+        "bad_date": N_("Les dates s'écrivent AAAA-MM-JJ."),
+        "end_before_start": N_("La fin de la période est avant son début."),
+        "too_long": N_("Une période d'un an au plus."),
+    }
+
+
+def check_period(start: date, end: date) -> None:
+    """Refuse a period that ends before it starts, or is longer than MAX_DAYS."""
+    if end < start:
+        raise BadPeriod("end_before_start")
+    if (end - start).days >= MAX_DAYS:
+        raise BadPeriod("too_long")
 
 
 @dataclass

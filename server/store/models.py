@@ -407,6 +407,30 @@ class StaffUser(Base):
     disabled_at: Mapped[datetime | None]
 
 
+class ApiScope(enum.StrEnum):
+    """What an API token may do. Only reading, for now: a token never changes anything."""
+
+    READ = "read"
+
+
+class ApiToken(Base):
+    """A staff API token for integrations (`/api/v1/visits`, members, statements): made
+    and revoked by an admin; only its hash is stored, the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[ApiScope] = mapped_column(_enum(ApiScope, "api_scope"), default=ApiScope.READ)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+    # Written at most once a minute (see server.domain.api_tokens.USE_PRECISION).
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(254))
+
+
 class Tap(Base):
     """One entry of the append-only tap log, with the answer given at the time."""
 

@@ -81,6 +81,7 @@ def init_staff(app: Flask) -> None:
     from server.web.staff import (  # noqa: F401 (their routes)
         announcements,
         annual,
+        api_tokens,
         auth,
         billing,
         dashboard,
@@ -102,5 +103,4 @@ def init_staff(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"
     login_manager.session_protection = "strong"
-    auth.init_limiter(app)
     app.register_blueprint(blp)

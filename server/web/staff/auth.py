@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -22,6 +19,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from server.domain.staff import MIN_PASSWORD_LENGTH, hasher
+from server.limits import limiter
 from server.runtime import runtime
 from server.store.models import StaffRole, StaffUser
 from server.web.staff import blp, login_manager
@@ -29,8 +27,6 @@ from server.web.staff import blp, login_manager
 #: A hash to verify against when the e-mail is unknown: the answer takes as long.
 _DUMMY_HASH = hasher.hash("not a password of anyone here")
 LOGIN_LIMITS = "5 per minute; 30 per hour"
-
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 @dataclass(frozen=True)
@@ -82,16 +78,6 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 def _account_key() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()
-
-
-def init_limiter(app: Flask) -> None:
-    redis_url = runtime_settings(app).server.redis_url
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    limiter.init_app(app)
-
-
-def runtime_settings(app: Flask) -> Any:
-    return app.extensions["presence"].settings
 
 
 def check_password(email: str, password: str) -> StaffLogin | None:

@@ -3,7 +3,7 @@ detail, the CSV exports, closing a month (admins), and packs bought at the front
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -52,6 +52,7 @@ def billing() -> str:
             month=month,
             previous=previous_month(month),
             following=next_month(month),
+            last_day=next_month(month) - timedelta(days=1),
             statements=statements,
             total=sum(one.total_cents for one in statements),
             vat=sum(one.vat_cents for one in statements),

@@ -1,5 +1,5 @@
-"""Staff pages for reports: a site's occupancy over a period (tables, charts, CSV), and
-the funders' monthly summary, printable."""
+"""Staff pages for reports: a site's occupancy over a period (tables, charts, CSV), the
+funders' monthly summary, printable, and the export of every visit of a period."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.domain.refusals import N_, Refusal
 from server.domain.reports import (
+    BadPeriod,
     Occupancy,
+    check_period,
     days_csv,
     funders_summary,
     headcount_curve,
@@ -23,22 +24,11 @@ from server.domain.reports import (
 )
 from server.domain.sites import home_zone, local_today
 from server.domain.sponsorship import community
+from server.domain.visits import VisitFilter, visit_records, visits_csv
 from server.i18n import refusal_text
 from server.runtime import runtime
 from server.store.models import Site
 from server.web.staff import blp
-
-MAX_DAYS = 366
-
-
-class BadPeriod(Refusal):
-    """A period asked for in the address that cannot be reported on."""
-
-    MESSAGES = {
-        "bad_date": N_("Les dates s'écrivent AAAA-MM-JJ."),
-        "end_before_start": N_("La fin de la période est avant son début."),
-        "too_long": N_("Une période d'un an au plus."),
-    }
 
 
 @dataclass(frozen=True)
@@ -55,15 +45,7 @@ def _asked(session: Session, today: date) -> Asked:
     site = session.scalar(query.where(Site.slug == slug) if slug else query.limit(1))
     if site is None:
         abort(404)
-    try:
-        start = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
-        end = date.fromisoformat(request.args.get("to") or today.isoformat())
-    except ValueError:
-        raise BadPeriod("bad_date") from None
-    if end < start:
-        raise BadPeriod("end_before_start")
-    if (end - start).days >= MAX_DAYS:
-        raise BadPeriod("too_long")
+    start, end = _period(today)
     return Asked(site, start, end)
 
 
@@ -129,6 +111,48 @@ def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
     name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}.csv"
     disposition = f'attachment; filename="{name}"'
     return FlaskResponse(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+@blp.get("/reports/visits.csv")
+def visits_export() -> FlaskResponse | tuple[str, int]:
+    """Every visit of a period, at one site (`site`) or all (no `site`), with how it
+    ended, its hours and its day as billing counts it; `?excel=1` for a French Excel."""
+    app = runtime()
+    now = app.now()
+    with app.session() as session:
+        today = local_today(session, now)
+        slug = request.args.get("site", "")
+        site = session.scalar(select(Site).where(Site.slug == slug)) if slug else None
+        if slug and site is None:
+            return _refused(_("Lieu inconnu."))
+        try:
+            start, end = _period(today)
+        except BadPeriod as error:
+            return _refused(refusal_text(error))
+        which = VisitFilter(start, end, None if site is None else (site.id,))
+        records = visit_records(session, which, now, app.settings.billing)
+    excel = request.args.get("excel") == "1"
+    name = f"visites-{slug or 'tous-lieux'}-{start}-{end}{'-excel' if excel else ''}.csv"
+    return FlaskResponse(
+        visits_csv(records, excel=excel).encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _period(today: date) -> tuple[date, date]:
+    """The period of the query string (`from`, `to`): this month so far by default."""
+    try:
+        start = date.fromisoformat(request.args.get("from") or today.replace(day=1).isoformat())
+        end = date.fromisoformat(request.args.get("to") or today.isoformat())
+    except ValueError:
+        raise BadPeriod("bad_date") from None
+    check_period(start, end)
+    return start, end
+
+
+def _refused(message: str) -> tuple[str, int]:
+    return render_template("message.html", title=_("Export impossible"), message=message), 400
 
 
 @blp.get("/reports/funders")

@@ -23,6 +23,7 @@ from server.domain.staff import (
     set_password,
 )
 from server.i18n import refusal_text
+from server.limits import limiter
 from server.runtime import runtime
 from server.store.models import StaffRole, StaffUser
 from server.web.staff import actor, admin_only, blp
@@ -31,7 +32,6 @@ from server.web.staff.auth import (
     PasswordForm,
     StaffLogin,
     check_password,
-    limiter,
 )
 
 ROLES = [

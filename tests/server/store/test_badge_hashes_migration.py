@@ -152,7 +152,7 @@ def test_0018_refuses_to_run_without_the_key_and_to_go_back(engine: Engine) -> N
         migrate.upgrade(engine)
     assert migrate.current_revision(engine) == "0017"  # all of it rolled back
 
-    migrate.upgrade(engine, lookup_key=KEY)
+    migrate.upgrade(engine, "0018", lookup_key=KEY)  # not head: later revisions come back
     config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
     with pytest.raises(RuntimeError, match="cannot come back"), engine.begin() as connection:
         config.attributes["connection"] = connection
