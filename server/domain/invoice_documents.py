@@ -191,7 +191,8 @@ def cii_xml(invoice: Invoice) -> bytes:
             date.fromisoformat(corrects["issued_on"]),
             inner=QDT,
         )
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    written: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return written
 
 
 # -- the PDF -------------------------------------------------------------------------------------

@@ -409,7 +409,7 @@ def test_the_factur_x_embeds_the_xml_in_a_pdf_a_3(
     pdf = facturx_pdf(alice)
     name, embedded = get_xml_from_pdf(pdf, check_xsd=True)
     assert name == "factur-x.xml" and embedded == cii_xml(alice)
-    catalog = PdfReader(io.BytesIO(pdf)).trailer["/Root"]
+    catalog: Any = PdfReader(io.BytesIO(pdf)).trailer["/Root"]
     metadata = catalog["/Metadata"].get_object().get_data()
     assert (
         b"<pdfaid:part>3</pdfaid:part>" in metadata and b"<fx:ConformanceLevel>EN 16931" in metadata
