@@ -85,6 +85,7 @@ def init_staff(app: Flask) -> None:
         dashboard,
         equipment,
         guests,
+        invoices,
         meetups,
         members,
         reports,

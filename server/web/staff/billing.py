@@ -21,7 +21,7 @@ from server.domain.billing import (
     statement,
     statements_csv,
 )
-from server.domain.invoices import close_and_invoice
+from server.domain.invoices import close_and_invoice, month_invoices, unpaid_invoices
 from server.domain.sites import local_today
 from server.i18n import refusal_text
 from server.runtime import runtime
@@ -58,6 +58,10 @@ def billing() -> str:
             closed=is_closed(session, month),
             can_close=next_month(month) <= today,
             currency=app.settings.billing.currency,
+            invoices=month_invoices(session, month),
+            unpaid=unpaid_invoices(session, today),
+            today=today,
+            issue_invoices=app.settings.invoicing.issue_invoices,
         )
 
 
