@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.domain.links import make_member_token
 from server.settings import InvoicingSection, ServerSection, Settings
 from server.store.models import AuditEntry, Invoice, Member, Payment, Statement
 from tests.server.web.test_staff_billing import arrange, log_in, text
@@ -173,3 +174,22 @@ def test_a_members_billing_details_are_checked_on_the_edit_form(
     member = session.get(Member, carla)
     assert member is not None
     assert (member.billing_company, member.billing_siren) == ("Carla SAS", "732829320")
+
+
+def test_a_member_downloads_their_own_invoice_from_their_statement_page(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    carla, paul = arrange(session, clock)
+    log_in(client, "nadine@example.org")
+    token = token_of(client, "/staff/billing?month=2026-10")
+    client.post("/staff/billing/2026-10/close", data={"csrf_token": token})
+    theirs, others = (
+        session.scalar(select(Invoice.id).where(Invoice.member_id == who)) for who in (carla, paul)
+    )
+    session.rollback()
+    link = "/me/" + make_member_token("test-secret", carla)
+    page = text(client.get(f"{link}/statements/2026-10"))
+    assert "Vos factures Facture F-2026-000002 (PDF) — 18,00 €" in page
+    pdf = client.get(f"{link}/invoices/{theirs}.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert client.get(f"{link}/invoices/{others}.pdf").status_code == 404  # not theirs
