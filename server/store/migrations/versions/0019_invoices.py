@@ -5,6 +5,7 @@ Revises: 0018
 Create Date: 2026-12-06 01:00:00
 """
 
+import sqlite3
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -124,6 +125,9 @@ def downgrade() -> None:
     op.drop_index("ix_invoices_member", table_name="invoices")
     op.drop_table("invoices")
     op.drop_table("invoice_counters")
-    with op.batch_alter_table("members") as batch:
+    # SQLite since 3.35 drops a column in place: copying `members` (batch mode's way)
+    # would drop the old table, which rows of other tables refer to.
+    native = op.get_bind().dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
+    with op.batch_alter_table("members", recreate="never" if native else "auto") as batch:
         for name, _length, _default in reversed(BILLING_COLUMNS):
             batch.drop_column(name)
