@@ -30,7 +30,9 @@ from server.domain.invoices import (
 )
 from server.runtime import Runtime
 from server.settings import BillingSection, InvoicingSection, Settings
+from server.store import migrate
 from server.store.models import (
+    Base,
     BillingClosure,
     Invoice,
     InvoiceCounter,
@@ -422,12 +424,16 @@ def test_the_factur_x_embeds_the_xml_in_a_pdf_a_3(
 # -- two admins closing at once ----------------------------------------------------------------
 
 
-def _close_in_a_process(url: str, month: str, start: Any) -> list[str]:
+def _server_settings(url: str, folder: str) -> Settings:
+    server = {"database_url": url, "secret_key": "x", "data_dir": folder}
+    return Settings.model_validate({"server": server, "invoicing": SPACE.model_dump()})
+
+
+def _close_in_a_process(url: str, folder: str, month: str, start: Any) -> list[str]:
+    """Close `month` in a process of its own, once `start` is set: as an admin would."""
     from server import create_app
 
-    settings = Settings.model_validate(
-        {"server": {"database_url": url, "secret_key": "x"}, "invoicing": SPACE.model_dump()}
-    )
+    settings = _server_settings(url, folder)
     app = create_app(settings)
     runtime: Runtime = app.extensions["presence"]
     first = date.fromisoformat(month)
@@ -443,23 +449,24 @@ def _close_in_a_process(url: str, month: str, start: Any) -> list[str]:
 
 @pytest.mark.postgres
 def test_two_months_closed_at_once_share_one_unbroken_sequence(
-    runtime: Runtime, session: Session, database_url: str
+    postgres_url: str, tmp_path: Any
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the row lock is PostgreSQL's; SQLite has one writer at a time")
-    site = make_site(session, opening_hours={})
-    kiosk, _token = make_kiosk(session, site)
-    for n in range(30):
-        badge = make_badge(session, make_member(session, family_name=f"M{n:02d}"))
-        for day in (date(2026, 11, 3), date(2026, 12, 3)):
-            badge_tap(session, kiosk, badge, paris(day, 9).astimezone(UTC))
-            badge_tap(session, kiosk, badge, paris(day, 11).astimezone(UTC))
-    session.commit()
+    from server import create_app
+
+    runtime: Runtime = create_app(_server_settings(postgres_url, str(tmp_path))).extensions[
+        "presence"
+    ]
+    Base.metadata.drop_all(runtime.engine)
+    Base.metadata.create_all(runtime.engine)
+    migrate.stamp_head(runtime.engine)
+    with runtime.sessions() as session:
+        arrange_two_months(session)
+        session.commit()
     context = multiprocessing.get_context("spawn")
-    start = context.Manager().Event()
-    with context.Pool(2) as pool:
+    with context.Manager() as manager, context.Pool(2) as pool:
+        start = manager.Event()
         results = [
-            pool.apply_async(_close_in_a_process, (database_url, month, start))
+            pool.apply_async(_close_in_a_process, (postgres_url, str(tmp_path), month, start))
             for month in ("2026-11-01", "2026-12-01")
         ]
         start.set()
@@ -469,3 +476,15 @@ def test_two_months_closed_at_once_share_one_unbroken_sequence(
     with runtime.session() as check:
         stored = check.scalars(select(Invoice.number).order_by(Invoice.number)).all()
     assert list(stored) == list(range(1, 61))
+    runtime.engine.dispose()
+
+
+def arrange_two_months(session: Session) -> None:
+    """30 members, each with a half day in November and one in December."""
+    site = make_site(session, opening_hours={})
+    kiosk, _token = make_kiosk(session, site)
+    for n in range(30):
+        badge = make_badge(session, make_member(session, family_name=f"M{n:02d}"))
+        for day in (date(2026, 11, 3), date(2026, 12, 3)):
+            badge_tap(session, kiosk, badge, paris(day, 9).astimezone(UTC))
+            badge_tap(session, kiosk, badge, paris(day, 11).astimezone(UTC))
