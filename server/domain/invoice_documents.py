@@ -231,7 +231,7 @@ def _french_date(day: date) -> str:
 
 def invoice_pdf(invoice: Invoice) -> bytes:
     """The invoice (or credit note) as a PDF/A-3b, in French."""
-    from fpdf import FPDF
+    from fpdf import FPDF, FontFace
 
     document = invoice.document
     seller, buyer = document["seller"], document["buyer"]
@@ -275,7 +275,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     pdf.set_font("DejaVu", "", 9)
     facts = [f"Date d'émission : {_french_date(invoice.issued_on)}"]
     first, last = (date.fromisoformat(day) for day in document["period"])
-    facts.append(f"Période de service : du {_french_date(first)} au {_french_date(last)}")
+    facts.append(f"Période : du {_french_date(first)} au {_french_date(last)}")
     if credit:
         corrects = document["corrects"]
         facts.append(
@@ -306,32 +306,22 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         text(f"Motif : {document['reason']}")
         pdf.ln(2)
 
-    # The lines.
-    columns = (
-        ("Désignation", 0.43, "L"),
-        ("Quantité", 0.1, "R"),
-        ("PU HT", 0.15, "R"),
-        ("TVA", 0.1, "R"),
-        ("Montant HT", 0.22, "R"),
-    )
-    pdf.set_font("DejaVu", "B", 9)
-    for name, share, align in columns:
-        pdf.cell(width * share, 7, name, border="B", align=align)
-    pdf.ln()
-    pdf.set_font("DejaVu", "", 9)
+    # The lines (a long description wraps in its cell).
     rate = f"{_percent(vat_percent).replace('.', ',')} %"
-    line: Line
-    for line in lines_of(invoice):
-        cells = (
-            line.label,
-            str(line.quantity),
-            unit_euros(line.unit_net(vat_percent)),
-            rate,
-            euros(line.net_cents),
-        )
-        for value, (_name, share, align) in zip(cells, columns, strict=True):
-            pdf.cell(width * share, 6, value, align=align)
-        pdf.ln()
+    pdf.set_font("DejaVu", "", 9)
+    with pdf.table(
+        col_widths=(43, 10, 15, 10, 22),
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
+        borders_layout="HORIZONTAL_LINES",
+        line_height=5.5,
+        headings_style=FontFace(emphasis="BOLD"),
+        first_row_as_headings=True,
+    ) as table:
+        table.row(("Désignation", "Quantité", "PU HT", "TVA", "Montant HT"))
+        line: Line
+        for line in lines_of(invoice):
+            unit = unit_euros(line.unit_net(vat_percent))
+            table.row((line.label, str(line.quantity), unit, rate, euros(line.net_cents)))
     pdf.ln(3)
 
     # The totals.
@@ -356,7 +346,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     if mentions.get("vat"):
         notes.append(mentions["vat"])
     if not credit:
-        notes.append(f"Paiement à réception, au plus tard le {_french_date(invoice.due_on)}.")
+        notes.append(f"À régler au plus tard le {_french_date(invoice.due_on)}.")
         if seller.get("iban"):
             notes.append(f"Virement : IBAN {seller['iban']}")
         notes.append(mentions["discount"])
