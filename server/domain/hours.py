@@ -125,9 +125,40 @@ class OpeningHours:
         The end of the period under way or, before opening, of the day's next period;
         after the day's last period (or on a closed day), local midnight.
         """
+        period = self._closing_period(moment)
+        if period is not None:
+            return period[1]
+        return datetime.combine(self.local_date(moment) + timedelta(days=1), time(0), self.zone)
+
+    def leaving_until(self, moment: datetime, grace: timedelta) -> datetime:
+        """Until when a tap asking to leave still ends, at its own time, a visit that
+        began at `moment` and that closing time ended (someone who stayed a little after
+        closing and taps out on the way): the local midnight after the day the closing
+        period opened, plus `grace`, or the site's next opening if that comes first.
+
+        A visit ended at midnight (begun after the day's last period) or by a period that
+        opened the day before (begun after midnight, at an evening event) gets no such
+        time: the value returned is then not after its automatic end.
+
+            08:00 ─── 12:00 ┄┄ 12:30 ·········· 14:00 ─── 19:00 ┄┄ 19:30 ·········· 00:30
+                    closes   auto end  leaving   opens   closes   auto end  leaving
+        """
+        period = self._closing_period(moment)
+        if period is None:
+            return self.closing_after(moment) + grace
+        opens, closes = period
+        midnight = datetime.combine(opens.date() + timedelta(days=1), time(0), self.zone)
+        day = closes.date()
+        reopenings = [
+            start
+            for start, _end in self.periods_on(day) + self.periods_on(day + timedelta(days=1))
+            if start >= closes
+        ]
+        return min([midnight + grace, *reopenings])
+
+    def _closing_period(self, moment: datetime) -> Period | None:
+        """The period whose close ends a visit begun at `moment` (see `closing_after`)."""
         today = self.local_date(moment)
         candidates = self.periods_on(today - timedelta(days=1)) + self.periods_on(today)
-        ends = sorted(closes for _opens, closes in candidates if closes > moment)
-        if ends:
-            return ends[0]
-        return datetime.combine(today + timedelta(days=1), time(0), self.zone)
+        ending = sorted((period for period in candidates if period[1] > moment), key=lambda p: p[1])
+        return ending[0] if ending else None

@@ -4,6 +4,23 @@ Every entry of the log that concerns a member is replayed in (corrected time, ta
 order from the last point the new entry cannot have changed, so the visits come out the
 same whatever order the taps arrived in. Closing time is a rule of that replay, not only
 of a scheduled job: a late tap and a catch-up job cannot disagree.
+
+The rules the replay applies, entry by entry (`_apply`):
+
+- a badge at a toggle kiosk checks the member in at its site, or out if they are in
+  there; an in-only kiosk only checks in, an out-only kiosk only out; staff entries
+  check in or out by hand. A check-in at another site ends the visit at the first;
+- a badge read within `debounce` of the entry that last changed the member's state
+  (in or out, never an automatic end) does nothing: a repeat;
+- a visit nobody ends by closing time plus `grace` ends then (`VisitEnd.AUTO`);
+- leaving after closing: an entry asking to leave (toggle, out-only kiosk, staff out) at
+  that visit's site after its automatic end ends it at the entry's time instead, until
+  `OpeningHours.leaving_until` (local midnight after the day its closing period opened,
+  plus `grace`, or the site's next opening if sooner). Afterwards, or from an in-only
+  kiosk, the automatic end stands and the entry is an arrival.
+
+        09:30 in ─────────── 19:00 closes ┄┄ 19:30 ended ┄┄ 19:45 tap: ended at 19:45
+                                                       ┄┄ 00:40 tap: a new visit
 """
 
 from __future__ import annotations
@@ -592,6 +609,10 @@ _EFFECTS = {"in": Outcome.CHECKED_IN, "out": Outcome.CHECKED_OUT}
 @dataclass
 class _State:
     open: Visit | None = None
+    #: The visit closing time just ended, while a tap asking to leave may still end it
+    #: at its own time (see `OpeningHours.leaving_until`); None once anything else
+    #: opens or ends a visit.
+    lingering: Visit | None = None
     last_change: datetime | None = None
     #: What each replayed entry did: "in" or "out" (absent: nothing, a duplicate).
     effects: dict[int, str] = field(default_factory=dict)
@@ -735,7 +756,8 @@ def _state_after(latest: Visit | None) -> _State:
     state.last_change = latest.checked_in_at
     if latest.out_tap_id is None:
         # Open, or ended by closing time (which the replay applies again if it has come):
-        # an entry from before closing still finds the member in.
+        # an entry from before closing still finds the member in, and one a little after
+        # still finds the visit lingering.
         state.open = latest
     else:
         state.last_change = latest.checked_out_at
@@ -744,10 +766,16 @@ def _state_after(latest: Visit | None) -> _State:
 
 def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
     at = entry.occurred_at
+    if state.open is not None and state.open.closes_at <= at:
+        _close(state.open, state.open.closes_at, VisitEnd.AUTO, None)
+        state.open, state.lingering = None, state.open
     current = state.open
-    if current is not None and current.closes_at <= at:
-        _close(current, current.closes_at, VisitEnd.AUTO, None)
-        current = state.open = None
+    if current is None and state.lingering is not None:
+        # A member who stayed after closing and taps out on the way: their visit ends
+        # at the tap (only at its site, and only until `leaving_until`).
+        lingering = state.lingering
+        if lingering.site_id == entry.site_id and at < _leaving_until(session, lingering, rules):
+            current = lingering
 
     here = current is not None and current.site_id == entry.site_id
     if entry.kind is TapKind.BADGE:
@@ -756,12 +784,13 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
         mode = entry.mode or KioskMode.TOGGLE
         action = {
             KioskMode.TOGGLE: "out" if here else "in",
-            KioskMode.IN: None if here else "in",
+            # An in-only kiosk never checks out: after closing, the automatic end stands.
+            KioskMode.IN: None if here and current is state.open else "in",
             KioskMode.OUT: "out" if here else None,
         }[mode]
         ends_by = VisitEnd.TAP
     elif entry.kind is TapKind.STAFF_IN:
-        action, ends_by = (None if here else "in"), VisitEnd.STAFF
+        action, ends_by = (None if here and current is state.open else "in"), VisitEnd.STAFF
     else:  # staff_out, auto_out: close the visit at that site, if any
         action = "out" if here else None
         ends_by = VisitEnd.AUTO if entry.kind is TapKind.AUTO_OUT else VisitEnd.STAFF
@@ -769,8 +798,8 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
     if action is not None:
         state.effects[entry.id] = action
     if action == "in":
-        if current is not None:  # a check-in elsewhere ends the visit at the other site
-            _close(current, at, ends_by, entry.id)
+        if state.open is not None:  # a check-in elsewhere ends the visit at the other site
+            _close(state.open, at, ends_by, entry.id)
         assert entry.site_id is not None
         hours = _hours(session, entry.site_id)
         visit = Visit(
@@ -782,11 +811,17 @@ def _apply(session: Session, state: _State, entry: Tap, rules: Rules) -> None:
             local_day=hours.local_date(at),
         )
         session.add(visit)
-        state.open, state.last_change = visit, at
+        state.open, state.lingering, state.last_change = visit, None, at
     elif action == "out":
         assert current is not None
         _close(current, at, ends_by, entry.id)
-        state.open, state.last_change = None, at
+        state.open, state.lingering, state.last_change = None, None, at
+
+
+def _leaving_until(session: Session, visit: Visit, rules: Rules) -> datetime:
+    """Until when a tap asking to leave ends `visit`, which closing time ended."""
+    hours = _hours(session, visit.site_id)
+    return hours.leaving_until(visit.checked_in_at, rules.grace).astimezone(UTC)
 
 
 def _close(visit: Visit, at: datetime, ended_by: VisitEnd, tap_id: int | None) -> None:

@@ -32,7 +32,8 @@ walks every code and checks it has a French and an English text.
     │                       email_taken
     ├── TokenRefused        malformed, unknown_key, bad_signature, domain/credentials.py
     │                       unknown_badge, replaced, revoked (a tap's reason in the log)
-    └── BadPeriod           bad_date, end_before_start, too_long web/staff/reports.py
+    ├── BadPeriod           bad_date, end_before_start, too_long web/staff/reports.py
+    └── BadYear             bad_year, year_out_of_range          web/staff/annual.py
 
 Not refusals of a rule, and so not here: `server.api.errors.ApiError` (an HTTP answer of
 the kiosk API, whose `reason` is a code of the same kind), and the errors of the libraries

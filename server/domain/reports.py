@@ -83,6 +83,9 @@ class Occupancy:
     person_minutes: int = 0
     opening_minutes: int = 0
     regulars: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # month -> names
+    # member -> the local days they came (`date.toordinal()`): what the annual report
+    # unions across months and sites to count people once.
+    days_of: dict[int, set[int]] = field(default_factory=dict)
 
     @property
     def person_hours(self) -> float:
@@ -240,6 +243,7 @@ def occupancy(
     report.members_by_month = {month: len(days_in_month[month]) for month in sorted(days_in_month)}
     report.heatmap = _heatmap(found, start, end, zone)
     report.regulars = _regulars(session, days_in_month, regular_days)
+    report.days_of = dict(days_of)
     return report
 
 

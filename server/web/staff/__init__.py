@@ -80,6 +80,7 @@ def _allow_uploads() -> None:
 def init_staff(app: Flask) -> None:
     from server.web.staff import (  # noqa: F401 (their routes)
         announcements,
+        annual,
         auth,
         billing,
         dashboard,

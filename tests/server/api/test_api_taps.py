@@ -71,6 +71,24 @@ def test_second_tap_after_debounce_checks_out(client, session, clock) -> None:
     assert visit.checked_out_at == clock() and visit.ended_by is VisitEnd.TAP
 
 
+def test_tap_on_leaving_after_closing_says_goodbye(client, session, clock) -> None:
+    """The factory site closes at 19:00: the visit ended by itself at 19:30, and the
+    member's tap at 19:45 on the way out ends it there (after 00:30, it is an arrival)."""
+    *_, token = arrange(session)
+    upload(client, token, tap_json("04A224B2C35A80", clock()))
+
+    clock.set(at(19, 45))
+    leave = upload(client, token, tap_json("04A224B2C35A80", clock())).json["results"][0]
+    clock.set(at(0, 40, day=25))
+    next_day = upload(client, token, tap_json("04A224B2C35A80", clock())).json["results"][0]
+
+    assert (leave["outcome"], leave["name"], leave["head_count"]) == ("checked_out", "Alice", 0)
+    assert next_day["outcome"] == "checked_in"
+    first, second = visits(session)
+    assert (first.checked_out_at, first.ended_by) == (at(19, 45), VisitEnd.TAP)
+    assert second.checked_in_at == at(0, 40, day=25)
+
+
 def test_wrong_or_missing_token_is_401(client, session, clock) -> None:
     arrange(session)
     wrong = upload(client, "pk_not-a-token", tap_json("04A224B2C35A80", clock()))

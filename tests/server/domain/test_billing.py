@@ -205,6 +205,22 @@ def test_an_automatic_check_out_in_the_database_bills_a_half_day(
     assert [(d.auto, d.kind, d.price_cents) for d in month.days] == [(True, HALF, 1000)]
 
 
+def test_a_member_leaving_after_closing_is_billed_the_hours_they_stayed(
+    session: Session,
+) -> None:
+    """09:30 to 19:45 at a site closing at 19:00, tapped out on leaving: a full day of
+    10 h 15 (not the half day of a visit nobody tapped out of, nor a second visit)."""
+    weekdays = {d: [["09:00", "19:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    site = make_site(session, opening_hours=weekdays)
+    kiosk, _token = make_kiosk(session, site)
+    alice = make_member(session, given_name="Alice")
+    visit(session, kiosk, make_badge(session, alice), paris(day(10), 9, 30), paris(day(10), 19, 45))
+
+    month = statement(session, alice, NOV, paris(day(30), 12), RULES)
+
+    assert [(d.day, d.minutes, d.auto, d.kind) for d in month.days] == [(day(10), 615, False, FULL)]
+
+
 def test_a_closed_month_never_changes_and_carries_the_pack_balance(
     session: Session, place: Any
 ) -> None:

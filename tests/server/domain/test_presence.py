@@ -395,6 +395,144 @@ def test_late_tap_after_midnight_rebuilds_the_visit_begun_the_evening_before(
     ]
 
 
+# -- leaving after closing --------------------------------------------------------------
+
+
+def test_tap_after_closing_ends_the_visit_at_the_tap_until_the_night_is_over(
+    session, world
+) -> None:
+    """Someone who works 09:30-19:45 and taps out on leaving is said goodbye and billed
+    what they stayed; after 00:30 the same tap is tomorrow's arrival."""
+    door, site = world.here.door, world.here.site
+    bob = make_member(session, given_name="Bob")
+    bobs_badge = make_badge(session, bob)
+    tap(session, door, world.badge, at(9, 30))
+    tap(session, door, bobs_badge, at(9, 30))
+    assert head_count(session, site.id, at(19, 40)) == 0  # ended at 19:30 meanwhile
+
+    leaving = tap(session, door, world.badge, at(19, 45))
+    past_midnight = tap(session, door, bobs_badge, at(0, 35, day=25))
+
+    assert (leaving.outcome, leaving.head_count) == (Outcome.CHECKED_OUT, 0)
+    assert spans(session, world.alice) == [(site.id, at(9, 30), at(19, 45), VisitEnd.TAP)]
+    assert visits(session, world.alice)[0].minutes == 10 * 60 + 15
+    assert past_midnight.outcome is Outcome.CHECKED_IN
+    assert spans(session, bob) == [
+        (site.id, at(9, 30), at(19, 30), VisitEnd.AUTO),
+        (site.id, at(0, 35, day=25), None, None),
+    ]
+
+
+def test_leaving_after_the_closing_job_ran_gives_the_same_visit(session, world) -> None:
+    door, site = world.here.door, world.here.site
+    tap(session, door, world.badge, at(9, 30))
+    assert close_expired_visits(session, at(19, 31)) == 1
+
+    leaving = tap(session, door, world.badge, at(19, 45))
+    uploaded_late = tap(session, door, world.badge, at(0, 20, day=25), received_at=at(9, day=25))
+
+    assert (leaving.outcome, uploaded_late.outcome) == (Outcome.CHECKED_OUT, Outcome.CHECKED_IN)
+    assert spans(session) == [
+        (site.id, at(9, 30), at(19, 45), VisitEnd.TAP),
+        (site.id, at(0, 20, day=25), None, None),
+    ]
+
+
+def test_after_closing_an_in_kiosk_opens_a_visit_and_an_out_kiosk_ends_one(session, world) -> None:
+    site = world.here.site
+    entrance, _ = make_kiosk(session, site, mode=KioskMode.IN)
+    exit_, _ = make_kiosk(session, site, mode=KioskMode.OUT)
+    bob = make_member(session, given_name="Bob")
+    bobs_badge = make_badge(session, bob)
+    tap(session, entrance, world.badge, at(9))
+    tap(session, entrance, bobs_badge, at(9))
+
+    arriving = tap(session, entrance, world.badge, at(19, 45))
+    leaving = tap(session, exit_, bobs_badge, at(19, 45))
+    too_late = tap(session, exit_, world.badge, at(0, 40, day=25))
+
+    assert (arriving.outcome, leaving.outcome) == (Outcome.CHECKED_IN, Outcome.CHECKED_OUT)
+    assert spans(session, world.alice) == [
+        (site.id, at(9), at(19, 30), VisitEnd.AUTO),
+        (site.id, at(19, 45), at(0, 30, day=25), VisitEnd.AUTO),
+    ]
+    assert too_late.outcome is Outcome.DUPLICATE
+    assert spans(session, bob) == [(site.id, at(9), at(19, 45), VisitEnd.TAP)]
+
+
+def test_leaving_after_closing_is_debounced_from_the_last_tap(session, world) -> None:
+    """The debounce counts from the tap that last changed the member's state, not from
+    closing time: a second tap a few seconds after leaving is not an arrival."""
+    door, site = world.here.door, world.here.site
+    tap(session, door, world.badge, at(9, 30))
+    tap(session, door, world.badge, at(19, 45))
+
+    again = tap(session, door, world.badge, at(19, 45, 20))
+
+    assert again.outcome is Outcome.DUPLICATE
+    assert spans(session) == [(site.id, at(9, 30), at(19, 45), VisitEnd.TAP)]
+
+
+def test_staff_checking_out_after_closing_ends_the_visit_then(session, world) -> None:
+    door, site = world.here.door, world.here.site
+    tap(session, door, world.badge, at(9, 30))
+
+    out = staff(
+        session, world.alice, site, TapKind.STAFF_OUT, at(20, 15), received_at=at(9, day=25)
+    )
+
+    assert out.outcome is Outcome.CHECKED_OUT
+    assert spans(session) == [(site.id, at(9, 30), at(20, 15), VisitEnd.STAFF)]
+
+
+def test_leaving_after_closing_counts_only_at_the_visits_site(session, world) -> None:
+    tap(session, world.here.door, world.badge, at(9, 30))
+
+    elsewhere = tap(session, world.there.door, world.badge, at(19, 45))
+
+    assert elsewhere.outcome is Outcome.CHECKED_IN
+    assert spans(session) == [
+        (world.here.site.id, at(9, 30), at(19, 30), VisitEnd.AUTO),
+        (world.there.site.id, at(19, 45), None, None),
+    ]
+
+
+def test_back_from_a_lunch_closure_is_an_arrival(session, world) -> None:
+    """Open 08-12 and 14-19: a tap during the closure ends the morning; from the
+    afternoon's opening on, a tap is an arrival (not a check-out billing lunch)."""
+    site, door = world.here.site, world.here.door
+    add_exception(session, site, date(2026, 11, 24), [["08:00", "12:00"], ["14:00", "19:00"]])
+    add_exception(session, site, date(2026, 11, 25), [["08:00", "12:00"], ["14:00", "19:00"]])
+    tap(session, door, world.badge, at(10))
+    tap(session, door, world.badge, at(10, day=25))
+
+    leaving = tap(session, door, world.badge, at(12, 45))
+    back = tap(session, door, world.badge, at(14, 5, day=25))
+
+    assert (leaving.outcome, back.outcome) == (Outcome.CHECKED_OUT, Outcome.CHECKED_IN)
+    assert spans(session) == [
+        (site.id, at(10), at(12, 45), VisitEnd.TAP),
+        (site.id, at(10, day=25), at(12, 30, day=25), VisitEnd.AUTO),
+        (site.id, at(14, 5, day=25), None, None),
+    ]
+
+
+def test_a_visit_begun_after_midnight_is_not_ended_by_the_next_mornings_tap(session, world) -> None:
+    """An event until 01:00: a visit begun at 00:10 ends at 01:30 by itself, and the
+    member's tap at 08:50, arriving early, opens the day's visit."""
+    site, door = world.here.site, world.here.door
+    add_exception(session, site, date(2026, 11, 26), [["09:00", "01:00"]])
+    tap(session, door, world.badge, at(0, 10, day=27))
+
+    morning = tap(session, door, world.badge, at(8, 50, day=27))
+
+    assert morning.outcome is Outcome.CHECKED_IN
+    assert spans(session) == [
+        (site.id, at(0, 10, day=27), at(1, 30, day=27), VisitEnd.AUTO),
+        (site.id, at(8, 50, day=27), None, None),
+    ]
+
+
 def test_late_check_in_lands_before_a_departure_already_recorded(session, world) -> None:
     door, site = world.here.door, world.here.site
     tap(session, door, world.badge, at(12))  # read as a check-in when it arrived
