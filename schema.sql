@@ -46,6 +46,13 @@ CREATE TABLE erasures (
     CONSTRAINT uq_erasures_member_id_member_created_at UNIQUE (member_id, member_created_at)
 );
 
+CREATE TABLE invoice_counters (
+    entity VARCHAR(14) NOT NULL,
+    series VARCHAR(4) NOT NULL,
+    last_number INTEGER NOT NULL,
+    CONSTRAINT pk_invoice_counters PRIMARY KEY (entity, series)
+);
+
 CREATE TABLE job_runs (
     job VARCHAR(40) NOT NULL,
     slot VARCHAR(40) NOT NULL,
@@ -79,6 +86,13 @@ CREATE TABLE members (
     arrival_alerts_at TIMESTAMP WITHOUT TIME ZONE,
     alert_webhook_url VARCHAR(500),
     link_generation INTEGER DEFAULT '0' NOT NULL,
+    billing_name VARCHAR(200) DEFAULT '' NOT NULL,
+    billing_company VARCHAR(200) DEFAULT '' NOT NULL,
+    billing_siren VARCHAR(14) DEFAULT '' NOT NULL,
+    billing_street VARCHAR(200) DEFAULT '' NOT NULL,
+    billing_postcode VARCHAR(16) DEFAULT '' NOT NULL,
+    billing_city VARCHAR(100) DEFAULT '' NOT NULL,
+    billing_country VARCHAR(2) DEFAULT 'FR' NOT NULL,
     CONSTRAINT pk_members PRIMARY KEY (id),
     CONSTRAINT uq_members_email UNIQUE (email),
     CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile')),
@@ -322,6 +336,37 @@ CREATE TABLE guest_days (
 
 CREATE INDEX ix_guest_days_host_day ON guest_days (host_id, day);
 
+CREATE TABLE invoices (
+    id SERIAL NOT NULL,
+    entity VARCHAR(14) NOT NULL,
+    series VARCHAR(4) NOT NULL,
+    number INTEGER NOT NULL,
+    label VARCHAR(32) NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    member_id INTEGER NOT NULL,
+    statement_id INTEGER,
+    corrects_id INTEGER,
+    month DATE NOT NULL,
+    issued_on DATE NOT NULL,
+    due_on DATE NOT NULL,
+    total_cents INTEGER NOT NULL,
+    vat_cents INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    document JSON NOT NULL,
+    issued_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    issued_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_invoices PRIMARY KEY (id),
+    CONSTRAINT uq_invoices_entity_series_number UNIQUE (entity, series, number),
+    CONSTRAINT ck_invoices_invoice_kind CHECK (kind IN ('invoice', 'credit_note')),
+    CONSTRAINT fk_invoices_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
+    CONSTRAINT fk_invoices_statement_id_statements FOREIGN KEY(statement_id) REFERENCES statements (id),
+    CONSTRAINT fk_invoices_corrects_id_invoices FOREIGN KEY(corrects_id) REFERENCES invoices (id)
+);
+
+CREATE INDEX ix_invoices_member ON invoices (member_id);
+
+CREATE INDEX ix_invoices_month ON invoices (month);
+
 CREATE TABLE tickets (
     id SERIAL NOT NULL,
     event_id INTEGER NOT NULL,
@@ -336,6 +381,21 @@ CREATE TABLE tickets (
 );
 
 CREATE INDEX ix_tickets_event ON tickets (event_id, checked_in_at);
+
+CREATE TABLE payments (
+    id SERIAL NOT NULL,
+    invoice_id INTEGER NOT NULL,
+    paid_on DATE NOT NULL,
+    method VARCHAR(16) NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    recorded_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    recorded_by VARCHAR(254) NOT NULL,
+    CONSTRAINT pk_payments PRIMARY KEY (id),
+    CONSTRAINT fk_payments_invoice_id_invoices FOREIGN KEY(invoice_id) REFERENCES invoices (id),
+    CONSTRAINT ck_payments_payment_method CHECK (method IN ('cash', 'card', 'transfer', 'helloasso', 'cheque'))
+);
+
+CREATE INDEX ix_payments_invoice ON payments (invoice_id);
 
 CREATE TABLE taps (
     id SERIAL NOT NULL,

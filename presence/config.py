@@ -25,6 +25,7 @@ KNOWN_SECTIONS = frozenset(
         "board",
         "cards",
         "billing",
+        "invoicing",
         "jobs",
         "reports",
         "mail",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from presence.config import Section, config_path, load_sections, read_toml
 
@@ -226,6 +226,79 @@ class BillingSection(Section):
     guest_days: Literal["free", "host"] = "free"
 
 
+def siren_ok(digits: str) -> bool:
+    """A SIREN (9 digits) or SIRET (14 digits) whose Luhn key is right (La Poste's
+    establishments, SIREN 356000000, use a sum of digits instead)."""
+    if not digits.isdigit() or len(digits) not in (9, 14):
+        return False
+    if len(digits) == 14 and digits.startswith("356000000"):
+        return sum(int(d) for d in digits) % 5 == 0
+    total = 0
+    for n, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if n % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+class InvoicingSection(Section):
+    # Closing a month also issues an invoice to each member with something to pay, from
+    # their statement (see docs/invoices.md). Off: closing stores statements only.
+    issue_invoices: bool = False
+    # The space's legal identity, printed on every invoice: the legal name, its form
+    # (e.g. "Association loi 1901", "SAS au capital de 1 000 €"), the address.
+    legal_name: str = Field(default="", max_length=200)
+    legal_form: str = Field(default="", max_length=200)
+    street: str = Field(default="", max_length=200)
+    postcode: str = Field(default="", max_length=16)
+    city: str = Field(default="", max_length=100)
+    country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    # SIRET of the establishment (14 digits); its first 9 are the SIREN.
+    siret: str = Field(default="", pattern=r"^(\d{14})?$")
+    # The intra-community VAT number (e.g. "FR32123456789"), or, for a space under the
+    # VAT franchise, vat_exempt = true ("TVA non applicable, art. 293 B du CGI"; then
+    # [billing] vat_percent must be 0). Exactly one of the two.
+    vat_number: str = Field(default="", pattern=r"^([A-Z]{2}[0-9A-Z]{2,13})?$")
+    vat_exempt: bool = False
+    # Days from the invoice's date to its due date (at most 60, Code de commerce L441-10).
+    payment_days: int = Field(default=30, ge=0, le=60)
+    # The late payment penalty rate, as printed (at least three times the legal rate).
+    late_penalty: str = Field(
+        default="trois fois le taux d'intérêt légal", min_length=1, max_length=200
+    )
+    # Where transfers go: printed on invoices and given in the Factur-X (empty: none).
+    iban: str = Field(default="", pattern=r"^([A-Z]{2}\d{2}[A-Z0-9]{10,30})?$")
+    # Number prefixes: invoices F-2026-000001, credit notes (avoirs) A-2026-000001.
+    invoice_prefix: str = Field(default="F", pattern=r"^[A-Z]{1,4}$")
+    credit_note_prefix: str = Field(default="A", pattern=r"^[A-Z]{1,4}$")
+
+    @field_validator("siret")
+    @classmethod
+    def _siret(cls, value: str) -> str:
+        if value and not siren_ok(value):
+            raise ValueError(f"{value!r} is not a SIRET (14 digits, its check digit wrong)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_vat_status(self) -> InvoicingSection:
+        if self.vat_number and self.vat_exempt:
+            raise ValueError("vat_number and vat_exempt: a space has one or the other")
+        if self.invoice_prefix == self.credit_note_prefix:
+            raise ValueError("invoice_prefix and credit_note_prefix must differ")
+        return self
+
+    @property
+    def siren(self) -> str:
+        return self.siret[:9]
+
+    def missing(self) -> list[str]:
+        """The settings an invoice needs that are not set."""
+        wanted = ("legal_name", "street", "postcode", "city", "siret")
+        missing = [f"[invoicing] {key}" for key in wanted if not getattr(self, key)]
+        if not (self.vat_number or self.vat_exempt):
+            missing.append("[invoicing] vat_number / vat_exempt")
+        return missing
+
+
 class ReportsSection(Section):
     # A "regular" is a member present on at least this many distinct days of a month.
     regular_days: int = Field(default=8, ge=1, le=31)
@@ -277,6 +350,7 @@ class Settings(BaseModel):
     board: BoardSection = BoardSection()
     cards: CardsSection = CardsSection()
     billing: BillingSection = BillingSection()
+    invoicing: InvoicingSection = InvoicingSection()
     mail: MailSection = MailSection()
     webhooks: WebhooksSection = WebhooksSection()
     metrics: MetricsSection = MetricsSection()

@@ -66,6 +66,40 @@ class BillingError(Refusal):
         "not_over": N_("Ce mois n'est pas encore fini : il se clôt une fois passé."),
         "already_closed": N_("Ce mois est déjà clos."),
         "closed": N_("Ce mois est clos : ses relevés sont définitifs."),
+        # Invoices (server/domain/invoices.py).
+        "no_identity": N_(
+            "Impossible d'émettre des factures : l'identité légale de l'espace est "
+            "incomplète dans la configuration (manque %(missing)s). Rien n'a été clos."
+        ),
+        "vat_mismatch": N_(
+            "Impossible d'émettre des factures : l'espace est exonéré de TVA "
+            "([invoicing] vat_exempt) mais [billing] vat_percent n'est pas 0. Rien n'a été clos."
+        ),
+        "buyer_address": N_(
+            "Impossible d'émettre les factures : ces membres facturés comme "
+            "professionnels n'ont pas d'adresse complète : %(members)s. Rien n'a été clos."
+        ),
+        "bad_siren": N_(
+            "« %(value)s » n'est ni un SIREN (9 chiffres) ni un SIRET (14 chiffres) valide."
+        ),
+        "credit_on_credit_note": N_("Un avoir se fait sur une facture, pas sur un avoir."),
+        "no_reason": N_("Un avoir demande un motif."),
+        "credit_amount": N_(
+            "Le montant d'un avoir doit être positif et au plus ce qui reste de la "
+            "facture (%(left)s €)."
+        ),
+        "other_entity": N_(
+            "Cette facture a été émise par une autre entité légale que celle configurée."
+        ),
+        "payment_on_credit_note": N_(
+            "Un avoir ne se paie pas : enregistrez le paiement sur la facture."
+        ),
+        "bad_method": N_("Mode de paiement inconnu : %(method)s."),
+        "already_paid": N_("Cette facture est déjà réglée."),
+        "payment_amount": N_(
+            "Le montant d'un paiement doit être positif et au plus ce qui reste dû (%(left)s €)."
+        ),
+        "payment_in_future": N_("La date d'un paiement ne peut pas être dans le futur."),
     }
 
 

@@ -334,6 +334,10 @@ def erase_member(session: Session, member: Member, now: datetime) -> None:
     member.email = member.photo = member.alert_webhook_url = None
     member.skills = []
     member.working_on = member.open_to_chat_about = ""
+    # Billing details go too; issued invoices keep the buyer as they named them (the
+    # accounting period's legal retention, like closed statements).
+    member.billing_name = member.billing_company = member.billing_siren = ""
+    member.billing_street = member.billing_postcode = member.billing_city = ""
     member.visibility = Visibility.HIDDEN
     member.visibility_consent_at = member.internet_consent_at = None
     member.host_consent_at = member.arrival_alerts_at = None

@@ -11,7 +11,12 @@ walks every code and checks it has a French and an English text.
     ├── AddressRefused      invalid_address, refused_address,    domain/outbound.py
     │                       unresolvable
     ├── AnnouncementError   empty, long, expiry                  domain/announcements.py
-    ├── BillingError        not_over, already_closed, closed     domain/billing.py
+    ├── BillingError        not_over, already_closed, closed,    domain/billing.py
+    │                       no_identity, vat_mismatch, buyer_address, bad_siren,
+    │                       credit_on_credit_note, no_reason, credit_amount,
+    │                       other_entity, payment_on_credit_note, bad_method,
+    │                       already_paid, payment_amount, payment_in_future
+    │                       (the invoices' codes are raised in domain/invoices.py)
     ├── EventError          bad_brought_by, ends_before_start,   domain/meetups.py
     │                       over, full
     ├── GuestError          past_day                             domain/guests.py

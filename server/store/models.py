@@ -292,6 +292,15 @@ class Member(Base):
     alert_webhook_url: Mapped[str | None] = mapped_column(String(500))
     # Raised when staff replace the member's personal link: older links stop working.
     link_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Who invoices are made out to (see server.domain.invoices): the person's name by
+    # default; a company (with its SIREN or SIRET) needs its address.
+    billing_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    billing_company: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    billing_siren: Mapped[str] = mapped_column(String(14), default="", server_default="")
+    billing_street: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    billing_postcode: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    billing_city: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    billing_country: Mapped[str] = mapped_column(String(2), default="FR", server_default="FR")
 
     plans: Mapped[list[MemberPlan]] = relationship(
         back_populates="member", cascade="all, delete-orphan", order_by="MemberPlan.starts_on"
@@ -714,6 +723,85 @@ class BillingClosure(Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     closed_at: Mapped[datetime]
     closed_by: Mapped[str] = mapped_column(String(254))
+
+
+class InvoiceKind(enum.StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"  # an avoir: corrects an invoice, which never changes
+
+
+class PaymentMethod(enum.StrEnum):
+    CASH = "cash"
+    CARD = "card"
+    TRANSFER = "transfer"
+    HELLOASSO = "helloasso"
+    CHEQUE = "cheque"
+
+
+class InvoiceCounter(Base):
+    """The last number given in one series (invoices, credit notes) of one legal entity
+    (its SIREN): the row is locked while a number is taken, so numbers never skip or repeat."""
+
+    __tablename__ = "invoice_counters"
+
+    entity: Mapped[str] = mapped_column(String(14), primary_key=True)
+    series: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Invoice(Base):
+    """An invoice issued from a closed statement, or a credit note correcting one. What
+    it says (seller, buyer, lines, mentions) is kept as issued in `document` and never
+    changes; its PDF and Factur-X are made from it."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("entity", "series", "number"),
+        Index("ix_invoices_month", "month"),
+        Index("ix_invoices_member", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(14))  # the seller's SIREN
+    series: Mapped[str] = mapped_column(String(4))  # the prefix: "F", "A"
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... in its series
+    label: Mapped[str] = mapped_column(String(32))  # "F-2026-000001", as printed
+    kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind, "invoice_kind"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"))
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))  # credit notes
+    month: Mapped[date] = mapped_column(Date)  # the month of service, its first day
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    total_cents: Mapped[int] = mapped_column(Integer)  # VAT included, never negative
+    vat_cents: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")  # a credit note's
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(254))
+
+    member: Mapped[Member] = relationship()
+    corrects: Mapped[Invoice | None] = relationship(remote_side=[id])
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="invoice", order_by="Payment.paid_on, Payment.id"
+    )
+
+
+class Payment(Base):
+    """Money received for an invoice (several for one paid in parts)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_invoice", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    paid_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod, "payment_method"))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(254))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
 
 
 class JobRun(Base):

@@ -20,6 +20,7 @@ from server.domain.announcements import AnnouncementError, propose
 from server.domain.billing import MonthStatement, previous_month, statement
 from server.domain.credentials import token_of
 from server.domain.guests import GuestError, invite
+from server.domain.invoice_documents import invoice_pdf
 from server.domain.links import LinkError, check_current, read_member_link, read_member_token
 from server.domain.privacy import member_data, visit_history
 from server.domain.sites import local_today
@@ -32,6 +33,7 @@ from server.store.models import (
     ArrivalWatch,
     Badge,
     BadgeKind,
+    Invoice,
     Member,
     Site,
     Visibility,
@@ -181,13 +183,40 @@ def statement_page(token: str, month: str) -> tuple[str, int, dict[str, str]] | 
     member_id = _member_id(token)
     with app.session() as session:
         member = _holder(session, member_id)
+        invoices = session.scalars(
+            select(Invoice)
+            .where(Invoice.member_id == member_id, Invoice.month == first)
+            .order_by(Invoice.issued_on, Invoice.id)
+        ).all()
         page = render_template(
             "me_statement.html",
             statement=statement(session, member, first, app.now(), app.settings.billing),
             currency=app.settings.billing.currency,
             back=url_for("me.visibility", token=token),
+            invoices=invoices,
+            token=token,
         )
     return page, 200, PRIVATE
+
+
+@blp.get("/<token>/invoices/<int:invoice_id>.pdf")
+def invoice_file(token: str, invoice_id: int) -> Response | tuple[str, int]:
+    """One of the member's own invoices (or credit notes) as a PDF."""
+    member_id = _member_id(token)
+    with runtime().session() as session:
+        _holder(session, member_id)
+        found = session.get(Invoice, invoice_id)
+        if found is None or found.member_id != member_id:
+            return render_template(
+                "message.html",
+                title=_("Facture introuvable"),
+                message=_("Cette facture n'existe pas."),
+            ), 404
+        return Response(
+            invoice_pdf(found),
+            mimetype="application/pdf",
+            headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{found.label}.pdf"'},
+        )
 
 
 @blp.route("/<token>/together", methods=["GET", "POST"])

@@ -87,6 +87,7 @@ def init_staff(app: Flask) -> None:
         dashboard,
         equipment,
         guests,
+        invoices,
         meetups,
         members,
         reports,

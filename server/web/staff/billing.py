@@ -13,7 +13,6 @@ from werkzeug.wrappers import Response
 from server.domain import audit
 from server.domain.billing import (
     BillingError,
-    close_month,
     is_closed,
     month_statements,
     next_month,
@@ -22,6 +21,7 @@ from server.domain.billing import (
     statement,
     statements_csv,
 )
+from server.domain.invoices import close_and_invoice, month_invoices, unpaid_invoices
 from server.domain.sites import local_today
 from server.i18n import refusal_text
 from server.runtime import runtime
@@ -59,6 +59,10 @@ def billing() -> str:
             closed=is_closed(session, month),
             can_close=next_month(month) <= today,
             currency=app.settings.billing.currency,
+            invoices=month_invoices(session, month),
+            unpaid=unpaid_invoices(session, today),
+            today=today,
+            issue_invoices=app.settings.invoicing.issue_invoices,
         )
 
 
@@ -87,18 +91,34 @@ def billing_close(month: str) -> Response:
     app = runtime()
     now = app.now()
     first = parse_month(month)
-    with app.transaction() as session:
-        try:
-            closed = close_month(
-                session, first, local_today(session, now), now, actor(), app.settings.billing
+    settings = app.settings
+    try:
+        # The refusal leaves the transaction: nothing of a half-done closing is kept.
+        with app.transaction() as session:
+            closed, invoices = close_and_invoice(
+                session,
+                first,
+                local_today(session, now),
+                now,
+                actor(),
+                settings.billing,
+                settings.invoicing,
             )
-        except BillingError as error:
-            flash(refusal_text(error), "problem")
-        else:
             audit.record(
-                session, now, actor(), "billing.close", f"month:{month}", statements=len(closed)
+                session,
+                now,
+                actor(),
+                "billing.close",
+                f"month:{month}",
+                statements=len(closed),
+                invoices=[invoice.label for invoice in invoices],
             )
-            flash(_("Mois clos : %(num)d relevé(s), définitifs.", num=len(closed)), "saved")
+    except BillingError as error:
+        flash(refusal_text(error), "problem")
+    else:
+        flash(_("Mois clos : %(num)d relevé(s), définitifs.", num=len(closed)), "saved")
+        if invoices:
+            flash(_("%(num)d facture(s) émise(s).", num=len(invoices)), "saved")
     return redirect(url_for("staff.billing", month=month))
 
 

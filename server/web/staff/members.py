@@ -22,11 +22,13 @@ from werkzeug.wrappers import Response
 from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import ValidationError as InvalidField
 
 from server.domain import audit, presence
-from server.domain.billing import statement
+from server.domain.billing import BillingError, statement
 from server.domain.credentials import cards_sheet, issue_qr, printable_badges
 from server.domain.guests import became_member
+from server.domain.invoices import check_siren, member_invoices
 from server.domain.links import LINK_DAYS, make_member_token, replace_member_link
 from server.domain.members import (
     CSV_COLUMNS,
@@ -220,6 +222,7 @@ def member(member_id: int) -> str:
             this_month=statement(session, found, today, now, app.settings.billing),
             current_plan=plan_on(found, today),
             billing=app.settings.billing,
+            invoices=member_invoices(session, member_id),
         )
 
 
@@ -323,6 +326,29 @@ class EditForm(MemberForm):
     sponsor_id = SelectField(
         _l("Parrainé·e par"), coerce=lambda v: int(v or 0), validate_choice=False
     )
+    # Who invoices are made out to (empty: the member's own name, as a private person).
+    billing_name = StringField(_l("Facturer au nom de"), validators=[Length(max=200)])
+    billing_company = StringField(_l("Société ou organisme"), validators=[Length(max=200)])
+    billing_siren = StringField(_l("SIREN ou SIRET"), validators=[Length(max=20)])
+    billing_street = StringField(_l("Adresse de facturation"), validators=[Length(max=200)])
+    billing_postcode = StringField(_l("Code postal"), validators=[Length(max=16)])
+    billing_city = StringField(_l("Ville"), validators=[Length(max=100)])
+
+    def validate_billing_siren(self, field: Any) -> None:
+        try:
+            check_siren(field.data or "")
+        except BillingError as error:
+            raise InvalidField(refusal_text(error)) from None
+
+    def validate_billing_street(self, field: Any) -> None:
+        business = (self.billing_company.data or "").strip() or (self.billing_siren.data or "")
+        if business and not (field.data or "").strip():
+            raise InvalidField(_("Une société ou un SIREN demande une adresse de facturation."))
+
+    def validate_billing_city(self, field: Any) -> None:
+        business = (self.billing_company.data or "").strip() or (self.billing_siren.data or "")
+        if business and not ((field.data or "").strip() and (self.billing_postcode.data or "")):
+            raise InvalidField(_("Une société ou un SIREN demande un code postal et une ville."))
 
 
 def _sponsors(session: Session, member: Member) -> list[Any]:
@@ -366,6 +392,12 @@ def member_edit(member_id: int) -> Response | str:
             found.working_on = form.working_on.data or ""
             found.open_to_chat_about = form.open_to_chat_about.data or ""
             found.visibility = Visibility(form.visibility.data)
+            found.billing_name = (form.billing_name.data or "").strip()
+            found.billing_company = (form.billing_company.data or "").strip()
+            found.billing_siren = check_siren(form.billing_siren.data or "")
+            found.billing_street = (form.billing_street.data or "").strip()
+            found.billing_postcode = (form.billing_postcode.data or "").strip()
+            found.billing_city = (form.billing_city.data or "").strip()
             sponsors = {choice.value for choice in form.sponsor_id.choices}
             if "sponsor_id" in request.form and form.sponsor_id.data in sponsors:
                 found.sponsor_id = form.sponsor_id.data or None
