@@ -213,10 +213,11 @@ def board_state(session: Session, site: Site, now: datetime, secret: str) -> dic
         "open": state.is_open,
         "status": state.value,
         "hours_today": hours_today(hours, now),
-        "next_opening": next_opening_today(hours, now),
-        # Whether anyone came today: an empty board then does not invite "the first
-        # person of the day".
-        "came_today": bool(visits) or anyone_came_since(session, site.id, midnight, now),
+        "empty": (
+            empty_words(hours, now, anyone_came_since(session, site.id, midnight, now))
+            if not visits
+            else None
+        ),
         "head_count": len(visits),
         "people": [card(secret, visit.member, visit, names[visit.member_id]) for visit in named],
         # When the state changes with no tap: a visit ends at closing time, the site opens
@@ -233,11 +234,34 @@ def hours_today(hours: OpeningHours, now: datetime) -> list[list[str]]:
     ]
 
 
-def next_opening_today(hours: OpeningHours, now: datetime) -> str | None:
-    """When the site opens next today ("14:00" after a lunch closure), if it does."""
-    today = hours.local_date(now)
-    later = [opens for opens, _closes in hours.periods_on(today) if opens > now]
-    return min(later).strftime("%H:%M") if later else None
+class Empty(enum.Enum):
+    """What an empty board says, true at any time of day (the words are in board.js)."""
+
+    #: Open, and nobody came yet today: "you will be the first person of the day".
+    FIRST = "first"
+    #: Open, people came and went: "nobody here right now".
+    AGAIN = "again"
+    #: Before today's opening: "opens at 09:00".
+    OPENS = "opens"
+    #: Between two periods (a lunch closure): "reopens at 14:00".
+    REOPENS = "reopens"
+    #: Closed for the rest of the day after people came: "everyone has left".
+    ALL_GONE = "all_gone"
+    #: Closed for the rest of the day, or all day, and nobody came.
+    CLOSED = "closed"
+
+
+def empty_words(hours: OpeningHours, now: datetime, came_today: bool) -> dict[str, str | None]:
+    """What the board says when nobody is in: an `Empty` value and, for an opening to
+    come today, its time ("HH:MM", in the site's zone)."""
+    if hours.is_open(now):
+        return {"words": (Empty.AGAIN if came_today else Empty.FIRST).value, "time": None}
+    periods = hours.periods_on(hours.local_date(now))
+    later = [opens for opens, _closes in periods if opens > now]
+    if later:
+        words = Empty.REOPENS if any(closes <= now for _, closes in periods) else Empty.OPENS
+        return {"words": words.value, "time": min(later).strftime("%H:%M")}
+    return {"words": (Empty.ALL_GONE if came_today else Empty.CLOSED).value, "time": None}
 
 
 def next_boundary(hours: OpeningHours, now: datetime) -> datetime:

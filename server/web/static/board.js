@@ -176,19 +176,19 @@
     }
   }
 
-  // What an empty board says depends on the time of day: before opening, between two
-  // periods, open with nobody yet, open after everyone stepped out, after closing.
+  // What an empty board says depends on the time of day: the server says which words
+  // (`Empty` in server/domain/board.py); the board asks again whenever the last one leaves.
   function emptyWords() {
-    if (state.status === "open") {
-      return [strings.empty, state.came_today ? strings.tap_hint : strings.empty_hint];
+    const empty = state.empty || { words: "again" }; // until the server's answer
+    const at = { time: empty.time };
+    switch (empty.words) {
+      case "first": return [strings.empty, strings.empty_hint];
+      case "opens": return [fill(strings.opens_at, at), ""];
+      case "reopens": return [fill(strings.reopens_at, at), ""];
+      case "all_gone": return [strings.all_gone, strings.closed_for_today];
+      case "closed": return [strings.closed_for_today, ""];
+      default: return [strings.empty, ""];
     }
-    if (state.next_opening) {
-      const reopens = state.hours_today.some(([from]) => from < state.next_opening);
-      const words = fill(reopens ? strings.reopens_at : strings.opens_at, { time: state.next_opening });
-      return [words, state.came_today ? "" : strings.empty_hint];
-    }
-    if (state.came_today) return [strings.all_gone, strings.closed_for_today];
-    return [state.hours_today.length ? strings.closed_for_today : strings.no_hours, ""];
   }
 
   function drawSkills() {
@@ -267,12 +267,13 @@
   function apply(change) {
     const previousKeys = new Set(state.people.map((p) => p.key));
     const wasEmpty = state.head_count === 0;
+    const isEmpty = change.head_count === 0;
     state.seq = change.seq;
     state.head_count = change.head_count;
-    if (change.head_count > 0) state.came_today = true;
-    // Outside the opening hours, the first one in or the last one out changes whether
-    // the site is open: the server says it (it says the same to SpaceAPI).
-    if (state.status !== "open" && wasEmpty !== (change.head_count === 0)) setTimeout(resync, 0);
+    // The last one out changes what the empty board says; outside the opening hours,
+    // the first one in or the last one out changes whether the site is open. The server
+    // says both (and says the same to SpaceAPI): ask it again, it happens rarely.
+    if (wasEmpty !== isEmpty && (isEmpty || state.status !== "open")) setTimeout(resync, 0);
     const key = change.put ? change.put.key : change.drop;
     if (key) state.people = state.people.filter((p) => p.key !== key);
     if (change.put) state.people.push(change.put);
