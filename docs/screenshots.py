@@ -37,7 +37,8 @@ from server.domain.meetups import add_event  # noqa: E402
 from server.domain.presence import IncomingTap, TapContext  # noqa: E402
 from server.domain.sites import add_site, issue_display_token  # noqa: E402
 from server.settings import ServerSection, Settings  # noqa: E402
-from server.store import migrate
+from server.store import migrate  # noqa: E402
+from server.store.db import lookup_key  # noqa: E402
 from server.store.models import Badge, BadgeKind, Base, Kiosk, KioskMode, Member, Visibility  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"
@@ -120,7 +121,8 @@ def main() -> None:
         session.flush()
         badges = []
         for index, member in enumerate(members):
-            badge = Badge(member_id=member.id, kind=BadgeKind.NFC, value=f"04{index:012X}")
+            badge = Badge(member_id=member.id)
+            badge.set_value(lookup_key(session), BadgeKind.NFC, f"04{index:012X}")
             session.add(badge)
             badges.append(badge.value)
         kiosk_id = kiosk.id

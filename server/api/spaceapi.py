@@ -62,8 +62,10 @@ def _answer(where: ColumnElement[bool]) -> Response:
             for visit in visits
             if is_named(visit.member) and visit.member.internet_consent_at is not None
         ]
-        # Open during opening hours, and also when people are in after hours.
-        is_open = presence.opening_hours(site).is_open(now) or bool(visits)
+        # Open during opening hours, and also when people are in after hours: the same
+        # answer as the board's header ("Fermé — 3 personnes encore là"), from one function.
+        state = presence.open_state(presence.opening_hours(site), now, len(visits))
+        is_open = state.is_open
         document = spaceapi_document(site, len(visits), is_open, external_url("home.index"), names)
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"  # public, read-only, no cookies

@@ -25,6 +25,7 @@ The rules the replay applies, entry by entry (`_apply`):
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -872,6 +873,47 @@ _HEAD_COUNT = (
 
 def head_count(session: Session, site_id: int, now: datetime) -> int:
     return int(session.scalar(_HEAD_COUNT, {"site": site_id, "now": now}) or 0)
+
+
+class OpenState(enum.Enum):
+    """Whether a site is open, as the board's header and SpaceAPI both say it."""
+
+    #: Within the opening hours.
+    OPEN = "open"
+    #: Outside them, with people still in (an evening that goes on, staff working late).
+    AFTER_HOURS = "after_hours"
+    #: Outside them, and nobody in.
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        """SpaceAPI's `state.open`: someone at the door would find people inside."""
+        return self is not OpenState.CLOSED
+
+
+def open_state(hours: OpeningHours, now: datetime, head_count: int) -> OpenState:
+    """The one answer to "is it open?": the board and SpaceAPI both ask it here, so that
+    one never says closed while the other says open."""
+    if hours.is_open(now):
+        return OpenState.OPEN
+    return OpenState.AFTER_HOURS if head_count > 0 else OpenState.CLOSED
+
+
+_CAME_SINCE = (
+    select(Visit.id)
+    .where(
+        Visit.site_id == bindparam("site"),
+        Visit.checked_in_at >= bindparam("since", type_=UTCDateTime),
+        Visit.checked_in_at <= bindparam("now", type_=UTCDateTime),
+    )
+    .limit(1)
+)
+
+
+def anyone_came_since(session: Session, site_id: int, since: datetime, now: datetime) -> bool:
+    """Whether anyone (named or not) checked in at the site between `since` and `now`."""
+    found = session.scalar(_CAME_SINCE, {"site": site_id, "since": since, "now": now})
+    return found is not None
 
 
 def close_expired_visits(session: Session, now: datetime) -> int:

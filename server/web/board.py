@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_time
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,8 @@ def _client(app: Runtime) -> tuple[str | None, list[str]]:
 
 
 #: What the board says, per language. Counts use the plural forms of Intl.PluralRules.
+#: (The board speaks the language of its screen, `?lang=` or `[board] language`, not the
+#: reader's: these are not in the gettext catalogue.)
 STRINGS: dict[str, dict[str, Any]] = {
     "fr": {
         "here_since": "ici depuis {time}",
@@ -43,22 +46,36 @@ STRINGS: dict[str, dict[str, Any]] = {
             "other": "{n} personnes sont là, en toute discrétion",
         },
         "empty": "Personne pour l'instant.",
-        "empty_hint": "Badgez à l'entrée : vous serez la première personne de la journée !",
+        "empty_hint": (
+            "Badgez à l'entrée\u202f: vous serez la première personne de la journée\u202f!"
+        ),
+        "opens_at": "Ouverture à {time}.",
+        "reopens_at": "Réouverture à {time}.",
+        "all_gone": "Tout le monde est parti — à bientôt\u202f!",
+        "closed_for_today": "Fermé pour aujourd'hui.",
         "capacity": "{n} / {capacity} places",
         "open": "Ouvert",
         "closed": "Fermé",
-        "hours": "Aujourd'hui : {hours}",
+        "closed_but_here": {
+            "one": "Fermé — {n} personne encore là",
+            "other": "Fermé — {n} personnes encore là",
+        },
+        "hours": "Aujourd'hui\u202f: {hours}",
         "no_hours": "Fermé aujourd'hui",
+        # French puts a narrow no-break space before a colon; English puts none.
+        "label": "{label}\u202f: ",
         "working_on": "Travaille sur",
         "chat_about": "Envie de parler de",
         "skills_line": {
             "one": "{n} personne ici s'y connaît en {skill}",
             "other": "{n} personnes ici s'y connaissent en {skill}",
         },
-        "skills_more": "et aussi : {skills}",
+        "skills_more": "et aussi\u202f: {skills}",
         "tap_hint": "Badgez à l'entrée pour apparaître ici",
         "offline": "Connexion perdue, reconnexion…",
-        "refused": "Cet écran n'a plus accès au tableau : demandez un nouveau lien à l'accueil.",
+        "refused": (
+            "Cet écran n'a plus accès au tableau\u202f: demandez un nouveau lien à l'accueil."
+        ),
         "tonight": "Aujourd'hui",
         "notices": "Annonces",
     },
@@ -70,13 +87,22 @@ STRINGS: dict[str, dict[str, Any]] = {
             "one": "{n} person is here, keeping a low profile",
             "other": "{n} people are here, keeping a low profile",
         },
-        "empty": "Nobody here yet.",
+        "empty": "Nobody here right now.",
         "empty_hint": "Tap your badge at the door: be the first one today!",
+        "opens_at": "Opens at {time}.",
+        "reopens_at": "Reopens at {time}.",
+        "all_gone": "Everyone has left — see you soon!",
+        "closed_for_today": "Closed for the day.",
         "capacity": "{n} of {capacity} seats",
         "open": "Open",
         "closed": "Closed",
+        "closed_but_here": {
+            "one": "Closed — {n} person still here",
+            "other": "Closed — {n} people still here",
+        },
         "hours": "Today: {hours}",
         "no_hours": "Closed today",
+        "label": "{label}: ",
         "working_on": "Working on",
         "chat_about": "Happy to chat about",
         "skills_line": {
@@ -121,12 +147,16 @@ def _language() -> str:
     return asked if asked in STRINGS else runtime().settings.board.language
 
 
-def strip(session: Session, site: Site, now: datetime) -> dict[str, list[dict[str, str]]]:
-    """The board's strip: today's events still to come or under way, and announcements."""
+def strip(
+    session: Session, site: Site, now: datetime, language: str
+) -> dict[str, list[dict[str, str]]]:
+    """The board's strip: today's events still to come or under way, and announcements.
+
+    Times are on the 24-hour clock in both languages, as everywhere on the board."""
     zone = ZoneInfo(site.timezone)
     return {
         "events": [
-            {"title": event.title, "at": event.starts_at.astimezone(zone).strftime("%H:%M")}
+            {"title": event.title, "at": format_time(event.starts_at, "HH:mm", zone, language)}
             for event in today_at(session, site, now)
         ],
         "announcements": [{"text": note.text} for note in current(session, now, site.id)],
@@ -144,7 +174,7 @@ def strip_json(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         if site is None:
             status = 404 if access is BoardAccess.NO_SUCH_SITE else 403
             return error_body(access.value, REFUSALS[_language()][access]), status, headers
-        return strip(session, site, app.now()), 200, headers
+        return strip(session, site, app.now(), _language()), 200, headers
 
 
 @blp.get("/board")
@@ -179,6 +209,6 @@ def page(slug: str) -> tuple[str, int, dict[str, str]]:
             "token": token,
             "lang": language,
             "strings": STRINGS[language],
-            "strip": strip(session, site, app.now()),
+            "strip": strip(session, site, app.now(), language),
         }
     return render_template("board.html", state=state, setup=setup, lang=language), 200, headers

@@ -7,6 +7,7 @@ name is text, and the page passes axe-core's accessibility rules.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from server.runtime import Runtime
 from server.settings import load_settings
-from server.store.db import make_engine, make_session_factory
-from server.store.models import Member, Visibility
+from server.store.db import lookup_key, make_engine, make_session_factory
+from server.store.models import Badge, BadgeKind, Member, Visibility
 from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
 
 pytestmark = pytest.mark.slow
@@ -71,6 +72,27 @@ class Cantine:
         badge = f"04{uuid.uuid4().hex[:12].upper()}"
         presence(self.config, "badges", "assign", email, badge)
         self.badges[name] = badge
+
+    def crowd(self, people: list[tuple[str, str, Visibility]]) -> None:
+        """Members (given name, family name, level) written at once, each with a badge;
+        quicker than a command per member when there are sixty."""
+        with self.quiet_writer() as session:
+            key = lookup_key(session)
+            for given, family, level in people:
+                member = Member(
+                    given_name=given,
+                    family_name=family,
+                    display_name=given,
+                    email=f"{uuid.uuid4().hex[:10]}@example.org",
+                    visibility=level,
+                )
+                session.add(member)
+                session.flush()
+                badge = Badge(member_id=member.id, label="")
+                value = f"04{uuid.uuid4().hex[:12].upper()}"
+                badge.set_value(key, BadgeKind.NFC, value)
+                session.add(badge)
+                self.badges[f"{given} {family}"] = value
 
     def tap(self, name: str) -> str:
         outcome: str = post_tap(self.server.base, self.kiosk, self.badges[name])["outcome"]
@@ -166,7 +188,7 @@ def test_a_hostile_name_is_text_and_the_board_is_accessible(
     expect(names_on(page)).to_have_count(3, timeout=WAIT_MS)
     assert sorted(names_on(page).all_inner_texts()) == sorted([HOSTILE, "Chloé", "Dana"])
     assert page.locator("#people img").count() == 0
-    expect(page.locator("#people .others")).to_have_text("+1 autre")
+    expect(page.locator("#others")).to_have_text("+1 autre")  # a line under the cards
     expect(page.locator("#skills")).to_contain_text(
         "2 personnes ici s'y connaissent en accessibilité"
     )
@@ -182,7 +204,7 @@ def test_arrivals_do_not_move_for_who_asked_for_less_motion(
 ) -> None:
     cantine.member("Bruno", "first_name")
     page = open_board(browser, cantine.board_url("en"), reduced_motion="reduce")
-    expect(page.locator("#empty")).to_contain_text("Nobody here yet")
+    expect(page.locator("#empty")).to_contain_text("Nobody here right now")
     cantine.tap("Bruno")
     expect(names_on(page)).to_have_text(["Bruno"], timeout=WAIT_MS)
     animation = page.locator("#people .person").evaluate(
@@ -190,3 +212,79 @@ def test_arrivals_do_not_move_for_who_asked_for_less_motion(
     )
     assert animation == "none"
     expect(page.locator("#people .since")).to_contain_text("here since")
+
+
+#: Sixty people who tap in, named on the board, and two who keep a low profile.
+CROWD_GIVEN = (
+    "Dorothée Marie-Christine Jean-Baptiste Anne-Sophie Maximilien Gwendoline Bérénice "
+    "Christophe Clémentine Guillaume Alexandre Géraldine Frédérique Emmanuelle Jacqueline "
+    "Stéphanie Véronique Sébastien Marguerite Françoise Catherine Dominique Gwenaëlle "
+    "Bartholomé Éléonore Apolline Capucine Jean-Pierre Marie-Anne Yann Zoé Paul Lou Théo "
+    "Ewen Léa Malo Inès Hugo Jade Noé Lina Aurélien Margaux Timothée Clotilde Anatole "
+    "Ségolène Hippolyte Violette Josselin Mathilde Honorine Thibault Rose Nathanaël "
+    "Héloïse Romain"
+).split()
+
+
+def test_sixty_people_are_legible_and_namesakes_told_apart(
+    browser: Browser, cantine: Cantine
+) -> None:
+    """Read from three metres on a 1920x1080 screen: every name at least 28 px and never
+    cut, times at least 24 px, the two Baptistes told apart, the hidden two a line."""
+    people = [(given, "Martin", Visibility.FIRST_NAME) for given in CROWD_GIVEN]
+    people += [("Baptiste", "Morvan", Visibility.PROFILE), ("Baptiste", "Riou", Visibility.PROFILE)]
+    people += [("Ségolène", "Le Gall", Visibility.HIDDEN), ("Yves", "Tanguy", Visibility.HIDDEN)]
+    assert len(people) == 62
+    cantine.crowd(people)
+    for name in cantine.badges:
+        assert cantine.tap(name) == "checked_in"
+
+    page = open_board(browser, cantine.board_url(), reduced_motion="reduce")
+    expect(page.locator("#head-count")).to_have_text("62 personnes ici", timeout=WAIT_MS)
+    shown = page.locator("#people .person:not([hidden]) .name")
+    expect(shown).to_have_count(60)
+    names = shown.all_inner_texts()
+    assert {"Baptiste M.", "Baptiste R.", "Dorothée", "Marie-Christine"} <= set(names)
+    expect(page.locator("#others")).to_have_text("+2 autres")
+    assert page.locator("#people .others").count() == 0  # a line, not a card
+
+    measures = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#people .person:not([hidden])'))
+          .map(card => {
+            const name = card.querySelector('.name'), since = card.querySelector('.since');
+            const style = getComputedStyle(name), box = card.getBoundingClientRect();
+            return {
+              text: name.textContent,
+              name: parseFloat(style.fontSize),
+              since: parseFloat(getComputedStyle(since).fontSize),
+              ellipsis: style.textOverflow === 'ellipsis',
+              wide: name.scrollWidth > name.clientWidth,
+              tall: name.scrollHeight > name.clientHeight + 1,
+              // A word on two lines ("Emmanuell-e") is cut too.
+              broken: Array.from(name.textContent.matchAll(/[^\\s-]+/g)).some(word => {
+                const range = document.createRange();
+                range.setStart(name.firstChild, word.index);
+                range.setEnd(name.firstChild, word.index + word[0].length);
+                return new Set(Array.from(range.getClientRects()).map(r => r.top)).size > 1;
+              }),
+              bottom: box.bottom,
+            };
+          })"""
+    )
+    assert min(m["name"] for m in measures) >= 28, measures[0]
+    assert min(m["since"] for m in measures) >= 24, measures[0]
+    cut = [m["text"] for m in measures if m["wide"] or m["tall"] or m["broken"]]
+    assert cut == [], cut  # neither an ellipsis, nor a clamp, nor a word broken in two
+    others = page.locator("#others").bounding_box()
+    assert others is not None
+    assert max(m["bottom"] for m in measures) <= others["y"]  # under the cards
+    assert others["y"] + others["height"] <= page.locator("footer").bounding_box()["y"]
+    assert page.errors == []  # type: ignore[attr-defined]
+
+    english = open_board(browser, cantine.board_url("en"), reduced_motion="reduce")
+    expect(english.locator("#hours")).to_have_text("Today: 00:00–23:59", timeout=WAIT_MS)
+    expect(english.locator("#others")).to_have_text("+2 others")
+    clock = english.locator("#clock").inner_text()
+    assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", clock), clock
+    since = english.locator("#people .person .since").first.inner_text()
+    assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", since.strip()), since

@@ -31,16 +31,22 @@
     return fill(form, Object.assign({ n: n }, values || {}));
   }
 
+  function label(text) {
+    return fill(strings.label, { label: text }); // "Travaille sur : " / "Working on: "
+  }
+
+  // The 24-hour clock in both languages, like the opening hours ("09:00–19:00").
+  let timeFormat = null;
   function timeOfDay(iso) {
-    const parts = new Intl.DateTimeFormat(setup.lang, {
-      timeZone: state.site.timezone,
-      hour: "numeric",
-      minute: "2-digit",
-      hourCycle: setup.lang === "fr" ? "h23" : "h12",
-    }).formatToParts(new Date(iso));
-    const part = (type) => (parts.find((p) => p.type === type) || {}).value || "";
-    if (setup.lang === "fr") return `${Number(part("hour"))}h${part("minute")}`;
-    return `${part("hour")}:${part("minute")} ${part("dayPeriod")}`.trim();
+    if (!timeFormat || timeFormat.resolvedOptions().timeZone !== state.site.timezone) {
+      timeFormat = new Intl.DateTimeFormat(setup.lang, {
+        timeZone: state.site.timezone,
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      });
+    }
+    return timeFormat.format(new Date(iso));
   }
 
   // -- drawing ---------------------------------------------------------------------------
@@ -75,7 +81,7 @@
       avatar.textContent = person.initials;
     }
     item.append(avatar, element("span", "name", person.name));
-    // "ici depuis 9h12": the words go when cards are small, the time stays.
+    // "ici depuis 09:12": the words go when cards are small, the time stays.
     const [before, after] = strings.here_since.split("{time}");
     const since = element("span", "since");
     since.append(element("span", "since-label", before), timeOfDay(person.since), after);
@@ -83,12 +89,12 @@
     const details = element("div", "details");
     if (person.working_on) {
       const line = element("p");
-      line.append(element("span", "label", strings.working_on + " : "), person.working_on);
+      line.append(element("span", "label", label(strings.working_on)), person.working_on);
       details.append(line);
     }
     if (person.chat_about) {
       const line = element("p");
-      line.append(element("span", "label", strings.chat_about + " : "), person.chat_about);
+      line.append(element("span", "label", label(strings.chat_about)), person.chat_about);
       details.append(line);
     }
     if (person.skills && person.skills.length) {
@@ -107,10 +113,15 @@
     return "d-tiny";
   }
 
+  // Whether the cards run past the bottom of the space they have.
+  function overflowing(list) {
+    const main = list.parentElement;
+    return main.scrollHeight > main.clientHeight + 1;
+  }
+
   function drawPeople(previousKeys) {
     const list = document.getElementById("people");
     const people = state.people.slice().sort((a, b) => (a.since < b.since ? 1 : -1)); // newest first
-    const others = Math.max(0, state.head_count - people.length);
     const keep = new Set(people.map((p) => p.key));
 
     // Departures fade out where they are, then leave the grid.
@@ -135,16 +146,48 @@
     });
     const leaving = Array.from(list.querySelectorAll(".person.leaving"));
     list.replaceChildren(...nodes, ...leaving);
-    if (others > 0 && people.length > 0) list.append(element("li", "others", counted(strings.others, others)));
-    list.className = "people " + density(people.length + (others > 0 ? 1 : 0));
+    list.className = "people " + density(people.length);
+
+    // The hidden people, and any card that does not fit, are a line under the cards:
+    // "+3 autres" is then the honest count of whoever the screen does not name.
+    const othersLine = document.getElementById("others");
+    let shown = nodes.length;
+    const drawOthers = () => {
+      const others = state.head_count - shown;
+      othersLine.hidden = !(others > 0 && shown > 0);
+      othersLine.textContent = othersLine.hidden ? "" : counted(strings.others, others);
+    };
+    drawOthers();
+    // The oldest arrivals give way first (the newest are at the top).
+    while (shown > 1 && overflowing(list)) {
+      nodes[--shown].hidden = true;
+      drawOthers();
+    }
 
     const empty = document.getElementById("empty");
     empty.hidden = state.head_count > 0 && people.length > 0;
     empty.replaceChildren();
     if (state.head_count === 0) {
-      empty.append(strings.empty, element("small", "", strings.empty_hint));
+      const [title, hint] = emptyWords();
+      empty.append(title);
+      if (hint) empty.append(element("small", "", hint));
     } else if (people.length === 0) {
       empty.append(counted(strings.only_hidden, state.head_count));
+    }
+  }
+
+  // What an empty board says depends on the time of day: the server says which words
+  // (`Empty` in server/domain/board.py); the board asks again whenever the last one leaves.
+  function emptyWords() {
+    const empty = state.empty || { words: "again" }; // until the server's answer
+    const at = { time: empty.time };
+    switch (empty.words) {
+      case "first": return [strings.empty, strings.empty_hint];
+      case "opens": return [fill(strings.opens_at, at), ""];
+      case "reopens": return [fill(strings.reopens_at, at), ""];
+      case "all_gone": return [strings.all_gone, strings.closed_for_today];
+      case "closed": return [strings.closed_for_today, ""];
+      default: return [strings.empty, ""];
     }
   }
 
@@ -175,9 +218,15 @@
   }
 
   function drawHeader() {
+    // The server's `status` (the same answer as SpaceAPI's): open, closed, or closed
+    // with people still in.
     const open = document.getElementById("open-state");
-    open.textContent = state.open ? strings.open : strings.closed;
-    open.className = "open-state " + (state.open ? "is-open" : "is-closed");
+    if (state.status === "after_hours") {
+      open.textContent = counted(strings.closed_but_here, state.head_count);
+    } else {
+      open.textContent = state.status === "open" ? strings.open : strings.closed;
+    }
+    open.className = "open-state is-" + state.status.replace("_", "-");
     const hours = state.hours_today.map(([from, to]) => `${from}–${to}`).join(", ");
     document.getElementById("hours").textContent = hours ? fill(strings.hours, { hours: hours }) : strings.no_hours;
     document.getElementById("head-count").textContent = counted(strings.people_here, state.head_count);
@@ -217,8 +266,14 @@
 
   function apply(change) {
     const previousKeys = new Set(state.people.map((p) => p.key));
+    const wasEmpty = state.head_count === 0;
+    const isEmpty = change.head_count === 0;
     state.seq = change.seq;
     state.head_count = change.head_count;
+    // The last one out changes what the empty board says; outside the opening hours,
+    // the first one in or the last one out changes whether the site is open. The server
+    // says both (and says the same to SpaceAPI): ask it again, it happens rarely.
+    if (wasEmpty !== isEmpty && (isEmpty || state.status !== "open")) setTimeout(resync, 0);
     const key = change.put ? change.put.key : change.drop;
     if (key) state.people = state.people.filter((p) => p.key !== key);
     if (change.put) state.people.push(change.put);
@@ -301,8 +356,8 @@
   function drawStrip(strip) {
     const events = strip.events.map((e) => e.at + " " + e.title).join(" · ");
     const notices = strip.announcements.map((a) => a.text).join(" · ");
-    document.getElementById("strip-events").textContent = events ? strings.tonight + " : " + events : "";
-    document.getElementById("strip-notices").textContent = notices ? strings.notices + " : " + notices : "";
+    document.getElementById("strip-events").textContent = events ? label(strings.tonight) + events : "";
+    document.getElementById("strip-notices").textContent = notices ? label(strings.notices) + notices : "";
     document.getElementById("strip").hidden = !events && !notices;
   }
   async function refreshStrip() {

@@ -8,6 +8,7 @@ multi-process paths are in test_board_browser.py and test_board_processes.py.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -375,7 +376,9 @@ def test_the_state_says_when_to_ask_again(space: Space, clock: Any) -> None:
     assert fresh["refresh_at"] == at(19).isoformat()
     clock.set(at(19, 10))
     fresh = board.emit("sync", None, namespace="/board", callback=True)
-    assert fresh["open"] is False and fresh["head_count"] == 1
+    # Past closing with someone in: open for SpaceAPI, "closed, 1 person still here".
+    assert fresh["status"] == "after_hours" and fresh["open"] is True
+    assert fresh["head_count"] == 1
     assert fresh["refresh_at"] == at(19, 30).isoformat()
 
 
@@ -403,3 +406,226 @@ def test_spaceapi_names_only_members_who_consented_to_the_internet(
     space.session.expire_all()
     assert space.session.get(Member, hidden.id).internet_consent_at is None
     assert space.session.get(Member, shy.id).internet_consent_at is None
+
+
+# -- namesakes ---------------------------------------------------------------------------
+
+
+def test_namesakes_show_the_initial_their_level_allows(space: Space, clock: Any) -> None:
+    """The family name's initial is the least that tells two people apart; a member who
+    shows only a first name keeps it that way, even beside a namesake."""
+    for family, level in (
+        ("Morvan", Visibility.PROFILE),
+        ("riou", Visibility.PROFILE),
+        ("Le Bihan", Visibility.FIRST_NAME),
+    ):
+        _member, badge = space.member(level, given_name="Baptiste", family_name=family)
+        space.tap(badge, clock())
+    _chloe, badge = space.member(Visibility.PROFILE, given_name="Chloé", family_name="Durand")
+    space.tap(badge, clock())
+
+    (state,) = received(space.board(), "state")
+
+    names = sorted(card["name"] for card in state["people"])
+    assert names == ["Baptiste", "Baptiste M.", "Baptiste R.", "Chloé"]
+    initials = {card["name"]: card["initials"] for card in state["people"]}
+    assert initials["Baptiste R."] == "BR" and initials["Baptiste"] == "B"
+    assert "Le Bihan" not in json.dumps(state) and "L." not in json.dumps(state)
+
+
+def test_a_second_baptiste_arriving_renames_the_first_live_and_leaving_undoes_it(
+    space: Space, clock: Any
+) -> None:
+    _first, first_badge = space.member(
+        Visibility.PROFILE, given_name="Baptiste", family_name="Morvan"
+    )
+    _second, second_badge = space.member(
+        Visibility.PROFILE, given_name="baptiste", display_name="baptiste", family_name="Riou"
+    )
+    board = space.board()
+    (state,) = received(board, "state")
+
+    space.tap(first_badge, clock())
+    (alone,) = received(board, "change")
+    assert alone["put"]["name"] == "Baptiste"
+
+    clock.advance(minutes=10)
+    space.tap(second_badge, clock())
+    arrival, renamed = received(board, "change")
+    assert arrival["put"]["name"] == "baptiste R."
+    assert renamed["put"] == {**alone["put"], "name": "Baptiste M.", "initials": "BM"}
+    assert [arrival["seq"], renamed["seq"]] == [state["seq"] + 2, state["seq"] + 3]
+    assert renamed["head_count"] == 2
+
+    clock.advance(minutes=10)
+    space.tap(second_badge, clock())
+    departure, back = received(board, "change")
+    assert departure["drop"] == arrival["put"]["key"]
+    assert back["put"]["name"] == "Baptiste" and back["head_count"] == 1
+
+    # What a board that connects now is told agrees with what the live one made of it.
+    (fresh,) = received(space.board(), "state")
+    assert fresh["people"] == [back["put"]]
+
+
+def test_a_namesake_hiding_themselves_gives_the_other_their_plain_name_back(
+    space: Space, clock: Any
+) -> None:
+    from server.domain.links import make_member_token
+
+    shy, shy_badge = space.member(Visibility.PROFILE, given_name="Baptiste", family_name="Riou")
+    _other, other_badge = space.member(
+        Visibility.PROFILE, given_name="Baptiste", family_name="Morvan"
+    )
+    space.tap(shy_badge, clock())
+    space.tap(other_badge, clock())
+    board = space.board()
+    (state,) = received(board, "state")
+    assert sorted(card["name"] for card in state["people"]) == ["Baptiste M.", "Baptiste R."]
+
+    link = "/me/" + make_member_token(space.app.config["SECRET_KEY"], shy.id)
+    submit(space.client, link, {"visibility": "hidden"})
+    changes = received(board, "change")
+    assert [change.get("put", {}).get("name") for change in changes] == [None, "Baptiste"]
+    assert "drop" in changes[0]
+
+
+# -- open or closed, and the empty board ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "present", "status", "is_open"),
+    [
+        (at(10), True, "open", True),
+        (at(19, 10), True, "after_hours", True),  # the visit ends by itself at 19:30
+        (at(23), False, "closed", False),
+        (at(10), False, "open", True),
+    ],
+    ids=["open-with-people", "closed-with-people", "closed-empty", "open-empty"],
+)
+def test_the_board_and_spaceapi_agree_on_open_or_closed(
+    space: Space, clock: Any, when: Any, present: bool, status: str, is_open: bool
+) -> None:
+    if present:
+        _member, badge = space.member(Visibility.FIRST_NAME, given_name="Bruno")
+        space.tap(badge, at(18, 30))
+    clock.set(when)
+
+    (state,) = received(space.board(), "state")
+    spaceapi = space.client.get(f"/sites/{space.site.slug}/spaceapi.json").json
+
+    assert (state["status"], state["open"]) == (status, is_open)
+    assert spaceapi["state"]["open"] is state["open"]
+    count = spaceapi["sensors"]["people_now_present"][0]["value"]
+    assert count == state["head_count"] == (1 if present else 0)
+
+
+def test_the_header_words_for_closed_with_people_still_in() -> None:
+    from server.web.board import STRINGS
+
+    assert STRINGS["fr"]["closed_but_here"]["other"].format(n=62) == (
+        "Fermé — 62 personnes encore là"
+    )
+    assert STRINGS["en"]["closed_but_here"]["one"].format(n=1) == "Closed — 1 person still here"
+
+
+@pytest.mark.parametrize(
+    ("when", "came", "words", "time"),
+    [
+        (at(8), False, "opens", "09:00"),
+        (at(10), False, "first", None),
+        (at(11), True, "again", None),
+        (at(13), True, "reopens", "14:00"),
+        (at(20), True, "all_gone", None),
+        (at(20), False, "closed", None),
+        (at(10, day=29), False, "closed", None),  # a Sunday: closed all day
+    ],
+)
+def test_an_empty_board_says_what_is_true_at_that_time_of_day(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    clock: Any,
+    when: Any,
+    came: bool,
+    words: str,
+    time: str | None,
+) -> None:
+    lunch = {day: [["09:00", "12:30"], ["14:00", "19:00"]] for day in ("mon", "tue", "wed")}
+    space = Space(app, client, session, opening_hours=lunch)
+    if came:  # someone came in the morning and left
+        _member, badge = space.member(Visibility.HIDDEN)
+        space.tap(badge, at(9, 30))
+        space.tap(badge, at(10, 30))
+    clock.set(when)
+
+    (state,) = received(space.board(), "state")
+
+    assert state["head_count"] == 0
+    assert state["empty"] == {"words": words, "time": time}
+
+
+def test_someone_present_leaves_no_empty_words(space: Space, clock: Any) -> None:
+    _member, badge = space.member(Visibility.HIDDEN)
+    space.tap(badge, clock())
+    (state,) = received(space.board(), "state")
+    assert state["empty"] is None and state["head_count"] == 1
+
+
+# -- words and typography --------------------------------------------------------------------
+
+
+def page_setup(space: Space, lang: str) -> dict[str, Any]:
+    body = space.page(token=space.token, lang=lang).get_data(as_text=True)
+    marker = '<script id="board-setup" type="application/json">'
+    start = body.index(marker) + len(marker)
+    setup: dict[str, Any] = json.loads(body[start : body.index("</script>", start)])
+    return setup
+
+
+def test_the_others_line_says_one_or_several_in_each_language(space: Space) -> None:
+    french, english = page_setup(space, "fr")["strings"], page_setup(space, "en")["strings"]
+    assert french["others"]["one"].format(n=1) == "+1 autre"
+    assert french["others"]["other"].format(n=2) == "+2 autres"
+    assert english["others"]["one"].format(n=1) == "+1 other"
+    assert english["others"]["other"].format(n=2) == "+2 others"
+
+
+def test_a_colon_has_a_narrow_space_before_it_in_french_and_none_in_english(
+    space: Space,
+) -> None:
+    french, english = page_setup(space, "fr")["strings"], page_setup(space, "en")["strings"]
+    for strings, wrong in ((french, re.compile(r"(?<!\u202f)[:!]")), (english, re.compile(r"\s:"))):
+        texts = [
+            text
+            for value in strings.values()
+            for text in (value.values() if isinstance(value, dict) else [value])
+        ]
+        assert not [text for text in texts if wrong.search(text)], strings["hours"]
+    assert english["hours"] == "Today: {hours}" and english["label"] == "{label}: "
+    assert french["hours"] == "Aujourd'hui\u202f: {hours}"
+
+
+def test_the_strip_gives_event_times_on_the_24_hour_clock(space: Space, clock: Any) -> None:
+    from server.domain.meetups import add_event
+
+    evening = at(18, 30)
+    add_event(
+        space.session,
+        space.site,
+        "Apéro",
+        evening,
+        at(20),
+        "community",
+        True,
+        "",
+        None,
+        "t",
+        clock(),
+    )
+    space.session.commit()
+    for lang in ("fr", "en"):
+        strip = space.client.get(
+            f"/board/{space.site.slug}/strip", query_string={"token": space.token, "lang": lang}
+        ).json
+        assert strip["events"] == [{"title": "Apéro", "at": "18:30"}]
