@@ -418,6 +418,7 @@ CREATE TABLE taps (
     outcome VARCHAR(16) NOT NULL,
     response JSON NOT NULL,
     ticket_id INTEGER,
+    cancels_id INTEGER,
     CONSTRAINT pk_taps PRIMARY KEY (id),
     CONSTRAINT uq_taps_tap_id UNIQUE (tap_id),
     CONSTRAINT ck_taps_tap_kind CHECK (kind IN ('badge', 'staff_in', 'staff_out', 'auto_out', 'void')),
@@ -429,8 +430,11 @@ CREATE TABLE taps (
     CONSTRAINT fk_taps_member_id_members FOREIGN KEY(member_id) REFERENCES members (id),
     CONSTRAINT ck_taps_clock_status CHECK (clock IN ('corrected', 'unverified', 'implausible', 'server')),
     CONSTRAINT ck_taps_outcome CHECK (outcome IN ('checked_in', 'checked_out', 'duplicate', 'unknown_badge', 'revoked', 'archived', 'invalid')),
-    CONSTRAINT fk_taps_ticket_id_tickets FOREIGN KEY(ticket_id) REFERENCES tickets (id)
+    CONSTRAINT fk_taps_ticket_id_tickets FOREIGN KEY(ticket_id) REFERENCES tickets (id),
+    CONSTRAINT fk_taps_cancels_id_taps FOREIGN KEY(cancels_id) REFERENCES taps (id)
 );
+
+CREATE INDEX ix_taps_cancels_id ON taps (cancels_id);
 
 CREATE INDEX ix_taps_member_time ON taps (member_id, occurred_at, tap_id);
 

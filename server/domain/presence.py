@@ -625,11 +625,18 @@ def opening_hours(site: Site) -> OpeningHours:
     )
 
 
+#: A staff entry withdrawing another (see `server.domain.corrections`).
+_WITHDRAWAL = aliased(Tap, name="withdrawal")
+
+
 def _participating(member_id: int | InstrumentedAttribute[int]) -> Select[Tap]:
+    """The member's entries that take part in presence: not void, not refused, not
+    withdrawn by staff."""
     return select(Tap).where(
         Tap.member_id == member_id,
         Tap.kind != TapKind.VOID,
         Tap.outcome.not_in(REFUSED),
+        ~select(_WITHDRAWAL.id).where(_WITHDRAWAL.cancels_id == Tap.id).exists(),
     )
 
 

@@ -478,6 +478,9 @@ class Tap(Base):
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # An event ticket read at the kiosk (or a walk-in's): no member, no visit.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # A `void` entry written by staff to withdraw a wrong one (see domain/corrections.py):
+    # the withdrawn entry stays in the log as it was and no longer takes part.
+    cancels_id: Mapped[int | None] = mapped_column(ForeignKey("taps.id"), index=True)
 
     @property
     def order_key(self) -> tuple[datetime, str]:

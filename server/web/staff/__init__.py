@@ -71,6 +71,11 @@ def local_time(moment: datetime, timezone: str, with_date: bool = False) -> str:
     return f"{local:%d/%m} {text}" if with_date else text
 
 
+def local_input(moment: datetime, timezone: str) -> str:
+    """A time as a `datetime-local` field holds it, in the site's time zone."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%dT%H:%M}"
+
+
 def _allow_uploads() -> None:
     # Before CSRFProtect reads the form: the app's limit is sized for the kiosk API.
     if request.endpoint in UPLOADS:
@@ -85,6 +90,7 @@ def init_staff(app: Flask) -> None:
         auth,
         billing,
         dashboard,
+        days,
         equipment,
         guests,
         invoices,
@@ -96,6 +102,7 @@ def init_staff(app: Flask) -> None:
     )
 
     app.add_template_filter(local_time)
+    app.add_template_filter(local_input)
     app.jinja_env.globals.update(
         plan_names={plan.value: name for plan, name in PLAN_NAMES.items()},
         level_names={level.value: name for level, name in LEVEL_NAMES.items()},

@@ -24,7 +24,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.validators import ValidationError as InvalidField
 
-from server.domain import audit, presence
+from server.domain import audit, corrections, presence
 from server.domain.billing import BillingError, statement
 from server.domain.credentials import cards_sheet, issue_qr, printable_badges
 from server.domain.guests import became_member
@@ -52,7 +52,8 @@ from server.i18n import refusal_text
 from server.runtime import external_url, runtime
 from server.store.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
 from server.web.photos import send_photo
-from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, blp
+from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, audit_words, blp
+from server.web.staff.days import day_words
 
 PLANS = [SelectChoice(plan.value, PLAN_NAMES[plan]) for plan in Plan]
 LEVELS = [
@@ -205,10 +206,15 @@ def member(member_id: int) -> str:
         sites = list(session.scalars(select(Site).order_by(Site.id)))
         here = [visit for site in sites for visit in presence.present_visits(session, site.id, now)]
         here = [visit for visit in here if visit.member_id == member_id]
+        days, older = corrections.timeline(session, member_id, _before(request.args.get("before")))
         return render_template(
             "staff/member.html",
             member=found,
             here=here,
+            days=days,
+            older=older,
+            zones={site.id: site.timezone for site in sites},
+            **day_words(session, now),
             form=_correction_form(sites),
             photo_form=PhotoForm(),
             sites={site.id: site for site in sites},
@@ -224,6 +230,14 @@ def member(member_id: int) -> str:
             billing=app.settings.billing,
             invoices=member_invoices(session, member_id),
         )
+
+
+def _before(text: str | None) -> date | None:
+    """The `before` of the member's page (its days before that date), if a date."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 @blp.post("/members/<int:member_id>/link")
@@ -282,17 +296,19 @@ def member_correct(member_id: int, direction: str) -> Response:
         result = presence.record_staff_entry(
             session, found, site, kind, at, actor(), reason, now, app.rules
         )
-        audit.record(
-            session,
-            now,
-            actor(),
-            f"visit.{direction}",
-            f"member:{member_id}",
-            form.reason.data or "",
-            site=site.slug,
-            when=at.isoformat(),
-            outcome=result.outcome.value,
-        )
+        if result.outcome.value in ("checked_in", "checked_out"):  # else nothing changed
+            audit.record(
+                session,
+                now,
+                actor(),
+                f"visit.{direction}",
+                f"member:{member_id}",
+                form.reason.data or "",
+                site=site.slug,
+                when=at.isoformat(),
+                zone=site.timezone,
+                outcome=result.outcome.value,
+            )
     done = {"checked_in": _("Entrée enregistrée."), "checked_out": _("Sortie enregistrée.")}
     flash(done.get(result.outcome.value, _("Rien à changer : c'était déjà le cas.")), "saved")
     return redirect(url_for("staff.member", member_id=member_id))
@@ -309,8 +325,8 @@ def _when(text: str | None, site: Site, now: datetime) -> datetime:
 @blp.get("/audit")
 def audit_trail() -> str:
     with runtime().session() as session:
-        entries: Any = audit.latest(session)
         zone = home_zone(session).key
+        entries = audit_words.lines(session, audit.latest(session), zone)
         return render_template("staff/audit.html", entries=entries, zone=zone)
 
 
