@@ -108,4 +108,4 @@ def test_a_pack_bought_at_the_desk_then_the_month_closed_by_an_admin(
     # November is not over: it cannot be closed, and says so.
     client.post("/staff/billing/2026-11/close", data={"csrf_token": token})
     assert "Ce mois n'est pas encore fini" in text(client.get("/staff/billing?month=2026-11"))
-    assert "billing.close" in client.get("/staff/audit").get_data(as_text=True)
+    assert "a clos un mois de facturation" in client.get("/staff/audit").get_data(as_text=True)
