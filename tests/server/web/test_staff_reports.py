@@ -50,7 +50,7 @@ def test_the_occupancy_page_its_csv_and_a_bad_period(
     page = client.get("/staff/reports?site=cantine&from=2026-10-01&to=2026-10-31")
     assert page.status_code == 200
     words = text(page)
-    assert "Visites 2 Membres différents 1 Heures de présence 8.0" in words
+    assert "Visites 2 Membres différents 1 Heures de présence 8,0" in words
     assert "Durée moyenne d'une visite 4 h 00" in words
     assert "chart.umd.min.js" in page.get_data(as_text=True)  # served by the app, no CDN
     days = client.get("/staff/reports/days.csv?site=cantine&from=2026-10-01&to=2026-10-31")
