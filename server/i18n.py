@@ -72,13 +72,14 @@ def decimal(value: float | Decimal, digits: int = 1) -> str:
     return numbers.format_decimal(value, pattern, locale=get_locale())
 
 
-def percent(ratio: float, signed: bool = False) -> str:
-    """A ratio as a whole percentage: "27 %", or "27%"; `signed`: "+12 %", "−3 %" (as
-    the annual report writes a change)."""
+def percent(ratio: float, signed: bool = False, digits: int = 0) -> str:
+    """A ratio as a percentage: "27 %", or "27%", with up to `digits` decimals ("0,4 %");
+    `signed`: "+12 %", "−3 %" (as the annual report writes a change)."""
+    shown = round(abs(ratio) if signed else ratio, digits + 2)
+    text = numbers.format_percent(shown, locale=get_locale(), decimal_quantization=False)
     if not signed:
-        return numbers.format_percent(ratio, locale=get_locale())
-    sign = "+" if ratio >= 0 else "\u2212"
-    return sign + numbers.format_percent(abs(ratio), locale=get_locale())
+        return text
+    return ("+" if ratio >= 0 else "\u2212") + text
 
 
 def clock(moment: datetime | time) -> str:
