@@ -100,9 +100,7 @@ def test_a_pack_bought_at_the_desk_then_the_month_closed_by_an_admin(
     assert "Clore le mois" in page
     closed = client.post("/staff/billing/2026-10/close", data={"csrf_token": token})
     assert closed.status_code == 302
-    assert "Mois clos : 2 relevés, définitifs." in text(
-        client.get("/staff/billing?month=2026-10")
-    )
+    assert "Mois clos : 2 relevés, définitifs." in text(client.get("/staff/billing?month=2026-10"))
     assert len(session.scalars(select(Statement)).all()) == 2
     session.rollback()
     # November is not over: it cannot be closed, and says so.

@@ -35,9 +35,7 @@ def test_french_numbers_dates_and_weeks(i18n_app: Flask) -> None:
         assert week("2025-W49") == "semaine 49 (1–7 déc.)"
         assert week("2026-W49") == "semaine 49 (30 nov.–6 déc.)"
         # A report of the 1st to the 3rd counts only those days of the week.
-        assert week("2025-W49", (date(2025, 12, 1), date(2025, 12, 3))) == (
-            "semaine 49 (1–3 déc.)"
-        )
+        assert week("2025-W49", (date(2025, 12, 1), date(2025, 12, 3))) == ("semaine 49 (1–3 déc.)")
         assert day_range(date(2026, 12, 7), date(2026, 12, 7)) == "7 déc."
         assert month("2026-11") == "novembre 2026"
 
