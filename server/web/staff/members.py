@@ -720,15 +720,18 @@ def cards_pdf() -> Response:
 
 @blp.get("/members.csv")
 def members_csv() -> Response:
+    """Every member not erased; `?excel=1` for a French Excel (`;`, BOM, French headers)."""
+    excel = request.args.get("excel") == "1"
     with runtime().session() as session:
         rows = session.scalars(
             select(Member).where(Member.erased_at.is_(None)).order_by(Member.id)
         ).all()
-        body = export_csv(rows)
+        body = export_csv(rows, excel=excel)
+    name = f"membres{'-excel' if excel else ''}.csv"
     return FlaskResponse(
-        body,
+        body.encode("utf-8"),
         mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="membres.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -53,7 +53,7 @@ def test_closing_issues_invoices_then_payments_credit_notes_and_files(
         client.post("/staff/billing/2026-10/close", data={"csrf_token": token}).status_code == 302
     )
     page = text(client.get("/staff/billing?month=2026-10"))
-    assert "Mois clos : 2 relevé(s), définitifs." in page and "2 facture(s) émise(s)." in page
+    assert "Mois clos : 2 relevés, définitifs." in page and "2 factures émises." in page
     (other, first) = session.scalars(select(Invoice).order_by(Invoice.number)).all()
     assert (other.label, other.member_id) == ("F-2026-000001", paul)  # by family name
     assert (first.label, first.member_id) == ("F-2026-000002", carla)
