@@ -41,8 +41,12 @@ def test_member_moves_from_hidden_to_profile_and_back(app, client, session, cloc
     assert page.status_code == 200
     assert 'value="hidden" checked' in page.get_data(as_text=True)
 
-    saved = submit(client, url, {"visibility": "profile"})
-    assert saved.status_code == 200 and "enregistré" in saved.get_data(as_text=True)
+    answer = submit(client, url, {"visibility": "profile"})
+    # Back to the form's section (post/redirect/get), where the confirmation is.
+    assert answer.status_code == 303 and answer.location == url + "#screen"
+    saved = client.get(answer.location).get_data(as_text=True)
+    assert 'role="status" tabindex="-1" data-flash>C&#39;est enregistré.' in saved
+    assert "enregistré" not in client.get(url).get_data(as_text=True)  # said once
     session.expire_all()
     member = session.get(Member, alice.id)
     assert member.visibility is Visibility.PROFILE and member.visibility_consent_at == clock()
