@@ -238,7 +238,12 @@ def invoice_file(token: str, invoice_id: int) -> Response | tuple[str, int]:
 
 
 #: The together page's forms, by action -> the section their confirmation shows in.
-SECTIONS = {"consents": "consents", "watch": "watch", "unwatch": "watch", "propose": "notice"}
+SECTIONS = {
+    "consents": "consents-title",
+    "watch": "watch-title",
+    "unwatch": "watch-title",
+    "propose": "notice-title",
+}
 
 
 @blp.route("/<token>/together", methods=["GET", "POST"])
