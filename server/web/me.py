@@ -237,6 +237,12 @@ def invoice_file(token: str, invoice_id: int) -> Response | tuple[str, int]:
         )
 
 
+def _notes() -> dict[str, str]:
+    """The confirmations waiting to be shown, by the section of the page they belong to."""
+    flashed: list[tuple[str, str]] = get_flashed_messages(with_categories=True)  # type: ignore[assignment]
+    return dict(flashed)
+
+
 #: The together page's forms, by action -> the section their confirmation shows in.
 SECTIONS = {
     "consents": "consents-title",
@@ -273,7 +279,7 @@ def together(token: str) -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
             "me_together.html",
             member=member,
             token=token,
-            notes=dict(get_flashed_messages(with_categories=True)),
+            notes=_notes(),
             problem=(problem_at, problem) if problem else None,
             watched=[m for m in watched.values() if m is not None and m.erased_at is None],
             may_watch=[m for m in may_watch(session, member) if m.id not in watched],
@@ -436,7 +442,7 @@ def _page(
         "me.html",
         member=member,
         choices=CHOICES,
-        notes=dict(get_flashed_messages(with_categories=True)),
+        notes=_notes(),
         problem=problem,
         has_qr=has_qr,
         history=visit_history(session, member.id, now),

@@ -184,16 +184,16 @@ def test_staff_create_an_event_people_register_and_the_calendar_lists_what_is_op
     assert "Atelier &lt;vélo&gt;" in public and "<vélo>" not in public
     assert client.get(f"/events/{private.id}").status_code == 404
     assert register(client, workshop.id, "", "x").status_code == 400
-    form = re.search(
+    opened = re.search(
         r'name="csrf_token" value="([^"]+)"', client.get(f"/events/{workshop.id}").text
     )
-    assert form and "Plus que 2 places" in public
+    assert opened and "Plus que 2 places" in public
     assert register(client, workshop.id, "Ada").status_code == 200
     assert "Plus qu'une place" in unescape(client.get(f"/events/{workshop.id}").text)
     assert register(client, workshop.id, "Linus").status_code == 200
     assert "Complet" in client.get(f"/events/{workshop.id}").text
     # A form opened while there was a place left, sent once there is none:
-    full = client.post(f"/events/{workshop.id}", data={"name": "Grace", "csrf_token": form[1]})
+    full = client.post(f"/events/{workshop.id}", data={"name": "Grace", "csrf_token": opened[1]})
     assert full.status_code == 400 and "complet" in full.text
 
     feed = Calendar.from_ical(client.get("/events/calendar.ics").data)
