@@ -19,9 +19,10 @@
 
   // After a form: the page opens at its section (the address's #anchor); the
   // confirmation there takes the focus, so that screen readers say it.
+  // Once the page has loaded and scrolled to its anchor (which would take the focus back).
   const flash = document.querySelector("[data-flash]");
   if (flash) {
-    flash.focus({ preventScroll: false });
+    window.addEventListener("load", () => requestAnimationFrame(() => flash.focus()));
   }
 
   for (const button of document.querySelectorAll("[data-copies]")) {
