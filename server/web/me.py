@@ -470,7 +470,9 @@ class ProfileForm(FlaskForm):  # type: ignore[misc]
 
     def validate_skills(self, field: Any) -> None:
         if any(len(skill) > MAX_SKILL for skill in split_skills(field.data)):
-            raise InvalidField(_("Une compétence tient en %(num)d caractères.", num=MAX_SKILL))
+            raise InvalidField(
+                _("Chaque compétence tient en %(num)d caractères au plus.", num=MAX_SKILL)
+            )
 
 
 #: The longest skill, as members.MemberSchema takes it (the board shows them as tags).
