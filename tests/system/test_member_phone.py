@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from tests.servers import ServerProcess, free_port, post_tap, presence, write_co
 
 pytestmark = pytest.mark.slow
 
-PHONE = {"width": 360, "height": 740}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 LONG = "Cartographie-participative-des-fontaines-publiques-et-des-points-d-eau"
 
 

@@ -189,7 +189,7 @@ def test_staff_create_an_event_people_register_and_the_calendar_lists_what_is_op
     )
     assert opened and "Plus que 2 places" in public
     assert register(client, workshop.id, "Ada").status_code == 200
-    assert "Plus qu'une place" in unescape(client.get(f"/events/{workshop.id}").text)
+    assert "Plus que 1 place" in unescape(client.get(f"/events/{workshop.id}").text)
     assert register(client, workshop.id, "Linus").status_code == 200
     assert "Complet" in client.get(f"/events/{workshop.id}").text
     # A form opened while there was a place left, sent once there is none:

@@ -129,7 +129,7 @@ def test_the_event_page_shows_what_where_and_the_places_left(
     assert "Plus que 4 places" in page
     for name in ("Ada", "Linus", "Grace"):
         submit(client, f"/events/{event.id}", {"name": name})
-    assert "Plus qu'une place" in unescape(client.get(f"/events/{event.id}").text)
+    assert "Plus que 1 place" in unescape(client.get(f"/events/{event.id}").text)
     submit(client, f"/events/{event.id}", {"name": "Margaret"})
     full = unescape(client.get(f"/events/{event.id}").text)
     assert "Complet" in full and "<form" not in full
