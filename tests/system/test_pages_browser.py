@@ -100,6 +100,8 @@ class Checker:
             if overflow > 1:
                 wide = page.evaluate(WIDEST)
                 self.problems.append(f"{url} at {width}px scrolls {overflow}px sideways: {wide}")
+            if not page.evaluate(MENU_REACHABLE):
+                self.problems.append(f"{url} at {width}px: neither the menu nor its button shows")
             if width not in AXE_WIDTHS:
                 continue
             for violation in Axe().run(page).response["violations"]:
@@ -113,6 +115,15 @@ class Checker:
         return found
 
 
+#: The staff menu shows its links, or else its "Menu" button.
+MENU_REACHABLE = """
+(() => {
+  const menu = document.querySelector("details.menu");
+  const shown = (e) => e !== null && e.getClientRects().length > 0;
+  if (menu === null) return true;
+  return shown(menu.querySelector(".nav-links")) || shown(menu.querySelector("summary"));
+})()
+"""
 #: What sticks out past the right edge, to say where to look.
 WIDEST = """
 Array.from(document.querySelectorAll("body *"))

@@ -8,7 +8,8 @@
 (function () {
   function foldMenus() {
     document.querySelectorAll("details[data-fold-below]").forEach(function (menu) {
-      const narrow = window.matchMedia("(max-width: " + menu.dataset.foldBelow + ")");
+      // The very complement of presence.css's (min-width: ...): no width is both.
+      const narrow = window.matchMedia("not all and (min-width: " + menu.dataset.foldBelow + ")");
       const follow = function () { menu.open = !narrow.matches; };
       follow();
       narrow.addEventListener("change", follow);
