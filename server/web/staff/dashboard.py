@@ -18,6 +18,7 @@ from server.domain.kiosks import clock_wrong, health
 from server.domain.sites import find_site
 from server.runtime import runtime
 from server.store.models import Kiosk, Member, Site, Visit
+from server.web import scroll_tables
 from server.web.staff import blp
 
 
@@ -88,7 +89,8 @@ def dashboard_live() -> str:
     app = runtime()
     with app.session() as session:
         shown = dashboard_now(session, app.now(), app.rules.future_tolerance)
-        return render_template("staff/_dashboard_live.html", **shown)
+        # Its tables in their scroll boxes, as on the page it is swapped into.
+        return scroll_tables(render_template("staff/_dashboard_live.html", **shown))
 
 
 @blp.get("/roll-call/<slug>")
