@@ -343,7 +343,8 @@ class VisitArgsSchema(PageArgsSchema):
     )
     site = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=64),
+        # A slug as sites are named (server.domain.sites): anything else names no site.
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="A site's slug."),
         metadata={"description": "A site's slug; by default every site."},
     )
     member = fields.Integer(
