@@ -66,7 +66,7 @@ def test_staff_invite_a_guest_whose_pass_opens_on_its_day_only(
     assert pass_page.status_code == 200
     text = unescape(pass_page.text)
     assert "Dora, vous êtes attendu·e à La Cantine le jeudi 26 novembre 2026." in text
-    png = re.search(r'<img src="([^"]+)"', pass_page.text)
+    png = re.search(r'<img src="([^"]+)" alt="Code QR du pass"', pass_page.text)
     assert png
     image = Image.open(io.BytesIO(client.get(unescape(png[1])).data))
     value = zxingcpp.read_barcodes(image)[0].text

@@ -41,7 +41,7 @@ def register(client: FlaskClient, event_id: int, name: str, email: str = "") -> 
 
 def ticket_token(client: FlaskClient, page: str) -> str:
     """What the ticket's QR code says, read from its image as a phone camera would."""
-    png = re.search(r'<img src="([^"]+)"', page)
+    png = re.search(r'<p class="qr"><img src="([^"]+)"', page)
     assert png, "no QR code on the ticket page"
     image = Image.open(io.BytesIO(client.get(unescape(png[1])).data))
     return str(zxingcpp.read_barcodes(image)[0].text)
