@@ -16,8 +16,8 @@ from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response
 from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
@@ -44,6 +44,7 @@ from server.domain.members import (
     export_csv,
     first_error,
     import_csv,
+    matching,
     plan_on,
 )
 from server.domain.photos import PhotoError, delete_photo, store_photo
@@ -53,7 +54,9 @@ from server.runtime import external_url, runtime
 from server.store.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
 from server.web.photos import send_photo
 from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, audit_words, blp
+from server.web.staff.dashboard import pack_warning
 from server.web.staff.days import day_words
+from server.web.staff.paging import counted
 
 PLANS = [SelectChoice(plan.value, PLAN_NAMES[plan]) for plan in Plan]
 LEVELS = [
@@ -107,24 +110,22 @@ def _filters() -> dict[str, str]:
     return {name: v if v in FILTERS[name] else FILTERS[name][0] for name, v in chosen.items()}
 
 
+#: Members on a page of the list; audit entries on a page of the trail.
+MEMBERS_PAGE = 50
+AUDIT_PAGE = 100
+
+
 @blp.get("/members")
 def members() -> str:
-    """Members, searched by name or e-mail and filtered by state, presence and plan."""
+    """Members, searched by names or e-mail (every word, any order, accents or not) and
+    filtered by state, presence and plan, a page at a time. `?part=results` answers the
+    results alone, for the search as one types (staff_search.js)."""
     app = runtime()
     now = app.now()
     query = request.args.get("q", "").strip()
     chosen = _filters()
     with app.session() as session:
-        found = select(Member).where(Member.erased_at.is_(None))
-        if query:
-            like = f"%{query}%"
-            found = found.where(
-                or_(
-                    Member.given_name.ilike(like),
-                    Member.family_name.ilike(like),
-                    Member.email.ilike(like),
-                )
-            )
+        found = select(Member).where(Member.erased_at.is_(None), matching(query))
         if chosen["state"] == "guests":  # people who came as guests and did not join
             found = found.where(Member.is_guest.is_(True))
         elif chosen["state"] != "all":
@@ -144,10 +145,19 @@ def members() -> str:
         today = local_today(session, now)
         if chosen["plan"]:
             found = found.where(current_plan(today) == Plan(chosen["plan"]))
-        rows = session.scalars(found.order_by(Member.family_name, Member.given_name)).all()
+        total = session.scalar(select(func.count()).select_from(found.subquery())) or 0
+        paging = counted(total, MEMBERS_PAGE)
+        rows = session.scalars(
+            found.order_by(Member.family_name, Member.given_name, Member.id)
+            .options(selectinload(Member.plans))
+            .limit(paging.size)
+            .offset(paging.offset)
+        ).all()
+        template = "staff/_members_results.html" if request.args.get("part") else None
         return render_template(
-            "staff/members.html",
+            template or "staff/members.html",
             members=rows,
+            paging=paging,
             q=query,
             chosen=chosen,
             plans=PLANS,
@@ -309,8 +319,13 @@ def member_correct(member_id: int, direction: str) -> Response:
                 zone=site.timezone,
                 outcome=result.outcome.value,
             )
+        warning = None
+        if result.outcome.value == "checked_in" and at.date() == now.date():
+            warning = pack_warning(session, found, now, app.settings.billing)
     done = {"checked_in": _("Entrée enregistrée."), "checked_out": _("Sortie enregistrée.")}
     flash(done.get(result.outcome.value, _("Rien à changer : c'était déjà le cas.")), "saved")
+    if warning:
+        flash(warning, "problem")
     return redirect(url_for("staff.member", member_id=member_id))
 
 
@@ -324,10 +339,13 @@ def _when(text: str | None, site: Site, now: datetime) -> datetime:
 
 @blp.get("/audit")
 def audit_trail() -> str:
+    """The audit trail, latest first, a page at a time."""
     with runtime().session() as session:
         zone = home_zone(session).key
-        entries = audit_words.lines(session, audit.latest(session), zone)
-        return render_template("staff/audit.html", entries=entries, zone=zone)
+        paging = counted(audit.count(session), AUDIT_PAGE)
+        latest = audit.latest(session, paging.size, paging.offset)
+        entries = audit_words.lines(session, latest, zone)
+        return render_template("staff/audit.html", entries=entries, zone=zone, paging=paging)
 
 
 class EditForm(MemberForm):
