@@ -100,7 +100,7 @@ CREATE TABLE members (
     CONSTRAINT fk_members_sponsor_id_members FOREIGN KEY(sponsor_id) REFERENCES members (id)
 );
 
-CREATE INDEX ix_members_by_name ON members (family_name, given_name, id);
+CREATE INDEX ix_members_by_name ON members (family_name, given_name, id, erased_at, archived_at, is_guest, search);
 
 CREATE TABLE sites (
     id SERIAL NOT NULL,

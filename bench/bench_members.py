@@ -15,7 +15,7 @@ path one member at a time: about 200 a second on a small machine, too slow to be
 with); `--present` of them are checked in at the desk. A staff account logs in, then each
 page is asked `--repeat` times after one warm-up; the median time and the size are
 printed. The targets: every page under 300 ms and 200 KB; the exit status is 0 only when
-all are met.
+all are met (with `--figures-only`, once every page answered).
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def measure(app: Flask, repeat: int, members: int) -> list[tuple[str, float, int
         ("/staff/members?q=hel&part=results", "members, typed 'hel' (fragment)"),
         (f"/staff/members?page={members // 50 - 10}", "members, a late page"),
         ("/staff/members?presence=present", "members, present filter"),
+        ("/staff/members?plan=pack&q=fournier", "members, plan filter and a search"),
         ("/staff/", "dashboard"),
         ("/staff/desk?find=jer+gu", "dashboard, desk search 'jer gu'"),
         ("/staff/audit?page=2", "audit trail, page 2"),
@@ -179,6 +180,11 @@ def main() -> int:
         help="a PostgreSQL server (a fresh database is made there); "
         "default: $PRESENCE_TEST_POSTGRES_URL",
     )
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="exit 0 once every page answered, over the targets or not (for the test suite)",
+    )
     args = parser.parse_args()
     if args.members < 1000:
         parser.error("--members: at least 1,000 (a late page is 10 pages from the end)")
@@ -189,7 +195,7 @@ def main() -> int:
         with fresh_database(args.postgres_url) as url, tempfile.TemporaryDirectory() as folder:
             ok &= run(url, Path(folder), args)
     print("\nall pages within the targets" if ok else "\nsome pages over the targets")
-    return 0 if ok else 1
+    return 0 if ok or args.figures_only else 1
 
 
 if __name__ == "__main__":

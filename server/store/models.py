@@ -266,8 +266,20 @@ class Member(Base):
     """A person with a badge. Erasure blanks the person and keeps the row as a tombstone."""
 
     __tablename__ = "members"
-    # The members list's order (and its pages), read from the index rather than sorted.
-    __table_args__ = (Index("ix_members_by_name", "family_name", "given_name", "id"),)
+    # The members list in its order, with what its filters and search read: a page, a
+    # late page, a search or a count walks this index alone, not the table.
+    __table_args__ = (
+        Index(
+            "ix_members_by_name",
+            "family_name",
+            "given_name",
+            "id",
+            "erased_at",
+            "archived_at",
+            "is_guest",
+            "search",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     given_name: Mapped[str] = mapped_column(String(100), default="")

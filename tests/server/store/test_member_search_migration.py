@@ -52,7 +52,8 @@ def test_the_migration_fills_the_search_column_of_the_members_already_there(
     migrate.upgrade(engine)
 
     with engine.connect() as db:
-        found = dict(db.execute(text("SELECT id, search FROM members ORDER BY id")).all())
+        rows = db.execute(text("SELECT id, search FROM members ORDER BY id")).all()
+    found: dict[int, str] = {member_id: search for member_id, search in rows}
     assert found == {
         1: "heloise fournier elo heloise@example.org",
         2: "anais nin",
