@@ -27,6 +27,7 @@ from wtforms.validators import ValidationError as InvalidField
 from server.domain import audit, corrections, presence
 from server.domain.billing import BillingError, statement
 from server.domain.credentials import cards_sheet, issue_qr, printable_badges
+from server.domain.desk import find_at_desk
 from server.domain.guests import became_member
 from server.domain.invoices import check_siren, member_invoices
 from server.domain.links import LINK_DAYS, make_member_token, replace_member_link
@@ -356,9 +357,10 @@ class EditForm(MemberForm):
     working_on = StringField(_l("Travaille sur"), validators=[Length(max=500)])
     open_to_chat_about = StringField(_l("Envie de parler de"), validators=[Length(max=500)])
     # Not `sponsor` (the relationship the form would read from the member); a form sent
-    # without it keeps the sponsor as it was.
-    sponsor_id = SelectField(
-        _l("Parrainé·e par"), coerce=lambda v: int(v or 0), validate_choice=False
+    # without it keeps the sponsor as it was. Typed, not chosen from a list of everyone.
+    sponsor_text = StringField(
+        _l("Parrainé·e par (nom, e-mail ou n° de membre ; vide : personne)"),
+        validators=[Length(max=200)],
     )
     # Who invoices are made out to (empty: the member's own name, as a private person).
     billing_name = StringField(_l("Facturer au nom de"), validators=[Length(max=200)])
@@ -385,16 +387,36 @@ class EditForm(MemberForm):
             raise InvalidField(_("Une société ou un SIREN demande un code postal et une ville."))
 
 
-def _sponsors(session: Session, member: Member) -> list[Any]:
-    """Who may be named as a member's sponsor: any other member who is not a guest."""
-    others = session.execute(
-        select(Member.id, Member.given_name, Member.family_name)
-        .where(Member.id != member.id, Member.is_guest.is_(False), Member.erased_at.is_(None))
-        .order_by(Member.given_name, Member.family_name)
-    )
-    return [SelectChoice(0, _("personne"))] + [
-        SelectChoice(member_id, f"{given} {family}".strip()) for member_id, given, family in others
-    ]
+class NoSingleMember(Exception):
+    """What was typed to name a member names nobody, or several."""
+
+
+def _sponsor_text(sponsor: Member | None) -> str:
+    """The sponsor as the edit form shows it: their number, then their name."""
+    if sponsor is None:
+        return ""
+    return f"{sponsor.id} {sponsor.given_name} {sponsor.family_name}".strip()
+
+
+def _sponsor(session: Session, member: Member, text: str) -> Member | None:
+    """The sponsor the edit form names: the same text as shown keeps them, a number or
+    the words of one member's name or e-mail names another, nothing names nobody; a
+    NoSingleMember when it names nobody or several."""
+    text = text.strip()
+    if text == _sponsor_text(member.sponsor):
+        return member.sponsor
+    if not text:
+        return None
+    number = text.split()[0]
+    if number.isdigit():
+        found = session.get(Member, int(number))
+        candidates = [found] if found is not None else []
+    else:
+        candidates = list(find_at_desk(session, text, limit=3))
+    candidates = [c for c in candidates if c.id != member.id and not c.is_guest]
+    if len(candidates) != 1 or candidates[0].erased_at is not None:
+        raise NoSingleMember(text)
+    return candidates[0]
 
 
 @blp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
@@ -405,9 +427,8 @@ def member_edit(member_id: int) -> Response | str:
         found = _member(session, member_id)
         today = local_today(session, now)
         form = EditForm(obj=found)
-        form.sponsor_id.choices = _sponsors(session, found)
         if request.method == "GET":
-            form.sponsor_id.data = found.sponsor_id or 0
+            form.sponsor_text.data = _sponsor_text(found.sponsor)
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
             current = plan_on(found, today)
             form.plan.data = current.plan.value if current else Plan.PAYG.value
@@ -418,6 +439,15 @@ def member_edit(member_id: int) -> Response | str:
             owner = email and session.scalar(select(Member).where(Member.email == email))
             if owner and owner.id != member_id:
                 flash(_("%(email)s est déjà l'adresse d'un autre membre.", email=email), "problem")
+                return render_template("staff/member_edit.html", form=form, member=found)
+            try:
+                sponsor = _sponsor(session, found, form.sponsor_text.data or "")
+            except NoSingleMember:
+                who = form.sponsor_text.data
+                flash(
+                    _("« %(who)s » ne désigne pas un seul autre membre : précisez.", who=who),
+                    "problem",
+                )
                 return render_template("staff/member_edit.html", form=form, member=found)
             found.given_name = (form.given_name.data or "").strip()
             found.family_name = (form.family_name.data or "").strip()
@@ -432,9 +462,8 @@ def member_edit(member_id: int) -> Response | str:
             found.billing_street = (form.billing_street.data or "").strip()
             found.billing_postcode = (form.billing_postcode.data or "").strip()
             found.billing_city = (form.billing_city.data or "").strip()
-            sponsors = {choice.value for choice in form.sponsor_id.choices}
-            if "sponsor_id" in request.form and form.sponsor_id.data in sponsors:
-                found.sponsor_id = form.sponsor_id.data or None
+            if "sponsor_text" in request.form:
+                found.sponsor_id = sponsor.id if sponsor is not None else None
             starts_on = form.plan_from.data or today
             if change_plan(found, Plan(form.plan.data), starts_on):
                 audit.record(

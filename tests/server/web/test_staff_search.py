@@ -19,7 +19,7 @@ from server.domain.members import erase_member, import_csv
 from server.domain.staff import add_staff
 from server.settings import BillingSection
 from server.store.models import AuditEntry, Member, MemberPlan, Plan, StaffRole, StaffUser
-from tests.factories import PASSWORD, csrf, log_in, make_kiosk, make_member, make_site
+from tests.factories import PASSWORD, csrf, log_in, make_kiosk, make_member, make_site, submit
 
 
 @pytest.fixture
@@ -278,3 +278,31 @@ def test_the_dashboard_lists_no_member_to_enrol_a_badge_but_takes_a_name(
     assert "Plusieurs membres correspondent" in client.get("/staff/").get_data(as_text=True)
     client.post("/staff/badges/enrol", data={**form, "member": "hugo fournier"})
     assert "Badge attribué à Hugo" in client.get("/staff/").get_data(as_text=True)
+
+
+def test_a_sponsor_is_named_by_typing_not_chosen_among_everyone(
+    client: FlaskClient, session: Session, people: dict[str, Member], desk: StaffUser
+) -> None:
+    anais, hugo, eloise = (people[name].id for name in ("anais", "hugo", "eloise"))
+    session.rollback()  # the ids are read: let go of the database
+    log_in(client, desk.email)
+    url = f"/staff/members/{anais}/edit"
+    assert "<option" not in client.get(url).get_data(as_text=True).split("sponsor_text")[1]
+    form = {"given_name": "Anaïs", "plan": "payg", "visibility": "hidden"}
+
+    def sponsor_after(text: str) -> tuple[int, int | None]:
+        answer = submit(client, url, {**form, "sponsor_text": text})
+        session.expire_all()
+        found = session.get(Member, anais)
+        sponsor = found.sponsor_id if found else None
+        session.rollback()
+        return answer.status_code, sponsor
+
+    assert sponsor_after("hugo fournier") == (302, hugo)
+    shown = f"{hugo} Hugo Fournier"
+    assert f'value="{shown}"' in client.get(url).get_data(as_text=True)
+    assert sponsor_after(shown) == (302, hugo)  # the form sent back as shown: unchanged
+    assert sponsor_after("fournier") == (200, hugo)  # two Fourniers: say which
+    assert sponsor_after("anaïs") == (200, hugo)  # not oneself
+    assert sponsor_after(str(eloise)) == (302, eloise)
+    assert sponsor_after("") == (302, None)
