@@ -129,3 +129,32 @@ def _card(pdf: _Sheet, card: Card, x: float, y: float, title: str, logo: Path | 
     pdf.set_font(pdf.family, size=7)
     pdf.set_xy(x + pad, y + CARD_H - pad - 4)
     pdf.cell(text_w, 4, pdf.text_of(card.label))
+
+
+TICKET_W, TICKET_H = 105.0, 148.0  # mm, A6: a postcard, printed or kept on a phone
+TICKET_QR = 70.0  # mm, quiet zone included
+
+
+def ticket_pdf(
+    title: str, when: str, place: str, name: str, token: str, font: Path | None = None
+) -> bytes:
+    """An event ticket on one A6 page: the event, when and where, the holder, the QR code."""
+    font = font or next((path for path in FONTS if path.exists()), None)
+    pdf = _Sheet(font)
+    pdf.set_title(title)
+    pdf.add_page(format=(TICKET_W, TICKET_H))
+    pad = 8.0
+    width = TICKET_W - 2 * pad
+    pdf.set_xy(pad, pad)
+    pdf.set_font(pdf.family, size=16)
+    pdf.multi_cell(width, 7, pdf.text_of(title), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(pdf.family, size=10)
+    for line in (when, place):
+        pdf.set_x(pad)
+        pdf.multi_cell(width, 5, pdf.text_of(line), align="L", new_x="LMARGIN", new_y="NEXT")
+    qr_top = max(pdf.get_y() + 4.0, TICKET_H - pad - TICKET_QR - 12.0)
+    pdf.image(io.BytesIO(qr_png(token)), (TICKET_W - TICKET_QR) / 2, qr_top, TICKET_QR, TICKET_QR)
+    pdf.set_font(pdf.family, size=13)
+    pdf.set_xy(pad, qr_top + TICKET_QR + 2.0)
+    pdf.multi_cell(width, 6, pdf.text_of(name), align="C")
+    return bytes(pdf.output())

@@ -19,10 +19,11 @@ import functools
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
+from babel import dates, numbers
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 from babel.support import NullTranslations, Translations
@@ -65,6 +66,55 @@ def money(cents: int, currency: str = "EUR") -> str:
     return str(format_currency(Decimal(cents) / 100, currency))
 
 
+def decimal(value: float | Decimal, digits: int = 1) -> str:
+    """A number with `digits` decimals as the reader writes it: "1 234,5", or "1,234.5"."""
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return numbers.format_decimal(value, pattern, locale=get_locale())
+
+
+def percent(ratio: float, signed: bool = False, digits: int = 0) -> str:
+    """A ratio as a percentage: "27 %", or "27%", with up to `digits` decimals ("0,4 %");
+    `signed`: "+12 %", "−3 %" (as the annual report writes a change)."""
+    shown = round(abs(ratio) if signed else ratio, digits + 2)
+    text = numbers.format_percent(shown, locale=get_locale(), decimal_quantization=False)
+    if not signed:
+        return text
+    return ("+" if ratio >= 0 else "\u2212") + text
+
+
+def clock(moment: datetime | time) -> str:
+    """A local time of day as the reader writes it: "09:00", or "9:00 AM"."""
+    return dates.format_time(moment, "short", locale=get_locale())
+
+
+def day_range(first: date, last: date) -> str:
+    """Days, shortly: "1–7 déc." ("1–7 Dec"), "29 nov.–5 déc.", "7 déc." for one day."""
+    locale = get_locale()
+    if first == last:
+        return dates.format_date(last, "d MMM", locale=locale)
+    if (first.year, first.month) == (last.year, last.month):
+        begins = str(first.day)
+    else:
+        begins = dates.format_date(first, "d MMM", locale=locale)
+    return f"{begins}–{dates.format_date(last, 'd MMM', locale=locale)}"
+
+
+def week(key: str, within: tuple[date, date] | None = None) -> str:
+    """An ISO week ("2026-W49") for a reader: "semaine 49 (30 nov.–6 déc.)", its days
+    cut to the period `within` when given (a report counts only the days it covers)."""
+    year, number = (int(part) for part in key.split("-W"))
+    first, last = date.fromisocalendar(year, number, 1), date.fromisocalendar(year, number, 7)
+    if within is not None:
+        first, last = max(first, within[0]), min(last, within[1])
+    return str(gettext("semaine %(num)d (%(days)s)", num=number, days=day_range(first, last)))
+
+
+def month(key: str | date) -> str:
+    """A month ("2026-11", or its first day) for a reader: "novembre 2026"."""
+    first = key if isinstance(key, date) else date.fromisoformat(key + "-01")
+    return dates.format_date(first, "MMMM y", locale=get_locale())
+
+
 def refusal_text(refusal: Refusal, language: str | None = None) -> str:
     """A refusal's message in `language`, else the page's, its placeholders filled (the
     command line asks for English; a page answers in its reader's language)."""
@@ -86,7 +136,8 @@ def init_i18n(app: Flask) -> None:
     Babel(app, locale_selector=select_language)
     app.jinja_env.globals["page_language"] = page_language
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
-    app.add_template_filter(money)
+    for helper in (money, decimal, percent, clock, day_range, week, month):
+        app.add_template_filter(helper)
 
 
 def refresh_catalogue() -> None:

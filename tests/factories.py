@@ -138,14 +138,15 @@ def tap_json(badge: str, read_at: datetime, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def submit(client: Any, url: str, data: dict[str, str]) -> Any:
-    """Post a form as a browser does: open its page first and send its CSRF token back."""
+def submit(client: Any, url: str, data: dict[str, str], follow: bool = False) -> Any:
+    """Post a form as a browser does: open its page first and send its CSRF token back
+    (and, with `follow`, go where the answer redirects)."""
     import re
 
     page = client.get(url).get_data(as_text=True)
     found = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
     assert found, f"no CSRF token in the form at {url}"
-    return client.post(url, data={**data, "csrf_token": found[1]})
+    return client.post(url, data={**data, "csrf_token": found[1]}, follow_redirects=follow)
 
 
 # -- requests as kiosks and people make them -----------------------------------------

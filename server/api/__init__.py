@@ -21,7 +21,7 @@ def init_api(app: Flask, rest: Api, csrf: CSRFProtect) -> None:
     init_bounded_json(app)  # every JSON body of the app, not only the API's
     rest.register_blueprint(health.blp)
     rest.register_blueprint(kiosk.blp)
-    rest.register_blueprint(read.blp)  # /api/v1/invoices will be read there too
+    rest.register_blueprint(read.blp)
     document_one_kind_of_tap(rest.spec.components.schemas)
     app.register_blueprint(spaceapi.blp)
     # Kiosks and integrations authenticate with a bearer token, which a browser never

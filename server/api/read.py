@@ -1,5 +1,5 @@
 """The read API under /api/v1, for integrations (accounting, dashboards, an auditor's
-scripts): visits, members and statements, read-only, with a staff API token.
+scripts): visits, members, statements and invoices, read-only, with a staff API token.
 
 An admin makes a token on the staff pages ("Jetons d'API"); its scope is `read`, so a
 token opens these GET endpoints and nothing else (not the kiosk endpoints; no method here
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from server.api.errors import ApiError
 from server.api.schemas import (
     ErrorSchema,
+    InvoicePageSchema,
     MemberOutSchema,
     MemberPageSchema,
     MonthArgsSchema,
@@ -37,6 +38,7 @@ from server.api.schemas import (
 )
 from server.domain.api_tokens import find_token, note_use
 from server.domain.billing import MonthStatement, Plans, month_statements
+from server.domain.invoices import InvoiceRow, month_invoices
 from server.domain.kiosks import hash_token
 from server.domain.reports import BadPeriod, check_period
 from server.domain.sites import local_today
@@ -51,7 +53,7 @@ blp = Blueprint(
     __name__,
     url_prefix="/api/v1",
     description="What integrations read with a staff API token (scope `read`): visits, "
-    "members and statements. GET only.",
+    "members, statements and invoices. GET only.",
 )
 
 TOKEN_AUTH: list[dict[str, list[str]]] = [{"apiToken": []}]
@@ -289,6 +291,59 @@ class Statements(MethodView):
         return _page(args, len(found), [_statement(one, erased, currency) for one in page])
 
 
-# /api/v1/invoices goes here: GET, paged, `?month=YYYY-MM`, the invoices issued from
-# the month's closed statements, with this blueprint's token, limits and error shape.
-# (Built with the invoices themselves, not yet.)
+def _invoice(row: InvoiceRow, erased: set[int], currency: str) -> dict[str, Any]:
+    invoice = row.invoice
+    corrects = invoice.corrects
+    return {
+        "id": invoice.id,
+        "number": invoice.label,
+        "kind": invoice.kind.value,
+        "corrects": corrects.label if corrects is not None else None,
+        "member_id": invoice.member_id,
+        "buyer_name": None
+        if invoice.member_id in erased
+        else invoice.document.get("buyer", {}).get("name"),
+        "month": f"{invoice.month:%Y-%m}",
+        "issued_on": invoice.issued_on,
+        "due_on": invoice.due_on,
+        "currency": currency,
+        "total_cents": invoice.total_cents,
+        "vat_cents": invoice.vat_cents,
+        "excl_vat_cents": invoice.total_cents - invoice.vat_cents,
+        "status": row.status,
+        "credited_cents": row.credited_cents,
+        "paid_cents": row.paid_cents,
+        "balance_cents": row.balance_cents,
+        "payments": [
+            {"paid_on": p.paid_on, "method": p.method.value, "amount_cents": p.amount_cents}
+            for p in sorted(invoice.payments, key=lambda p: (p.paid_on, p.id))
+        ],
+    }
+
+
+@blp.route("/invoices")
+class Invoices(MethodView):
+    @blp.arguments(MonthArgsSchema, location="query", as_kwargs=False)
+    @blp.response(200, InvoicePageSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHORIZED)
+    @blp.alt_response(422, schema=ErrorSchema, description="Bad argument")
+    @blp.alt_response(429, schema=ErrorSchema, description=LIMITED)
+    @blp.doc(security=TOKEN_AUTH)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The invoices and credit notes for a month of service (issued when the month was
+        closed; a credit note may come later), in number order, with their payments and
+        what is left to pay."""
+        app = runtime()
+        now = app.now()
+        with app.session() as session:
+            if args["month"] is None:
+                month = local_today(session, now).replace(day=1)
+            else:
+                month = datetime.strptime(args["month"], "%Y-%m").date()
+            found = month_invoices(session, month)
+            offset = _offset(args)
+            page = found[offset : offset + args["per_page"]]
+            erased = _erased(session, [row.invoice.member_id for row in page])
+            currency = app.settings.billing.currency
+            items = [_invoice(row, erased, currency) for row in page]
+        return _page(args, len(found), items)

@@ -343,7 +343,8 @@ class VisitArgsSchema(PageArgsSchema):
     )
     site = fields.String(
         load_default=None,
-        validate=validate.Length(min=1, max=64),
+        # A slug as sites are named (server.domain.sites): anything else names no site.
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="A site's slug."),
         metadata={"description": "A site's slug; by default every site."},
     )
     member = fields.Integer(
@@ -530,3 +531,54 @@ class StatementOutSchema(_Schema):
 
 class StatementPageSchema(PageSchema):
     items = fields.List(fields.Nested(StatementOutSchema), required=True)
+
+
+class PaymentOutSchema(_Schema):
+    paid_on = fields.Date(required=True)
+    method = fields.String(
+        required=True, metadata={"description": "cash, card, transfer, helloasso, cheque"}
+    )
+    amount_cents = fields.Integer(required=True)
+
+
+class InvoiceOutSchema(_Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(
+        required=True, metadata={"description": "As printed, e.g. F-2026-000123, A-2026-000004"}
+    )
+    kind = fields.String(required=True, validate=validate.OneOf(["invoice", "credit_note"]))
+    corrects = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A credit note's invoice (its number); null for an invoice."},
+    )
+    member_id = fields.Integer(required=True)
+    buyer_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The buyer as invoiced; null for an erased member (the staff "
+            "pages and the PDF keep it: an accounting record)."
+        },
+    )
+    month = fields.String(required=True, metadata={"description": "The month of service"})
+    issued_on = fields.Date(required=True)
+    due_on = fields.Date(required=True)
+    currency = fields.String(required=True)
+    total_cents = fields.Integer(required=True, metadata={"description": "VAT included"})
+    vat_cents = fields.Integer(required=True)
+    excl_vat_cents = fields.Integer(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["unpaid", "partly_paid", "paid", "cancelled", "credit_note"]),
+    )
+    credited_cents = fields.Integer(required=True)
+    paid_cents = fields.Integer(required=True)
+    balance_cents = fields.Integer(
+        required=True, metadata={"description": "Still to pay (negative: to refund)"}
+    )
+    payments = fields.List(fields.Nested(PaymentOutSchema), required=True)
+
+
+class InvoicePageSchema(PageSchema):
+    items = fields.List(fields.Nested(InvoiceOutSchema), required=True)

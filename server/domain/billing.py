@@ -23,8 +23,6 @@ all read statements through `statement()` and `month_statements()`.
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -39,6 +37,7 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from server.domain.refusals import N_, Refusal
+from server.domain.spreadsheets import cell, csv_text
 from server.settings import BillingSection
 from server.store.db import driver_rows
 from server.store.models import (
@@ -718,24 +717,36 @@ def money(cents: int, decimal_mark: str = ".") -> str:
     return f"{sign}{abs(cents) // 100}{decimal_mark}{abs(cents) % 100:02d}"
 
 
-def spreadsheet_text(text: str) -> str:
-    """A text for a CSV cell that a spreadsheet never reads as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+#: The statements CSV's Excel headers, in the order of CSV_COLUMNS.
+CSV_COLUMNS_FR = (
+    "mois",
+    "n° membre",
+    "membre",
+    "demi-journées",
+    "journées",
+    "crédits utilisés",
+    "crédits restants",
+    "total HT",
+    "TVA",
+    "total TTC",
+    "statut",
+    "journées d'invités",
+)
+#: A statement's status: plain (a code), and in French for Excel.
+STATUS_FR = {"closed": "clos", "provisional": "provisoire"}
 
 
 def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) -> str:
-    """One line per member and month. `excel`: what a French Excel opens cleanly (`;`,
-    decimal comma, a BOM so it reads UTF-8)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """One line per member and month, for a program or (`excel`) a French spreadsheet."""
     mark = "," if excel else "."
+    rows = []
     for one in statements:
-        writer.writerow(
+        status = "closed" if one.closed_at else "provisional"
+        rows.append(
             [
                 f"{one.month:%Y-%m}",
                 one.member_id,
-                spreadsheet_text(one.member_name),
+                cell(one.member_name),
                 one.half_days,
                 one.full_days,
                 one.credits_used,
@@ -743,8 +754,8 @@ def statements_csv(statements: Iterable[MonthStatement], excel: bool = False) ->
                 money(one.excl_vat_cents, mark),
                 money(one.vat_cents, mark),
                 money(one.total_cents, mark),
-                "closed" if one.closed_at else "provisional",
+                STATUS_FR[status] if excel else status,
                 len(one.guests),
             ]
         )
-    return ("\ufeff" if excel else "") + out.getvalue()
+    return csv_text(CSV_COLUMNS_FR if excel else CSV_COLUMNS, rows, excel)

@@ -22,8 +22,6 @@ rounding goes to the largest line, so the lines add up to the statement's net to
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from server.domain.billing import (
     round_cents,
     vat_of,
 )
+from server.domain.spreadsheets import cell, csv_text
 from server.settings import BillingSection, InvoicingSection, siren_ok
 from server.store.models import (
     Invoice,
@@ -627,16 +626,10 @@ CSV_COLUMNS_FR = (
 KIND_NAMES = {"invoice": "facture", "credit_note": "avoir", "payment": "paiement"}
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def invoices_csv(rows: Iterable[InvoiceRow], excel: bool = False) -> str:
     """A month's invoices, credit notes and the payments received for them, one line
     each. `excel`: for a French Excel (`;`, decimal comma, BOM, French headers)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS_FR if excel else CSV_COLUMNS)
+    lines: list[list[object]] = []
     mark = "," if excel else "."
 
     def kind(name: str) -> str:
@@ -646,15 +639,15 @@ def invoices_csv(rows: Iterable[InvoiceRow], excel: bool = False) -> str:
         invoice = row.invoice
         party = invoice.document["buyer"]
         refers = invoice.corrects.label if invoice.corrects is not None else ""
-        writer.writerow(
+        lines.append(
             [
                 kind(invoice.kind.value),
                 invoice.label,
                 invoice.issued_on.isoformat(),
                 invoice.due_on.isoformat() if invoice.kind is InvoiceKind.INVOICE else "",
                 invoice.member_id,
-                _cell(party["name"]),
-                _cell(party["company"]),
+                cell(party["name"]),
+                cell(party["company"]),
                 party["siren"],
                 money(invoice.total_cents - invoice.vat_cents, mark),
                 money(invoice.vat_cents, mark),
@@ -665,15 +658,15 @@ def invoices_csv(rows: Iterable[InvoiceRow], excel: bool = False) -> str:
         )
         for payment in invoice.payments:
             method = payment.method
-            writer.writerow(
+            lines.append(
                 [
                     kind("payment"),
                     "",
                     payment.paid_on.isoformat(),
                     "",
                     invoice.member_id,
-                    _cell(party["name"]),
-                    _cell(party["company"]),
+                    cell(party["name"]),
+                    cell(party["company"]),
                     party["siren"],
                     "",
                     "",
@@ -682,4 +675,4 @@ def invoices_csv(rows: Iterable[InvoiceRow], excel: bool = False) -> str:
                     invoice.label,
                 ]
             )
-    return ("\ufeff" if excel else "") + out.getvalue()
+    return csv_text(CSV_COLUMNS_FR if excel else CSV_COLUMNS, lines, excel)

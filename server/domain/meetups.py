@@ -123,6 +123,16 @@ def attendance(session: Session, event_ids: list[int]) -> dict[int, int]:
     return {event_id: int(count) for event_id, count in rows}
 
 
+def places_left(session: Session, event: Event) -> int | None:
+    """How many tickets can still be had for the event (None: no limit)."""
+    if event.capacity is None:
+        return None
+    taken = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.event_id == event.id)
+    )
+    return max(event.capacity - (taken or 0), 0)
+
+
 def register(
     session: Session,
     event: Event,
@@ -135,12 +145,8 @@ def register(
     """A ticket for the event (a walk-in's is checked in at once by the caller)."""
     if event.cancelled_at is not None or event.ends_at <= now:
         raise EventError("over")
-    if event.capacity is not None and not walk_in:
-        taken = session.scalar(
-            select(func.count()).select_from(Ticket).where(Ticket.event_id == event.id)
-        )
-        if (taken or 0) >= event.capacity:
-            raise EventError("full")
+    if not walk_in and places_left(session, event) == 0:
+        raise EventError("full")
     return _new_ticket(session, event, name.strip()[:100], email, now, private_key, walk_in)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from server.domain.presence import normalise_badge
 from server.domain.refusals import N_, Refusal
+from server.domain.spreadsheets import cell, csv_text
 from server.store.db import checkpoint, lookup_key
 from server.store.models import (
     Announcement,
@@ -213,6 +214,21 @@ CSV_COLUMNS = (
     "working_on",
     "open_to_chat_about",
 )
+#: The Excel export's headers, in the order of CSV_COLUMNS; an import reads them too, so
+#: the Excel export imports back as the plain one does.
+CSV_COLUMNS_FR = (
+    "prénom",
+    "nom",
+    "nom affiché",
+    "e-mail",
+    "langue",
+    "formule",
+    "début de la formule",
+    "compétences",
+    "travaille sur",
+    "pour parler de",
+)
+FROM_FRENCH = dict(zip(CSV_COLUMNS_FR, CSV_COLUMNS, strict=True))
 
 
 #: The most members one import creates, and the longest cell it reads (the longest
@@ -251,6 +267,8 @@ def _read_csv(session: Session, text: str, report: ImportReport) -> None:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), dialect=dialect)
     report.line = 1
+    if reader.fieldnames:
+        reader.fieldnames = [FROM_FRENCH.get(name, name) for name in reader.fieldnames]
     if not reader.fieldnames or "given_name" not in reader.fieldnames:
         report.errors.append(ImportProblem(1, "header"))
         return
@@ -291,34 +309,33 @@ def _read_csv(session: Session, text: str, report: ImportReport) -> None:
         valid.append(data)
 
 
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def export_csv(members: Iterable[Member]) -> str:
-    """Members as CSV, in the columns `import_csv` reads (so an export imports back)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+def export_csv(members: Iterable[Member], excel: bool = False) -> str:
+    """Members as CSV, in the columns `import_csv` reads (so an export imports back);
+    `excel`: for a French spreadsheet (`;`, BOM, French headers; the values stay the codes
+    the import reads: `fr`, `payg`, ISO dates)."""
+    rows = []
     for member in members:
         plan = member.plans[-1] if member.plans else None
-        writer.writerow(
-            _cell(str(value))
-            for value in (
-                member.given_name,
-                member.family_name,
-                member.display_name,
-                member.email or "",
-                member.language,
-                plan.plan.value if plan else "",
-                plan.starts_on.isoformat() if plan else "",
-                "|".join(str(skill) for skill in member.skills),
-                member.working_on,
-                member.open_to_chat_about,
-            )
+        rows.append(
+            [
+                cell(str(value))
+                for value in (
+                    member.given_name,
+                    member.family_name,
+                    member.display_name,
+                    member.email or "",
+                    member.language,
+                    plan.plan.value if plan else "",
+                    plan.starts_on.isoformat() if plan else "",
+                    "|".join(str(skill) for skill in member.skills),
+                    member.working_on,
+                    member.open_to_chat_about,
+                )
+            ]
         )
-    return out.getvalue()
+    # The plain file keeps its "\n" line ends: scripts already read it.
+    ends = "\r\n" if excel else "\n"
+    return csv_text(CSV_COLUMNS_FR if excel else CSV_COLUMNS, rows, excel, lineterminator=ends)
 
 
 def assign_badge(

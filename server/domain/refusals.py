@@ -17,6 +17,9 @@ walks every code and checks it has a French and an English text.
     │                       other_entity, payment_on_credit_note, bad_method,
     │                       already_paid, payment_amount, payment_in_future
     │                       (the invoices' codes are raised in domain/invoices.py)
+    ├── CorrectionError     no_reason, future, not_found,        domain/corrections.py
+    │                       not_removable, already_removed, start_after_end,
+    │                       end_before_start, ended_by_next, unchanged, not_applied
     ├── EventError          bad_brought_by, ends_before_start,   domain/meetups.py
     │                       over, full
     ├── GuestError          past_day                             domain/guests.py

@@ -17,8 +17,6 @@ no report converts time zones row by row). Figures:
 
 from __future__ import annotations
 
-import csv
-import io
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from server.domain.billing import is_closed, month_statements, next_month, previ
 from server.domain.meetups import EventsOfMonth, events_of_month
 from server.domain.presence import opening_hours
 from server.domain.refusals import N_, Refusal
+from server.domain.spreadsheets import csv_text, number
 from server.settings import BillingSection
 from server.store.db import driver_rows
 from server.store.models import (
@@ -289,33 +288,40 @@ def _regulars(
     }
 
 
-def days_csv(report: Occupancy) -> str:
-    """The per-day figures, for a spreadsheet."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["day", "visits", "members", "person_hours", "peak", "peak_at"])
-    for figures in report.days:
-        writer.writerow(
-            [
-                figures.day.isoformat(),
-                figures.visits,
-                figures.members,
-                f"{figures.person_minutes / 60:.2f}",
-                figures.peak,
-                figures.peak_at.strftime("%H:%M") if figures.peak_at else "",
-            ]
-        )
-    return out.getvalue()
+#: The per-day CSV's columns: plain (English, stable: columns only grow) and for Excel.
+DAYS_COLUMNS = ("day", "visits", "members", "person_hours", "peak", "peak_at")
+DAYS_COLUMNS_FR = ("jour", "visites", "membres", "heures de présence", "pic", "heure du pic")
+#: The heatmap CSV's first column; the others are the hours, "00h" to "23h".
+HEATMAP_FIRST, HEATMAP_FIRST_FR = "weekday", "jour"
+#: Weekdays in the heatmap's Excel variant (the plain one says 0 for Monday to 6).
+WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-def heatmap_csv(report: Occupancy) -> str:
-    """The weekday x hour average head-count, one line per weekday (0 is Monday)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["weekday", *(f"{hour:02d}h" for hour in range(24))])
-    for weekday, row in enumerate(report.heatmap):
-        writer.writerow([weekday, *(f"{value:.2f}" for value in row)])
-    return out.getvalue()
+def days_csv(report: Occupancy, excel: bool = False) -> str:
+    """The per-day figures, for a program or (`excel`) a French spreadsheet."""
+    rows = (
+        [
+            figures.day.isoformat(),
+            figures.visits,
+            figures.members,
+            number(figures.person_minutes / 60, 2, excel),
+            figures.peak,
+            figures.peak_at.strftime("%H:%M") if figures.peak_at else "",
+        ]
+        for figures in report.days
+    )
+    return csv_text(DAYS_COLUMNS_FR if excel else DAYS_COLUMNS, rows, excel)
+
+
+def heatmap_csv(report: Occupancy, excel: bool = False) -> str:
+    """The weekday x hour average head-count, one line per weekday (0 is Monday; the
+    Excel variant names the day)."""
+    hours = [f"{hour:02d}h" for hour in range(24)]
+    rows = (
+        [WEEKDAYS_FR[weekday] if excel else weekday, *(number(v, 2, excel) for v in row)]
+        for weekday, row in enumerate(report.heatmap)
+    )
+    return csv_text([HEATMAP_FIRST_FR if excel else HEATMAP_FIRST, *hours], rows, excel)
 
 
 def headcount_curve(

@@ -15,8 +15,6 @@ Times are in each visit's site's time zone.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,10 +30,10 @@ from server.domain.billing import (
     counted_minutes,
     ended_at_closing,
     first_of,
-    spreadsheet_text,
     statements,
     stay_of,
 )
+from server.domain.spreadsheets import cell, csv_text
 from server.settings import BillingSection
 from server.store.models import Member, Site, Visit, epoch_microseconds, microseconds
 
@@ -234,26 +232,20 @@ def day_kinds(
 def visits_csv(records: Sequence[VisitRecord], excel: bool = False) -> str:
     """One line per visit. `excel`: what a French Excel opens cleanly (`;`, decimal comma,
     a BOM so it reads UTF-8, French headers and words)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n")
-    writer.writerow(FRENCH_COLUMNS if excel else CSV_COLUMNS)
     endings = FRENCH_ENDINGS if excel else {}
     kinds = FRENCH_KINDS if excel else {}
-    for record in records:
-        hours, counted = str(record.hours), str(record.counted_hours)
-        if excel:
-            hours, counted = hours.replace(".", ","), counted.replace(".", ",")
-        writer.writerow(
-            [
-                record.member_id,
-                spreadsheet_text(record.member_name or ANONYMOUS),
-                spreadsheet_text(record.site_name),
-                f"{record.started_at:%Y-%m-%d %H:%M}",
-                "" if record.ended_at is None else f"{record.ended_at:%Y-%m-%d %H:%M}",
-                endings.get(record.ended_by, record.ended_by),
-                hours,
-                counted,
-                kinds.get(record.day_kind, record.day_kind),
-            ]
-        )
-    return ("\ufeff" if excel else "") + out.getvalue()
+    rows = (
+        [
+            record.member_id,
+            cell(record.member_name or ANONYMOUS),
+            cell(record.site_name),
+            f"{record.started_at:%Y-%m-%d %H:%M}",
+            "" if record.ended_at is None else f"{record.ended_at:%Y-%m-%d %H:%M}",
+            endings.get(record.ended_by, record.ended_by),
+            str(record.hours).replace(".", ",") if excel else str(record.hours),
+            str(record.counted_hours).replace(".", ",") if excel else str(record.counted_hours),
+            kinds.get(record.day_kind, record.day_kind),
+        ]
+        for record in records
+    )
+    return csv_text(FRENCH_COLUMNS if excel else CSV_COLUMNS, rows, excel)

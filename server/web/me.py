@@ -7,21 +7,38 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import BooleanField, StringField
+from wtforms.validators import Length
+from wtforms.validators import ValidationError as InvalidField
 
 from badges.cards import qr_png
 from server.domain import outbound
 from server.domain.announcements import AnnouncementError, propose
 from server.domain.billing import MonthStatement, previous_month, statement
+from server.domain.board import board_name, card_key, initials
 from server.domain.credentials import token_of
 from server.domain.guests import GuestError, invite
 from server.domain.invoice_documents import invoice_pdf
 from server.domain.links import LinkError, check_current, read_member_link, read_member_token
+from server.domain.photos import PhotoError, delete_photo, store_photo
 from server.domain.privacy import member_data, visit_history
 from server.domain.sites import local_today
 from server.domain.text import EMAIL
@@ -39,6 +56,7 @@ from server.store.models import (
     Visibility,
 )
 from server.web.passes import mail_pass, pass_link
+from server.web.photos import send_photo
 
 blp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -219,8 +237,23 @@ def invoice_file(token: str, invoice_id: int) -> Response | tuple[str, int]:
         )
 
 
+def _notes() -> dict[str, str]:
+    """The confirmations waiting to be shown, by the section of the page they belong to."""
+    flashed: list[tuple[str, str]] = get_flashed_messages(with_categories=True)  # type: ignore[assignment]
+    return dict(flashed)
+
+
+#: The together page's forms, by action -> the section their confirmation shows in.
+SECTIONS = {
+    "consents": "consents-title",
+    "watch": "watch-title",
+    "unwatch": "watch-title",
+    "propose": "notice-title",
+}
+
+
 @blp.route("/<token>/together", methods=["GET", "POST"])
-def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+def together(token: str) -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
     """Between members: being named as a guests' host at the kiosk, letting others be
     told of one's arrival, and asking to be told of others' (each side must agree)."""
     app = runtime()
@@ -228,10 +261,16 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     member_id = _member_id(token)
     with app.transaction() as session:
         member = _holder(session, member_id)
-        problem, status, saved = None, 200, False
+        problem, status, problem_at = None, 200, "top"
         if request.method == "POST":
+            action = request.form.get("action", "")
             problem = _change_together(session, member, request.form, now)
-            status, saved = (400, False) if problem else (200, True)
+            if problem is None:
+                flash(_("C'est enregistré."), SECTIONS.get(action, "top"))
+                anchor = SECTIONS.get(action, "top")
+                return redirect(url_for("me.together", token=token, _anchor=anchor), 303)
+            status = 400
+            problem_at = SECTIONS.get(action, "top")
         watching = session.scalars(
             select(ArrivalWatch).where(ArrivalWatch.watcher_id == member.id)
         ).all()
@@ -240,8 +279,8 @@ def together(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
             "me_together.html",
             member=member,
             token=token,
-            saved=saved,
-            problem=problem,
+            notes=_notes(),
+            problem=(problem_at, problem) if problem else None,
             watched=[m for m in watched.values() if m is not None and m.erased_at is None],
             may_watch=[m for m in may_watch(session, member) if m.id not in watched],
             signing_key=member_secret(str(current_app.config["SECRET_KEY"]), member.id),
@@ -366,35 +405,144 @@ def _change_together(session: Session, member: Member, form: Any, now: datetime)
 
 
 @blp.route("/<token>", methods=["GET", "POST"])
-def visibility(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
-    """Show the member's recent visits and visibility choice; a POST changes the choice."""
+def visibility(token: str) -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
+    """Show the member's page; a POST changes their visibility choice, then comes back to
+    the form (post/redirect/get), where the confirmation is."""
     app = runtime()
     now = app.now()
     member_id = _member_id(token)
     with app.transaction() as session:
         member = _holder(session, member_id)
-        saved, problem, status = False, None, 200
         if request.method == "POST":
             choice = request.form.get("visibility", "")
             if choice not in {level.value for level in Visibility}:
-                problem, status = _("Choisissez l'une des trois possibilités."), 400
-            else:
-                _record_choice(member, Visibility(choice), "internet" in request.form, now)
-                saved = True
-        has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
-        page = render_template(
-            "me.html",
-            member=member,
-            choices=CHOICES,
-            saved=saved,
-            problem=problem,
-            has_qr=has_qr,
-            history=visit_history(session, member.id, now),
-            hours_minutes=hours_minutes,
-            badge_url=url_for("me.badge_png", token=token),
-            data_url=url_for("me.data_file", token=token),
-            token=token,
-            statements=recent_statements(session, member, now),
-            currency=app.settings.billing.currency,
+                problem = _("Choisissez l'une des trois possibilités.")
+                return _page(session, member, token, ("screen", problem)), 400, PRIVATE
+            _record_choice(member, Visibility(choice), "internet" in request.form, now)
+            flash(_("C'est enregistré."), "screen")
+            return redirect(url_for("me.visibility", token=token, _anchor="screen"), 303)
+        return _page(session, member, token), 200, PRIVATE
+
+
+def _page(
+    session: Session, member: Member, token: str, problem: tuple[str, str] | None = None
+) -> str:
+    """The member's page; `problem`: (the section it belongs to, what is wrong)."""
+    app = runtime()
+    now = app.now()
+    has_qr = any(b.kind is BadgeKind.QR and b.revoked_at is None for b in member.badges)
+    form = ProfileForm(
+        data={
+            "working_on": member.working_on,
+            "open_to_chat_about": member.open_to_chat_about,
+            "skills": ", ".join(str(skill) for skill in member.skills),
+        }
+    )
+    return render_template(
+        "me.html",
+        member=member,
+        choices=CHOICES,
+        notes=_notes(),
+        problem=problem,
+        has_qr=has_qr,
+        history=visit_history(session, member.id, now),
+        hours_minutes=hours_minutes,
+        badge_url=url_for("me.badge_png", token=token),
+        data_url=url_for("me.data_file", token=token),
+        token=token,
+        statements=recent_statements(session, member, now),
+        currency=app.settings.billing.currency,
+        form=form,
+        card=preview(member),
+    )
+
+
+class ProfileForm(FlaskForm):  # type: ignore[misc]
+    """What a member writes about themself for the board: the limits of the staff's form."""
+
+    working_on = StringField(_l("Je travaille sur"), validators=[Length(max=500)])
+    open_to_chat_about = StringField(_l("J'aimerais parler de"), validators=[Length(max=500)])
+    skills = StringField(
+        _l("Mes compétences (séparées par des virgules)"), validators=[Length(max=600)]
+    )
+    photo = FileField(_l("Une photo (JPEG, PNG ou WebP), facultatif"))
+    remove_photo = BooleanField(_l("Retirer ma photo"))
+
+    def validate_skills(self, field: Any) -> None:
+        if any(len(skill) > MAX_SKILL for skill in split_skills(field.data)):
+            raise InvalidField(
+                _("Chaque compétence tient en %(num)d caractères au plus.", num=MAX_SKILL)
+            )
+
+
+#: The longest skill, as members.MemberSchema takes it (the board shows them as tags).
+MAX_SKILL = 60
+
+
+def split_skills(text: str | None) -> list[str]:
+    return [skill.strip() for skill in (text or "").split(",") if skill.strip()]
+
+
+def preview(member: Member) -> dict[str, Any] | None:
+    """The member's card as the board shows it when they are here (None: not named)."""
+    if member.visibility is Visibility.HIDDEN:
+        return None
+    name = board_name(member)
+    shown: dict[str, Any] = {"name": name, "initials": initials(name), "profile": False}
+    key = card_key(str(current_app.config["SECRET_KEY"]), member.id)
+    total = 0
+    for char in key:  # the colour board.js gives the same card, among its eight
+        total = (total * 31 + ord(char)) & 0xFFFFFFFF
+    shown["colour"] = total % 8
+    if member.visibility is Visibility.PROFILE:
+        shown.update(
+            profile=True,
+            working_on=member.working_on,
+            chat_about=member.open_to_chat_about,
+            skills=[str(skill) for skill in member.skills][:4],
+            photo=bool(member.photo),
         )
-    return page, status, PRIVATE
+    return shown
+
+
+@blp.post("/<token>/profile")
+def profile(token: str) -> WerkzeugResponse | tuple[str, int, dict[str, str]]:
+    """The member writes their own board profile (what they work on, skills, what they
+    would chat about, a photo); then back to the form, where the confirmation is."""
+    app = runtime()
+    member_id = _member_id(token)
+    form = ProfileForm()
+    old_photo, problem = None, None
+    with app.transaction() as session:
+        member = _holder(session, member_id)
+        if not form.validate_on_submit():
+            problem = next(iter(form.errors.values()))[0] if form.errors else None
+            problem = problem or _("Ce formulaire n'est pas reconnu : rechargez la page.")
+            return _page(session, member, token, ("card", problem)), 400, PRIVATE
+        upload = form.photo.data
+        address = None
+        if upload and getattr(upload, "filename", ""):
+            try:
+                address = store_photo(app.settings.data_path, upload.read())
+            except PhotoError as error:
+                message = refusal_text(error)
+                return _page(session, member, token, ("card", message)), 400, PRIVATE
+        member.working_on = (form.working_on.data or "").strip()
+        member.open_to_chat_about = (form.open_to_chat_about.data or "").strip()
+        member.skills = split_skills(form.skills.data)
+        if address is not None or form.remove_photo.data:
+            old_photo, member.photo = member.photo, address
+    delete_photo(app.settings.data_path, old_photo)
+    flash(_("C'est enregistré."), "card")
+    return redirect(url_for("me.visibility", token=token, _anchor="card"), 303)
+
+
+@blp.get("/<token>/photo")
+def own_photo(token: str) -> WerkzeugResponse:
+    """The member's own photo, for the preview of their card (whatever their level)."""
+    member_id = _member_id(token)
+    with runtime().session() as session:
+        address = _holder(session, member_id).photo
+    response = send_photo(address)
+    response.headers["Cache-Control"] = "no-store"
+    return response

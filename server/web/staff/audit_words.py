@@ -79,6 +79,14 @@ SENTENCES: dict[str, str | tuple[str, str]] = {
     "kiosk.edit": N_("%(actor)s a modifié une borne"),
     "kiosk.rotate_token": N_("%(actor)s a renouvelé le jeton d'une borne"),
     "staff.add": N_("%(actor)s a ajouté un compte d'équipe"),
+    "staff.reset": N_("%(actor)s a donné un nouveau mot de passe à %(staff)s"),
+    "staff.disable": N_("%(actor)s a désactivé un compte d'équipe (%(staff)s)"),
+    "staff.enable": N_("%(actor)s a réactivé un compte d'équipe (%(staff)s)"),
+    "staff.password": N_("%(actor)s a changé son mot de passe"),
+    "webhook.disable": N_("%(actor)s a mis un webhook en pause"),
+    "webhook.enable": N_("%(actor)s a réactivé un webhook"),
+    "announcement.decline": N_("%(actor)s a refusé une annonce"),
+    "announcement.withdraw": N_("%(actor)s a retiré une annonce"),
     "webhook.add": N_("%(actor)s a ajouté un webhook"),
     "api_token.create": N_("%(actor)s a créé un jeton d'API"),
     "api_token.revoke": N_("%(actor)s a révoqué un jeton d'API"),
@@ -98,22 +106,29 @@ def lines(session: Session, entries: Sequence[AuditEntry], home_zone: str) -> li
     """The entries in words (one query for the staff names, one for the members); times
     in the zone the entry names, else the home site's."""
     actors = {entry.actor for entry in entries}
-    staff = {
-        user.email: user.name
-        for user in session.scalars(select(StaffUser).where(StaffUser.email.in_(actors)))
-    }
-    member_ids = {_member_id(entry.target) for entry in entries} - {None}
+    staff_ids = {_target_id(entry.target, "staff") for entry in entries} - {None}
+    users = session.scalars(
+        select(StaffUser).where(StaffUser.email.in_(actors) | StaffUser.id.in_(staff_ids))
+    ).all()
+    staff = {user.email: user.name for user in users}
+    colleagues = {user.id: user.name for user in users}
+    member_ids = {_target_id(entry.target, "member") for entry in entries} - {None}
     members = {
         member.id: member
         for member in session.scalars(select(Member).where(Member.id.in_(member_ids)))
     }
-    return [_line(entry, staff, members, home_zone) for entry in entries]
+    return [_line(entry, staff, colleagues, members, home_zone) for entry in entries]
 
 
 def _line(
-    entry: AuditEntry, staff: dict[str, str], members: dict[int, Member], home_zone: str
+    entry: AuditEntry,
+    staff: dict[str, str],
+    colleagues: dict[int, str],
+    members: dict[int, Member],
+    home_zone: str,
 ) -> Line:
-    member_id = _member_id(entry.target)
+    member_id = _target_id(entry.target, "member")
+    colleague = _target_id(entry.target, "staff")
     member = members.get(member_id) if member_id is not None else None
     if member is None or member.erased_at is not None:
         name = _("une personne effacée") if member is not None else entry.target
@@ -124,6 +139,7 @@ def _line(
     values = {
         "actor": staff.get(entry.actor) or entry.actor,
         "member": name,
+        "staff": colleagues.get(colleague, entry.target) if colleague else entry.target,
         "before": _time(details.get("before"), zone),
         "after": _time(details.get("after") or details.get("when"), zone),
     }
@@ -137,9 +153,10 @@ def _line(
     return Line(entry.at, _(sentence) % values, entry.reason)
 
 
-def _member_id(target: str) -> int | None:
-    kind, _sep, number = target.partition(":")
-    return int(number) if kind == "member" and number.isdigit() else None
+def _target_id(target: str, kind: str) -> int | None:
+    """The id in a target such as "member:24", if it is of that kind."""
+    found, _sep, number = target.partition(":")
+    return int(number) if found == kind and number.isdigit() else None
 
 
 def _time(text: str | None, zone: str) -> str:

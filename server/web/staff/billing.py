@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from flask import Response as FlaskResponse
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from server.domain import audit
@@ -68,7 +69,8 @@ def billing() -> str:
 
 @blp.get("/billing/<month>.csv")
 def billing_csv(month: str) -> Response:
-    """The month as CSV; `?excel=1` for a French Excel (`;`, decimal comma, BOM)."""
+    """The month as CSV; `?excel=1` for a French Excel (`;`, decimal comma, BOM, French
+    headers and words)."""
     app = runtime()
     first = parse_month(month)
     excel = request.args.get("excel") == "1"
@@ -116,9 +118,17 @@ def billing_close(month: str) -> Response:
     except BillingError as error:
         flash(refusal_text(error), "problem")
     else:
-        flash(_("Mois clos : %(num)d relevé(s), définitifs.", num=len(closed)), "saved")
+        closed_text = ngettext(
+            "Mois clos : %(num)d relevé, définitif.",
+            "Mois clos : %(num)d relevés, définitifs.",
+            len(closed),
+        )
+        flash(closed_text, "saved")
         if invoices:
-            flash(_("%(num)d facture(s) émise(s).", num=len(invoices)), "saved")
+            flash(
+                ngettext("%(num)d facture émise.", "%(num)d factures émises.", len(invoices)),
+                "saved",
+            )
     return redirect(url_for("staff.billing", month=month))
 
 

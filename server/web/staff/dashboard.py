@@ -31,6 +31,7 @@ from server.domain.sites import find_site, local_today
 from server.runtime import runtime
 from server.settings import BillingSection
 from server.store.models import Kiosk, Member, Site, Visit
+from server.web import scroll_tables
 from server.web.staff import actor, blp
 
 
@@ -125,7 +126,8 @@ def dashboard_live() -> str:
     app = runtime()
     with app.session() as db:
         shown = dashboard_now(db, app.now(), app.rules.future_tolerance, app.settings.billing)
-        return render_template("staff/_dashboard_live.html", **shown)
+        # Its tables in their scroll boxes, as on the page it is swapped into.
+        return scroll_tables(render_template("staff/_dashboard_live.html", **shown))
 
 
 @blp.get("/desk")

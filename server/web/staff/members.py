@@ -53,6 +53,7 @@ from server.domain.sites import home_zone, local_today
 from server.i18n import refusal_text
 from server.runtime import external_url, runtime
 from server.store.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
+from server.web import scroll_tables
 from server.web.photos import send_photo
 from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, audit_words, blp
 from server.web.staff.dashboard import pack_warning
@@ -154,9 +155,9 @@ def members() -> str:
             .limit(paging.size)
             .offset(paging.offset)
         ).all()
-        template = "staff/_members_results.html" if request.args.get("part") else None
-        return render_template(
-            template or "staff/members.html",
+        part = bool(request.args.get("part"))
+        page = render_template(
+            "staff/_members_results.html" if part else "staff/members.html",
             members=rows,
             paging=paging,
             q=query,
@@ -165,6 +166,8 @@ def members() -> str:
             present=present,
             plan_of={member.id: plan_on(member, today) for member in rows},
         )
+        # The results alone: their table in its scroll box, as in the page they go into.
+        return scroll_tables(page) if part else page
 
 
 def current_plan(day: date) -> Any:
@@ -767,15 +770,18 @@ def cards_pdf() -> Response:
 
 @blp.get("/members.csv")
 def members_csv() -> Response:
+    """Every member not erased; `?excel=1` for a French Excel (`;`, BOM, French headers)."""
+    excel = request.args.get("excel") == "1"
     with runtime().session() as session:
         rows = session.scalars(
             select(Member).where(Member.erased_at.is_(None)).order_by(Member.id)
         ).all()
-        body = export_csv(rows)
+        body = export_csv(rows, excel=excel)
+    name = f"membres{'-excel' if excel else ''}.csv"
     return FlaskResponse(
-        body,
+        body.encode("utf-8"),
         mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="membres.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -4,10 +4,11 @@ funders' monthly summary, printable, and the export of every visit of a period."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 
 from flask import Response as FlaskResponse
 from flask import abort, render_template, request
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from server.domain.reports import (
 from server.domain.sites import home_zone, local_today
 from server.domain.sponsorship import community
 from server.domain.visits import VisitFilter, visit_records, visits_csv
-from server.i18n import refusal_text
+from server.i18n import clock, refusal_text
 from server.runtime import runtime
 from server.store.models import Site
 from server.web.staff import blp
@@ -75,10 +76,14 @@ def reports() -> str | tuple[str, int]:
         busiest = max(report.days, key=lambda figures: (figures.peak, figures.visits))
         curve_day = min(asked.end, local_today(session, app.now()))
         chart = {
-            "days": [f.day.isoformat() for f in report.days],
+            # Labels as the reader writes them ("sam. 7 nov.", "09:00" / "Sat 7 Nov", "9:00 AM").
+            "days": [format_date(f.day, "EEE d MMM") for f in report.days],
             "visits": [f.visits for f in report.days],
             "peaks": [f.peak for f in report.days],
-            "curve": headcount_curve(session, asked.site, curve_day, app.now()),
+            "curve": [
+                (clock(time.fromisoformat(at)), count)
+                for at, count in headcount_curve(session, asked.site, curve_day, app.now())
+            ],
             "labels": {
                 "visits": _("Visites"),
                 "peaks": _("Pic de présence"),
@@ -99,7 +104,8 @@ def reports() -> str | tuple[str, int]:
 
 @blp.get("/reports/<any('days', 'heatmap'):table>.csv")
 def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
-    """The report's numbers for a spreadsheet: per day, or the weekday x hour heatmap."""
+    """The report's numbers for a spreadsheet: per day, or the weekday x hour heatmap;
+    `?excel=1` for a French Excel."""
     with runtime().session() as session:
         try:
             asked, report = _report(session)
@@ -107,10 +113,13 @@ def reports_csv(table: str) -> FlaskResponse | tuple[str, int]:
             return render_template(
                 "message.html", title=_("Période invalide"), message=refusal_text(error)
             ), 400
-    body = days_csv(report) if table == "days" else heatmap_csv(report)
-    name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}.csv"
+    excel = request.args.get("excel") == "1"
+    body = (days_csv if table == "days" else heatmap_csv)(report, excel=excel)
+    name = f"{table}-{asked.site.slug}-{asked.start}-{asked.end}{'-excel' if excel else ''}.csv"
     disposition = f'attachment; filename="{name}"'
-    return FlaskResponse(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+    return FlaskResponse(
+        body.encode("utf-8"), mimetype="text/csv", headers={"Content-Disposition": disposition}
+    )
 
 
 @blp.get("/reports/visits.csv")

@@ -1,5 +1,7 @@
 // The staff reports' charts, drawn with the vendored Chart.js from the numbers the page
-// carries in #report-data (the same numbers are in the tables and the CSV files).
+// carries in #report-data (the same numbers are in the tables and the CSV files). The
+// server writes the labels (days, times) in the page's language; the axes and tooltips
+// format their numbers with Intl.NumberFormat in that language too ("1 234" / "1,234").
 "use strict";
 
 (function () {
@@ -8,6 +10,7 @@
   const data = JSON.parse(source.textContent);
   const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   Chart.defaults.animation = still ? false : Chart.defaults.animation;
+  Chart.defaults.locale = document.documentElement.lang || "fr";
 
   const days = document.getElementById("days-chart");
   if (days) {

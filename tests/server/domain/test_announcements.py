@@ -58,6 +58,7 @@ def test_a_members_proposal_is_published_by_staff_and_shown_until_its_end(
         client,
         mine,
         {"action": "propose", "days": "3", "text": "Je cherche un·e associé·e <dev> !\x07"},
+        follow=True,
     )
     assert proposed.status_code == 200 and "en attente de l" in unescape(proposed.text)
     assert "associé" not in client.get("/announcements").text  # not before staff publish it

@@ -265,11 +265,27 @@ def test_the_month_export_opens_in_a_french_excel(session: Session, place: Any) 
     visit(session, kiosk, badge, paris(day(3), 9), paris(day(3), 11))
     found = month_statements(session, NOV, paris(day(30), 12), RULES)
     plain = statements_csv(found)
-    assert plain.splitlines()[0].startswith("month,member_id,member,half_days")
+    assert plain.splitlines()[0] == (  # columns only grow: a change here is deliberate
+        "month,member_id,member,half_days,full_days,credits_used,credits_left,"
+        "total_excl_vat,vat,total_incl_vat,status,guest_days"
+    )
     assert ",'=Hélène " in plain and ",8.33,1.67,10.00,provisional" in plain
     excel = statements_csv(found, excel=True)
-    assert excel.startswith("\ufeffmonth;member_id;")
-    assert ";8,33;1,67;10,00;provisional" in excel
+    assert excel.splitlines()[0] == (
+        "\ufeffmois;n° membre;membre;demi-journées;journées;crédits utilisés;"
+        "crédits restants;total HT;TVA;total TTC;statut;journées d'invités"
+    )
+    assert ";'=Hélène " in excel and ";8,33;1,67;10,00;provisoire;" in excel
+
+
+def test_a_closed_months_excel_export_says_clos(session: Session, place: Any) -> None:
+    _site, kiosk, _alice, badge = place
+    visit(session, kiosk, badge, paris(day(3), 9), paris(day(3), 11))
+    december = paris(date(2026, 12, 1), 10)
+    close_month(session, NOV, december.date(), december, "nadine", RULES)
+    found = month_statements(session, NOV, december, RULES)
+    assert ",closed," in statements_csv(found)
+    assert ";clos;" in statements_csv(found, excel=True)
 
 
 # -- an independent reference on a generated month ---------------------------------------

@@ -52,7 +52,9 @@ def test_a_member_cannot_aim_their_alerts_inside(
 
     unknown = submit(client, page, {"action": "consents", "webhook": "http://nowhere.example/"})
     assert unknown.status_code == 400 and "introuvable" in unescape(unknown.text)
-    fine = submit(client, page, {"action": "consents", "webhook": "https://hooks.example.org/a"})
+    fine = submit(
+        client, page, {"action": "consents", "webhook": "https://hooks.example.org/a"}, follow=True
+    )
     assert fine.status_code == 200
     stored = session.scalar(select(Member.alert_webhook_url).where(Member.id == alice.id))
     assert stored == "https://hooks.example.org/a"
@@ -138,9 +140,9 @@ def test_a_name_that_resolves_inside_at_send_time_is_refused_and_nothing_connect
         url = f"http://rebind.example.org:{receiver.port}/hook"
         runtime.resolve = stub({"rebind.example.org": [PUBLIC]})  # public when saved
         page = link_for(app, nadine.id) + "/together"
-        saved = submit(client, page, {"action": "consents", "webhook": url})
+        saved = submit(client, page, {"action": "consents", "webhook": url}, follow=True)
         assert saved.status_code == 200
-        assert submit(client, page, {"action": "watch", "member": str(alice.id)}).status_code == 200
+        assert submit(client, page, {"action": "watch", "member": str(alice.id)}).status_code == 303
 
         runtime.resolve = stub({"rebind.example.org": ["127.0.0.1"]})  # inside when sent
         upload(client, token, tap_json(badge, clock()))

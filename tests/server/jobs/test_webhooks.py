@@ -357,7 +357,10 @@ def test_on_their_pages_members_agree_to_be_hosts_and_alerts_need_both_sides(
     assert refused.status_code == 400 and "n'a pas accepté" in unescape(refused.text)
 
     agreed = submit(
-        client, alice_page, {"action": "consents", "alerts": "yes", "host": "yes", "webhook": ""}
+        client,
+        alice_page,
+        {"action": "consents", "alerts": "yes", "host": "yes", "webhook": ""},
+        follow=True,
     )
     assert agreed.status_code == 200 and "C'est enregistré." in unescape(agreed.text)
     wrong_url = submit(
@@ -368,7 +371,7 @@ def test_on_their_pages_members_agree_to_be_hosts_and_alerts_need_both_sides(
     assert wrong_url.status_code == 400
     assert "Alice Martin" in client.get(nadine_page).text  # now in Nadine's list
     assert (
-        submit(client, nadine_page, {"action": "watch", "member": str(alice.id)}).status_code == 200
+        submit(client, nadine_page, {"action": "watch", "member": str(alice.id)}).status_code == 303
     )
     hosts = client.get("/api/v1/directory", headers={"Authorization": f"Bearer {token}"})
     assert [host["name"] for host in hosts.json["hosts"]] == ["Alice Martin"]

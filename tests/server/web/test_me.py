@@ -41,8 +41,12 @@ def test_member_moves_from_hidden_to_profile_and_back(app, client, session, cloc
     assert page.status_code == 200
     assert 'value="hidden" checked' in page.get_data(as_text=True)
 
-    saved = submit(client, url, {"visibility": "profile"})
-    assert saved.status_code == 200 and "enregistré" in saved.get_data(as_text=True)
+    answer = submit(client, url, {"visibility": "profile"})
+    # Back to the form's section (post/redirect/get), where the confirmation is.
+    assert answer.status_code == 303 and answer.location == url + "#screen"
+    saved = client.get(answer.location).get_data(as_text=True)
+    assert 'role="status" tabindex="-1" data-flash>C&#39;est enregistré.' in saved
+    assert "enregistré" not in client.get(url).get_data(as_text=True)  # said once
     session.expire_all()
     member = session.get(Member, alice.id)
     assert member.visibility is Visibility.PROFILE and member.visibility_consent_at == clock()
@@ -312,3 +316,107 @@ def test_the_download_refuses_forged_and_expired_links(app, client, session, mon
         old = link_for(app, alice.id)
     expired = client.get(old + "/data.json")
     assert expired.status_code == 410 and "expiré" in expired.get_data(as_text=True)
+
+
+# -- the member's own board card ---------------------------------------------------------
+
+
+def png_bytes(size: tuple[int, int] = (40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def post_profile(client, url: str, data: dict, with_token: bool = True):
+    """Send the card form from the member's page, as a browser does (multipart)."""
+    page = client.get(url).get_data(as_text=True)
+    token = re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token, "no CSRF token in the card form"
+    form = {**data, **({"csrf_token": token[1]} if with_token else {})}
+    return client.post(url + "/profile", data=form, content_type="multipart/form-data")
+
+
+def test_a_member_writes_their_own_card_and_sees_it_as_the_board_will(app, client, session) -> None:
+    import io
+
+    alice = make_member(session, given_name="Alice", visibility=Visibility.PROFILE)
+    session.commit()
+    url = link_for(app, alice.id)
+    answer = post_profile(
+        client,
+        url,
+        {
+            "working_on": "Un atlas des <fontaines>",
+            "open_to_chat_about": "cartographie",
+            "skills": "Python, QGIS ,, dessin",
+            "photo": (io.BytesIO(png_bytes()), "moi.png"),
+        },
+    )
+    assert answer.status_code == 303 and answer.location == url + "#card"
+    page = client.get(answer.location).get_data(as_text=True)
+    assert "C&#39;est enregistré." in page
+    preview = page[page.index('class="board-preview"') : page.index('class="profile-form"')]
+    assert "Un atlas des &lt;fontaines&gt;" in preview and "<fontaines>" not in page
+    assert "<li>QGIS</li>" in preview and "cartographie" in preview
+    session.expire_all()
+    member = session.get(Member, alice.id)
+    assert (member.working_on, member.skills) == (
+        "Un atlas des <fontaines>",
+        ["Python", "QGIS", "dessin"],
+    )
+    assert member.photo and member.photo.startswith("/photos/")
+    session.rollback()
+    photo = client.get(url + "/photo")
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    photo.close()
+
+    # Taking the photo off removes it, file and all.
+    post_profile(client, url, {"working_on": "", "remove_photo": "y"})
+    session.expire_all()
+    assert session.get(Member, alice.id).photo is None
+    session.rollback()
+    assert client.get(url + "/photo").status_code == 404
+
+
+def test_the_card_keeps_the_staff_forms_limits_and_needs_its_csrf_token(
+    app, client, session
+) -> None:
+    import io
+
+    member = make_member(session, given_name="Bob", visibility=Visibility.FIRST_NAME)
+    session.commit()
+    url = link_for(app, member.id)
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert "n'apparaît que si vous choisissez « Profil »" in page
+    too_long = post_profile(client, url, {"working_on": "x" * 501})
+    assert too_long.status_code == 400 and "500" in too_long.get_data(as_text=True)
+    long_skill = post_profile(client, url, {"skills": "y" * 61})
+    assert long_skill.status_code == 400 and "60 caractères" in long_skill.get_data(as_text=True)
+    not_a_picture = post_profile(client, url, {"photo": (io.BytesIO(b"GIF89a..."), "x.png")})
+    assert not_a_picture.status_code == 400
+    assert "image lisible" in not_a_picture.get_data(as_text=True)
+    forged = post_profile(client, url, {"working_on": "piraté"}, with_token=False)
+    assert forged.status_code == 400
+    session.expire_all()
+    assert session.get(Member, member.id).working_on == ""
+
+
+def test_the_together_page_speaks_plainly_and_folds_the_technical_part(
+    app, client, session
+) -> None:
+    member = make_member(session, given_name="Alice")
+    session.commit()
+    page = client.get(link_for(app, member.id) + "/together").get_data(as_text=True)
+    folded = re.search(r"<details\b.*?</details>", page, re.S)
+    assert folded, "the technical part is not folded away"
+    plain = page.replace(folded[0], "")
+    main = plain[plain.index("<main>") :]
+    for word in ("webhook", "X-Presence-Signature", "HMAC"):
+        assert word not in main, word
+    assert "qui peut être prévenu quand vous arrivez" in html.unescape(main)
+    assert "X-Presence-Signature" in folded[0] and 'id="signing-key"' in folded[0]
+    assert 'data-copies="signing-key"' in folded[0]

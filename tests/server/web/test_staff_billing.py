@@ -71,7 +71,7 @@ def test_a_months_statements_their_detail_and_the_csv(
         and f"2026-10,{paul},Paul Pack,1,0,0,0,8.33,1.67,10.00" in plain.text
     )
     excel = client.get("/staff/billing/2026-10.csv?excel=1").data.decode("utf-8")
-    assert excel.startswith("\ufeffmonth;") and ";8,33;1,67;10,00;provisional" in excel
+    assert excel.startswith("\ufeffmois;n° membre;") and ";8,33;1,67;10,00;provisoire" in excel
     assert client.get("/staff/billing?month=2026-13").status_code == 404
 
 
@@ -100,12 +100,10 @@ def test_a_pack_bought_at_the_desk_then_the_month_closed_by_an_admin(
     assert "Clore le mois" in page
     closed = client.post("/staff/billing/2026-10/close", data={"csrf_token": token})
     assert closed.status_code == 302
-    assert "Mois clos : 2 relevé(s), définitifs." in text(
-        client.get("/staff/billing?month=2026-10")
-    )
+    assert "Mois clos : 2 relevés, définitifs." in text(client.get("/staff/billing?month=2026-10"))
     assert len(session.scalars(select(Statement)).all()) == 2
     session.rollback()
     # November is not over: it cannot be closed, and says so.
     client.post("/staff/billing/2026-11/close", data={"csrf_token": token})
     assert "Ce mois n'est pas encore fini" in text(client.get("/staff/billing?month=2026-11"))
-    assert "billing.close" in client.get("/staff/audit").get_data(as_text=True)
+    assert "a clos un mois de facturation" in client.get("/staff/audit").get_data(as_text=True)

@@ -53,7 +53,7 @@ def test_closing_issues_invoices_then_payments_credit_notes_and_files(
         client.post("/staff/billing/2026-10/close", data={"csrf_token": token}).status_code == 302
     )
     page = text(client.get("/staff/billing?month=2026-10"))
-    assert "Mois clos : 2 relevé(s), définitifs." in page and "2 facture(s) émise(s)." in page
+    assert "Mois clos : 2 relevés, définitifs." in page and "2 factures émises." in page
     (other, first) = session.scalars(select(Invoice).order_by(Invoice.number)).all()
     assert (other.label, other.member_id) == ("F-2026-000001", paul)  # by family name
     assert (first.label, first.member_id) == ("F-2026-000002", carla)
@@ -193,3 +193,50 @@ def test_a_member_downloads_their_own_invoice_from_their_statement_page(
     pdf = client.get(f"{link}/invoices/{theirs}.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get(f"{link}/invoices/{others}.pdf").status_code == 404  # not theirs
+
+
+def test_the_read_api_gives_the_months_invoices_as_the_staff_pages_do(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    """`/api/v1/invoices` for an integration (the accountant's tool): the invoices issued
+    at closing with the statements' totals, then a payment and a credit note as recorded
+    on the staff pages."""
+    from tests.server.api.test_api_read import bearer, make_token
+
+    carla, _paul = arrange(session, clock)
+    api = make_token(client)
+    log_in(client, "nadine@example.org")
+    client.post(
+        "/staff/billing/2026-10/close",
+        data={"csrf_token": token_of(client, "/staff/billing?month=2026-10")},
+    )
+    statements = {
+        one.member_id: one.total_cents
+        for one in session.scalars(select(Statement).where(Statement.total_cents > 0))
+    }
+    first = session.scalar(select(Invoice).where(Invoice.member_id == carla))
+    assert first is not None
+    url = f"/staff/invoices/{first.id}"
+    session.rollback()
+
+    issued = client.get("/api/v1/invoices?month=2026-10", headers=bearer(api)).json
+    paid = {"csrf_token": token_of(client, url), "paid_on": "2026-11-20", "method": "card"}
+    client.post(f"{url}/payments", data={**paid, "amount": "8,00"})
+    client.post(
+        f"{url}/credit-notes",
+        data={"csrf_token": token_of(client, url), "full": "1", "reason": "erreur de formule"},
+    )
+    later = client.get("/api/v1/invoices?month=2026-10", headers=bearer(api)).json
+
+    assert issued["total"] == len(statements) == 2
+    assert {one["member_id"]: one["total_cents"] for one in issued["items"]} == statements
+    assert [one["number"] for one in issued["items"]] == ["F-2026-000001", "F-2026-000002"]
+    assert {one["status"] for one in issued["items"]} == {"unpaid"}
+    by_number = {one["number"]: one for one in later["items"]}
+    invoice = by_number["F-2026-000002"]
+    assert (invoice["paid_cents"], invoice["status"]) == (800, "paid")
+    assert invoice["balance_cents"] == -800  # credited in full after 8 € were paid
+    assert [p["method"] for p in invoice["payments"]] == ["card"]
+    [credit_note] = [one for one in later["items"] if one["kind"] == "credit_note"]
+    assert credit_note["corrects"] == "F-2026-000002"
+    assert client.get("/api/v1/invoices?month=2026-10").status_code == 401

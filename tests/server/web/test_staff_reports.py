@@ -50,7 +50,7 @@ def test_the_occupancy_page_its_csv_and_a_bad_period(
     page = client.get("/staff/reports?site=cantine&from=2026-10-01&to=2026-10-31")
     assert page.status_code == 200
     words = text(page)
-    assert "Visites 2 Membres différents 1 Heures de présence 8.0" in words
+    assert "Visites 2 Membres différents 1 Heures de présence 8,0" in words
     assert "Durée moyenne d'une visite 4 h 00" in words
     assert "chart.umd.min.js" in page.get_data(as_text=True)  # served by the app, no CDN
     days = client.get("/staff/reports/days.csv?site=cantine&from=2026-10-01&to=2026-10-31")
@@ -105,3 +105,64 @@ def test_the_funders_summary_of_each_site_of_a_network(
     # Statements are per member, across sites: the revenue says it is the network's.
     assert "Recettes du coworking (TTC), tous lieux 30,00 €" in words
     assert client.get("/staff/reports/funders?site=nowhere").status_code == 404
+
+
+OCTOBER = "site=cantine&from=2026-10-01&to=2026-10-31"
+
+
+def test_the_report_in_french_writes_french_numbers_dates_and_weeks(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    arrange(session, clock)
+    submit(client, "/staff/login", {"email": "nadine@example.org", "password": PASSWORD})
+    page = client.get(f"/staff/reports?{OCTOBER}&lang=fr")
+    words = text(page)
+    assert "Heures de présence 8,0" in words and "8.0" not in words
+    assert "Taux d'occupation 0,4 %" in words  # 8 h of 10 places x 22 days x 10 h
+    assert "lundi 5 octobre : 1 personne en même temps" in words
+    assert "lun. 5 oct. 1 1 4,0 1 09:00" in words  # the table by day
+    assert "semaine 41 (5–11 oct.) : 1 membre" in words and "2026-W41" not in words
+    assert "octobre 2026 : 1 membre" in words
+    chart = page.get_data(as_text=True)
+    assert '"lun. 5 oct."' in chart and '"2026-10-05"' not in chart  # the chart's labels
+
+
+def test_the_report_in_english_writes_english_numbers_dates_and_weeks(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    arrange(session, clock)
+    submit(client, "/staff/login", {"email": "nadine@example.org", "password": PASSWORD})
+    words = text(client.get(f"/staff/reports?{OCTOBER}&lang=en"))
+    assert "Person-hours 8.0" in words
+    assert "Capacity use 0.4%" in words
+    assert "Monday 5 October: 1 person at once" in words
+    assert "Mon 5 Oct 1 1 4.0 1 9:00 AM" in words
+    assert "week 41 (5–11 Oct): 1 member" in words
+    assert "October 2026: 1 member" in words
+
+
+def test_the_days_and_heatmap_csv_in_both_variants(
+    client: FlaskClient, session: Session, clock: Any
+) -> None:
+    arrange(session, clock)
+    submit(client, "/staff/login", {"email": "nadine@example.org", "password": PASSWORD})
+    page = client.get(f"/staff/reports?{OCTOBER}").get_data(as_text=True)
+    for table in ("days", "heatmap"):  # both variants are offered on the page
+        assert f"/staff/reports/{table}.csv?{OCTOBER.replace('&', '&amp;')}&amp;excel=1" in page
+
+    days = client.get(f"/staff/reports/days.csv?{OCTOBER}").text.splitlines()
+    assert days[0] == "day,visits,members,person_hours,peak,peak_at"  # columns only grow
+    excel = client.get(f"/staff/reports/days.csv?{OCTOBER}&excel=1")
+    assert "days-cantine-2026-10-01-2026-10-31-excel.csv" in excel.headers["Content-Disposition"]
+    lines = excel.data.decode("utf-8").splitlines()
+    assert lines[0] == "\ufeffjour;visites;membres;heures de présence;pic;heure du pic"
+    assert "2026-10-05;1;1;4,00;1;09:00" in lines
+
+    heatmap = client.get(f"/staff/reports/heatmap.csv?{OCTOBER}").text.splitlines()
+    assert heatmap[0] == "weekday," + ",".join(f"{hour:02d}h" for hour in range(24))
+    assert heatmap[1].startswith("0,0.00,")
+    french = client.get(f"/staff/reports/heatmap.csv?{OCTOBER}&excel=1").data.decode("utf-8")
+    rows = french.splitlines()
+    assert rows[0] == "\ufeffjour;" + ";".join(f"{hour:02d}h" for hour in range(24))
+    assert rows[1].split(";")[10] == "0,25" and rows[1].startswith("lundi;")
+    assert rows[7].startswith("dimanche;")

@@ -1,0 +1,50 @@
+// Small improvements to every staff, member and public page; each page works without it.
+// - The staff menu (a <details> served open) folds into its "Menu" button on a narrow
+//   screen, and opens again when the screen is wide enough to show it whole.
+// - A table too wide for its box scrolls inside it (.table-scroll, added by the server):
+//   such a box becomes a named, focusable region so it can be scrolled from the keyboard.
+"use strict";
+
+(function () {
+  function foldMenus() {
+    document.querySelectorAll("details[data-fold-below]").forEach(function (menu) {
+      // The very complement of presence.css's (min-width: ...): no width is both.
+      const narrow = window.matchMedia("not all and (min-width: " + menu.dataset.foldBelow + ")");
+      const follow = function () { menu.open = !narrow.matches; };
+      follow();
+      narrow.addEventListener("change", follow);
+    });
+  }
+
+  function scrollBoxes() {
+    document.querySelectorAll(".table-scroll").forEach(function (box) {
+      const table = box.querySelector("table");
+      const overflows = box.scrollWidth > box.clientWidth + 1;
+      if (overflows && !box.hasAttribute("tabindex")) {
+        const caption = table && table.querySelector("caption");
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", caption ? caption.textContent.trim() : document.title);
+      } else if (!overflows && box.getAttribute("tabindex") === "0") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  function ready() {
+    foldMenus();
+    scrollBoxes();
+    let pending = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(scrollBoxes, 150);
+    });
+    // The dashboard swaps server-rendered parts in: their tables need the same care.
+    new MutationObserver(function () { scrollBoxes(); }).observe(document.body, { childList: true, subtree: true });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
+  else ready();
+})();
