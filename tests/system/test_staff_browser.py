@@ -117,7 +117,9 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     accessible(page)
 
     page.get_by_role("link", name="Journal").click()
-    expect(page.get_by_role("cell", name="visit.check-out")).to_be_visible()
+    expect(
+        page.get_by_role("cell", name=re.compile("a enregistré une sortie pour"))
+    ).to_be_visible()
     expect(page.get_by_role("cell", name="parti sans badger")).to_be_visible()
     accessible(page)
 
