@@ -93,11 +93,14 @@ CREATE TABLE members (
     billing_postcode VARCHAR(16) DEFAULT '' NOT NULL,
     billing_city VARCHAR(100) DEFAULT '' NOT NULL,
     billing_country VARCHAR(2) DEFAULT 'FR' NOT NULL,
+    search TEXT DEFAULT '' NOT NULL,
     CONSTRAINT pk_members PRIMARY KEY (id),
     CONSTRAINT uq_members_email UNIQUE (email),
     CONSTRAINT ck_members_visibility CHECK (visibility IN ('hidden', 'first_name', 'profile')),
     CONSTRAINT fk_members_sponsor_id_members FOREIGN KEY(sponsor_id) REFERENCES members (id)
 );
+
+CREATE INDEX ix_members_by_name ON members (family_name, given_name, id, erased_at, archived_at, is_guest, search);
 
 CREATE TABLE sites (
     id SERIAL NOT NULL,

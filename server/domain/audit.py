@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.store.models import AuditEntry
@@ -29,7 +29,15 @@ def record(
     return entry
 
 
-def latest(session: Session, limit: int = 200) -> Sequence[AuditEntry]:
+def latest(session: Session, limit: int = 200, offset: int = 0) -> Sequence[AuditEntry]:
+    """The entries, latest first: `limit` of them, after the `offset` latest."""
     return session.scalars(
-        select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+        select(AuditEntry)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEntry)) or 0

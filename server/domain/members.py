@@ -12,7 +12,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from sqlalchemy import Engine, Text, cast, delete, event, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Text,
+    and_,
+    cast,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from server.domain.presence import normalise_badge
@@ -33,6 +46,7 @@ from server.store.models import (
     Tap,
     Ticket,
     Visibility,
+    folded,
 )
 
 
@@ -127,6 +141,24 @@ def find_member(session: Session, key: str) -> Member | None:
     if key.isdigit():
         return session.get(Member, int(key))
     return session.scalar(select(Member).where(Member.email == key.strip().lower()))
+
+
+def search_words(query: str) -> list[str]:
+    """The words of what staff typed, folded as the `search` column is (at most eight:
+    a pasted paragraph is not a search)."""
+    return folded(query).split()[:8]
+
+
+def matching(query: str) -> ColumnElement[bool]:
+    """Members whose names or e-mail hold every word of `query`, in any order, whatever
+    the accents and the case (all members for an empty query)."""
+    words = [
+        word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        for word in search_words(query)
+    ]
+    if not words:
+        return true()
+    return and_(*(Member.search.like(f"%{word}%", escape="\\") for word in words))
 
 
 @dataclass(frozen=True)

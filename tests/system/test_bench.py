@@ -52,3 +52,9 @@ SMALL = (
 def test_the_drain_benchmark_finds_every_spooled_tap_in_the_log_once() -> None:
     out = run_bench("bench_drain.py", "--taps", "60", "--members", "20", "--outage", "1")
     assert "0 missing, 0 twice" in out, out
+
+
+def test_the_members_benchmark_reaches_every_page() -> None:
+    small = ("--members", "1000", "--repeat", "1", "--postgres-url", "", "--figures-only")
+    out = run_bench("bench_members.py", *small)
+    assert "dashboard" in out and "members, a late page" in out

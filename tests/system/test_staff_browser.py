@@ -117,7 +117,9 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     accessible(page)
 
     page.get_by_role("link", name="Journal").click()
-    expect(page.get_by_role("cell", name="visit.check-out")).to_be_visible()
+    expect(
+        page.get_by_role("cell", name=re.compile("a enregistré une sortie pour"))
+    ).to_be_visible()
     expect(page.get_by_role("cell", name="parti sans badger")).to_be_visible()
     accessible(page)
 
@@ -145,3 +147,54 @@ def test_a_day_at_the_front_desk(browser: Browser, office: tuple[ServerProcess, 
     accessible(page)
     assert dialogs == []  # the hostile name never ran
     assert refused == []  # every style and script of the pages is allowed by the CSP
+
+
+def tab_to(page: Page, element_id: str, most: int = 40) -> None:
+    """Press Tab until the element `element_id` has the focus (at most `most` times)."""
+    for _ in range(most):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"#{element_id} never got the focus in {most} presses of Tab")
+
+
+def test_the_desk_checks_someone_in_with_the_keyboard_alone(
+    browser: Browser, office: tuple[ServerProcess, str]
+) -> None:
+    server, _kiosk = office
+    for given, family in (("Jeanne", "Dupont"), ("Jérôme", "Dupuis"), ("Zoé", "Arnaud")):
+        presence(server.config, "members", "add", "--given-name", given, "--family-name", family)
+    page = browser.new_page(locale="fr-FR")
+    page.set_default_timeout(10_000)
+
+    page.goto(server.base + "/staff/")
+    tab_to(page, "email")
+    page.keyboard.type("nadine@example.org")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Tableau de bord")).to_be_visible()
+
+    tab_to(page, "find")  # the first field after the navigation
+    page.keyboard.type("jé dup")  # "Jeanne" has no accent: found all the same
+    expect(page.locator("#desk-matches li[data-chosen]")).to_have_attribute(
+        "data-name", "Jeanne Dupont"
+    )
+    expect(page.locator("#desk-said")).to_have_text("Jeanne Dupont : entrée")
+    accessible(page)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-said")).to_have_text(
+        "Jeanne Dupont : entrée enregistrée à La Cantine."
+    )
+    assert page.evaluate("document.activeElement.id") == "find"  # ready for the next one
+    expect(page.locator("#live-sites").get_by_role("link", name="Jeanne Dupont")).to_be_visible()
+
+    # Two letters and Enter, typed faster than the search's pause: checked out.
+    page.keyboard.type("je")
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-said")).to_have_text(
+        "Jeanne Dupont : sortie enregistrée à La Cantine."
+    )
+    expect(page.locator("#live-sites").get_by_role("link", name="Jeanne Dupont")).to_be_hidden()

@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from badges.uid import BadUid
 from server.domain import audit
 from server.domain.credentials import revoke
+from server.domain.desk import find_at_desk
 from server.domain.kiosks import add_kiosk, health, rotate_token
 from server.domain.members import MemberError, assign_badge
 from server.i18n import refusal_text
@@ -45,9 +46,19 @@ def badge_enrol() -> Response:
     """Give an unknown badge, just tapped at a kiosk, to a member: the next tap greets."""
     app = runtime()
     kind, value = request.form.get("kind", ""), request.form.get("value", "")
-    member_id = request.form.get("member", "")
+    who = request.form.get("member", "").strip()  # an id, or words of a name or e-mail
     with app.transaction() as session:
-        member = session.get(Member, int(member_id)) if member_id.isdigit() else None
+        if who.isdigit():
+            member = session.get(Member, int(who))
+        else:
+            found = find_at_desk(session, who, limit=2)
+            if len(found) > 1:
+                flash(
+                    _("Plusieurs membres correspondent à « %(who)s » : précisez.", who=who),
+                    "problem",
+                )
+                return redirect(url_for("staff.dashboard"))
+            member = found[0] if found else None
         if member is None or member.erased_at is not None or kind not in ("nfc", "qr"):
             flash(_("Choisissez un membre pour ce badge."), "problem")
             return redirect(url_for("staff.dashboard"))

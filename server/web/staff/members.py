@@ -16,8 +16,8 @@ from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.wrappers import Response
 from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
@@ -27,6 +27,7 @@ from wtforms.validators import ValidationError as InvalidField
 from server.domain import audit, corrections, presence
 from server.domain.billing import BillingError, statement
 from server.domain.credentials import cards_sheet, issue_qr, printable_badges
+from server.domain.desk import find_at_desk
 from server.domain.guests import became_member
 from server.domain.invoices import check_siren, member_invoices
 from server.domain.links import LINK_DAYS, make_member_token, replace_member_link
@@ -44,6 +45,7 @@ from server.domain.members import (
     export_csv,
     first_error,
     import_csv,
+    matching,
     plan_on,
 )
 from server.domain.photos import PhotoError, delete_photo, store_photo
@@ -51,9 +53,12 @@ from server.domain.sites import home_zone, local_today
 from server.i18n import refusal_text
 from server.runtime import external_url, runtime
 from server.store.models import GuestDay, Member, MemberPlan, Plan, Site, TapKind, Visibility
+from server.web import scroll_tables
 from server.web.photos import send_photo
 from server.web.staff import LEVEL_NAMES, PLAN_NAMES, actor, admin_only, audit_words, blp
+from server.web.staff.dashboard import pack_warning
 from server.web.staff.days import day_words
+from server.web.staff.paging import counted
 
 PLANS = [SelectChoice(plan.value, PLAN_NAMES[plan]) for plan in Plan]
 LEVELS = [
@@ -107,24 +112,22 @@ def _filters() -> dict[str, str]:
     return {name: v if v in FILTERS[name] else FILTERS[name][0] for name, v in chosen.items()}
 
 
+#: Members on a page of the list; audit entries on a page of the trail.
+MEMBERS_PAGE = 50
+AUDIT_PAGE = 100
+
+
 @blp.get("/members")
 def members() -> str:
-    """Members, searched by name or e-mail and filtered by state, presence and plan."""
+    """Members, searched by names or e-mail (every word, any order, accents or not) and
+    filtered by state, presence and plan, a page at a time. `?part=results` answers the
+    results alone, for the search as one types (staff_search.js)."""
     app = runtime()
     now = app.now()
     query = request.args.get("q", "").strip()
     chosen = _filters()
     with app.session() as session:
-        found = select(Member).where(Member.erased_at.is_(None))
-        if query:
-            like = f"%{query}%"
-            found = found.where(
-                or_(
-                    Member.given_name.ilike(like),
-                    Member.family_name.ilike(like),
-                    Member.email.ilike(like),
-                )
-            )
+        found = select(Member).where(Member.erased_at.is_(None), matching(query))
         if chosen["state"] == "guests":  # people who came as guests and did not join
             found = found.where(Member.is_guest.is_(True))
         elif chosen["state"] != "all":
@@ -144,16 +147,27 @@ def members() -> str:
         today = local_today(session, now)
         if chosen["plan"]:
             found = found.where(current_plan(today) == Plan(chosen["plan"]))
-        rows = session.scalars(found.order_by(Member.family_name, Member.given_name)).all()
-        return render_template(
-            "staff/members.html",
+        total = session.scalar(select(func.count()).select_from(found.subquery())) or 0
+        paging = counted(total, MEMBERS_PAGE)
+        rows = session.scalars(
+            found.order_by(Member.family_name, Member.given_name, Member.id)
+            .options(selectinload(Member.plans))
+            .limit(paging.size)
+            .offset(paging.offset)
+        ).all()
+        part = bool(request.args.get("part"))
+        page = render_template(
+            "staff/_members_results.html" if part else "staff/members.html",
             members=rows,
+            paging=paging,
             q=query,
             chosen=chosen,
             plans=PLANS,
             present=present,
             plan_of={member.id: plan_on(member, today) for member in rows},
         )
+        # The results alone: their table in its scroll box, as in the page they go into.
+        return scroll_tables(page) if part else page
 
 
 def current_plan(day: date) -> Any:
@@ -309,8 +323,13 @@ def member_correct(member_id: int, direction: str) -> Response:
                 zone=site.timezone,
                 outcome=result.outcome.value,
             )
+        warning = None
+        if result.outcome.value == "checked_in" and at.date() == now.date():
+            warning = pack_warning(session, found, now, app.settings.billing)
     done = {"checked_in": _("Entrée enregistrée."), "checked_out": _("Sortie enregistrée.")}
     flash(done.get(result.outcome.value, _("Rien à changer : c'était déjà le cas.")), "saved")
+    if warning:
+        flash(warning, "problem")
     return redirect(url_for("staff.member", member_id=member_id))
 
 
@@ -324,10 +343,13 @@ def _when(text: str | None, site: Site, now: datetime) -> datetime:
 
 @blp.get("/audit")
 def audit_trail() -> str:
+    """The audit trail, latest first, a page at a time."""
     with runtime().session() as session:
         zone = home_zone(session).key
-        entries = audit_words.lines(session, audit.latest(session), zone)
-        return render_template("staff/audit.html", entries=entries, zone=zone)
+        paging = counted(audit.count(session), AUDIT_PAGE)
+        latest = audit.latest(session, paging.size, paging.offset)
+        entries = audit_words.lines(session, latest, zone)
+        return render_template("staff/audit.html", entries=entries, zone=zone, paging=paging)
 
 
 class EditForm(MemberForm):
@@ -338,9 +360,10 @@ class EditForm(MemberForm):
     working_on = StringField(_l("Travaille sur"), validators=[Length(max=500)])
     open_to_chat_about = StringField(_l("Envie de parler de"), validators=[Length(max=500)])
     # Not `sponsor` (the relationship the form would read from the member); a form sent
-    # without it keeps the sponsor as it was.
-    sponsor_id = SelectField(
-        _l("Parrainé·e par"), coerce=lambda v: int(v or 0), validate_choice=False
+    # without it keeps the sponsor as it was. Typed, not chosen from a list of everyone.
+    sponsor_text = StringField(
+        _l("Parrainé·e par (nom, e-mail ou n° de membre ; vide : personne)"),
+        validators=[Length(max=200)],
     )
     # Who invoices are made out to (empty: the member's own name, as a private person).
     billing_name = StringField(_l("Facturer au nom de"), validators=[Length(max=200)])
@@ -367,16 +390,36 @@ class EditForm(MemberForm):
             raise InvalidField(_("Une société ou un SIREN demande un code postal et une ville."))
 
 
-def _sponsors(session: Session, member: Member) -> list[Any]:
-    """Who may be named as a member's sponsor: any other member who is not a guest."""
-    others = session.execute(
-        select(Member.id, Member.given_name, Member.family_name)
-        .where(Member.id != member.id, Member.is_guest.is_(False), Member.erased_at.is_(None))
-        .order_by(Member.given_name, Member.family_name)
-    )
-    return [SelectChoice(0, _("personne"))] + [
-        SelectChoice(member_id, f"{given} {family}".strip()) for member_id, given, family in others
-    ]
+class NoSingleMember(Exception):
+    """What was typed to name a member names nobody, or several."""
+
+
+def _sponsor_text(sponsor: Member | None) -> str:
+    """The sponsor as the edit form shows it: their number, then their name."""
+    if sponsor is None:
+        return ""
+    return f"{sponsor.id} {sponsor.given_name} {sponsor.family_name}".strip()
+
+
+def _sponsor(session: Session, member: Member, text: str) -> Member | None:
+    """The sponsor the edit form names: the same text as shown keeps them, a number or
+    the words of one member's name or e-mail names another, nothing names nobody; a
+    NoSingleMember when it names nobody or several."""
+    text = text.strip()
+    if text == _sponsor_text(member.sponsor):
+        return member.sponsor
+    if not text:
+        return None
+    number = text.split()[0]
+    if number.isdigit():
+        found = session.get(Member, int(number))
+        candidates = [found] if found is not None else []
+    else:
+        candidates = list(find_at_desk(session, text, limit=3))
+    candidates = [c for c in candidates if c.id != member.id and not c.is_guest]
+    if len(candidates) != 1 or candidates[0].erased_at is not None:
+        raise NoSingleMember(text)
+    return candidates[0]
 
 
 @blp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
@@ -387,9 +430,8 @@ def member_edit(member_id: int) -> Response | str:
         found = _member(session, member_id)
         today = local_today(session, now)
         form = EditForm(obj=found)
-        form.sponsor_id.choices = _sponsors(session, found)
         if request.method == "GET":
-            form.sponsor_id.data = found.sponsor_id or 0
+            form.sponsor_text.data = _sponsor_text(found.sponsor)
             form.skills.data = ", ".join(str(skill) for skill in found.skills)
             current = plan_on(found, today)
             form.plan.data = current.plan.value if current else Plan.PAYG.value
@@ -400,6 +442,15 @@ def member_edit(member_id: int) -> Response | str:
             owner = email and session.scalar(select(Member).where(Member.email == email))
             if owner and owner.id != member_id:
                 flash(_("%(email)s est déjà l'adresse d'un autre membre.", email=email), "problem")
+                return render_template("staff/member_edit.html", form=form, member=found)
+            try:
+                sponsor = _sponsor(session, found, form.sponsor_text.data or "")
+            except NoSingleMember:
+                who = form.sponsor_text.data
+                flash(
+                    _("« %(who)s » ne désigne pas un seul autre membre : précisez.", who=who),
+                    "problem",
+                )
                 return render_template("staff/member_edit.html", form=form, member=found)
             found.given_name = (form.given_name.data or "").strip()
             found.family_name = (form.family_name.data or "").strip()
@@ -414,9 +465,8 @@ def member_edit(member_id: int) -> Response | str:
             found.billing_street = (form.billing_street.data or "").strip()
             found.billing_postcode = (form.billing_postcode.data or "").strip()
             found.billing_city = (form.billing_city.data or "").strip()
-            sponsors = {choice.value for choice in form.sponsor_id.choices}
-            if "sponsor_id" in request.form and form.sponsor_id.data in sponsors:
-                found.sponsor_id = form.sponsor_id.data or None
+            if "sponsor_text" in request.form:
+                found.sponsor_id = sponsor.id if sponsor is not None else None
             starts_on = form.plan_from.data or today
             if change_plan(found, Plan(form.plan.data), starts_on):
                 audit.record(

@@ -83,12 +83,16 @@ def test_staff_name_a_members_sponsor_on_their_record(
         "visibility": "hidden",
     }
     edit = f"/staff/members/{chloe_id}/edit"
-    assert submit(client, edit, {**form, "sponsor_id": str(nadine_id)}).status_code == 302
+    # Typed, not chosen among every member: a number, or words of one member's name.
+    assert submit(client, edit, {**form, "sponsor_text": str(nadine_id)}).status_code == 302
     session.expire_all()
     assert session.get(Member, chloe_id).sponsor_id == nadine_id  # type: ignore[union-attr]
     session.rollback()
-    assert submit(client, edit, {**form, "sponsor_id": "999999"}).status_code == 302
+    assert submit(client, edit, {**form, "sponsor_text": "999999"}).status_code == 200  # nobody
     assert session.get(Member, chloe_id).sponsor_id == nadine_id  # type: ignore[union-attr]
     session.rollback()
-    assert submit(client, edit, {**form, "sponsor_id": "0"}).status_code == 302
+    assert submit(client, edit, {**form, "sponsor_text": "nadine roux"}).status_code == 302
+    assert session.get(Member, chloe_id).sponsor_id == nadine_id  # type: ignore[union-attr]
+    session.rollback()
+    assert submit(client, edit, {**form, "sponsor_text": ""}).status_code == 302
     assert session.get(Member, chloe_id).sponsor_id is None  # type: ignore[union-attr]
