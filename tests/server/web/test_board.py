@@ -398,7 +398,7 @@ def test_spaceapi_names_only_members_who_consented_to_the_internet(
     for member, level in ((named, "first_name"), (hidden, "hidden")):
         link = "/me/" + make_member_token(space.app.config["SECRET_KEY"], member.id)
         assert (
-            submit(space.client, link, {"visibility": level, "internet": "yes"}).status_code == 200
+            submit(space.client, link, {"visibility": level, "internet": "yes"}).status_code == 303
         )
 
     people = space.client.get("/spaceapi.json").json["sensors"]["people_now_present"][0]
