@@ -198,3 +198,42 @@ def test_the_desk_checks_someone_in_with_the_keyboard_alone(
         "Jeanne Dupont : sortie enregistrée à La Cantine."
     )
     expect(page.locator("#live-sites").get_by_role("link", name="Jeanne Dupont")).to_be_hidden()
+
+
+def test_a_pack_is_bought_only_once_confirmed_and_the_personal_link_copies(
+    browser: Browser, office: tuple[ServerProcess, str]
+) -> None:
+    """One click no longer buys a pack: the desk is asked first (dismissed, nothing is
+    recorded). The member's personal link is copied by its button."""
+    server, _kiosk = office
+    context = browser.new_context(locale="fr-FR")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+    page = context.new_page()
+    try:
+        page.goto(server.base + "/staff/login")
+        page.get_by_label("E-mail").fill("nadine@example.org")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.goto(server.base + "/staff/members/new")
+        page.get_by_label("Prénom").fill("Paula")
+        page.get_by_label("E-mail").fill("paula@example.org")
+        page.get_by_label("Formule").select_option("pack")
+        page.get_by_role("button", name="Créer").click()
+        buy = page.get_by_role("button", name=re.compile("Carnet acheté aujourd'hui"))
+
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        buy.click()
+        expect(page.get_by_text("Carnet enregistré")).to_have_count(0)
+        page.once("dialog", lambda dialog: dialog.accept())
+        buy.click()
+        expect(page.get_by_text("Carnet enregistré : 10 demi-journées.")).to_be_visible()
+
+        assert asked and asked[0].startswith("Enregistrer l'achat d'un carnet de 10 demi-journées")
+        page.get_by_role("button", name="Copier le lien").click()
+        expect(page.get_by_role("button", name="Lien copié")).to_be_visible()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == page.locator("#member-link").inner_text().strip()
+        assert "/me/" in copied
+    finally:
+        context.close()

@@ -25,17 +25,5 @@
     window.addEventListener("load", () => requestAnimationFrame(() => flash.focus()));
   }
 
-  for (const button of document.querySelectorAll("[data-copies]")) {
-    const source = document.getElementById(button.dataset.copies);
-    if (!source || !navigator.clipboard) continue;
-    button.hidden = false;
-    button.addEventListener("click", async () => {
-      try {
-        await navigator.clipboard.writeText(source.textContent.trim());
-        button.textContent = button.dataset.done;
-      } catch (error) {
-        window.getSelection().selectAllChildren(source);
-      }
-    });
-  }
+  // Copy buttons (data-copies) are presence.js's, on every page.
 })();

@@ -3,6 +3,9 @@
 //   screen, and opens again when the screen is wide enough to show it whole.
 // - A table too wide for its box scrolls inside it (.table-scroll, added by the server):
 //   such a box becomes a named, focusable region so it can be scrolled from the keyboard.
+// - A button with data-copies="id" copies that element's text (shown only where the
+//   browser lets a page write to the clipboard: https or localhost).
+// - A form with data-confirm asks before it is sent (a purchase, say).
 "use strict";
 
 (function () {
@@ -33,9 +36,33 @@
     });
   }
 
+  function copyButtons() {
+    document.querySelectorAll("[data-copies]").forEach(function (button) {
+      const source = document.getElementById(button.dataset.copies);
+      if (!source || !navigator.clipboard) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.textContent.trim()).then(
+          function () { button.textContent = button.dataset.done; },
+          function () { window.getSelection().selectAllChildren(source); }
+        );
+      });
+    });
+  }
+
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    });
+  }
+
   function ready() {
     foldMenus();
     scrollBoxes();
+    copyButtons();
+    confirmations();
     let pending = null;
     window.addEventListener("resize", function () {
       clearTimeout(pending);
