@@ -12,7 +12,7 @@ import pytest
 import zxingcpp
 from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tests.servers import ServerProcess, free_port, post_tap, presence, write_config
 
@@ -222,7 +222,12 @@ def test_a_pack_is_bought_only_once_confirmed_and_the_personal_link_copies(
         buy = page.get_by_role("button", name=re.compile("Carnet acheté aujourd'hui"))
 
         asked: list[str] = []
-        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+        def refuse(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.once("dialog", refuse)
         buy.click()
         expect(page.get_by_text("Carnet enregistré")).to_have_count(0)
         page.once("dialog", lambda dialog: dialog.accept())
