@@ -154,9 +154,7 @@ def add_entry(
     if at > now:
         raise CorrectionError("future")
     member = presence.lock_member(session, member_id)
-    result = presence.record_staff_entry(session, member, site, kind, at, actor, reason, now, rules)
-    if result.outcome is Outcome.DUPLICATE:
-        raise CorrectionError("not_applied")
+    _entry_that_changes(session, member, site, kind, at, actor, reason, now, rules)
     action = "visit.check-in" if kind is TapKind.STAFF_IN else "visit.check-out"
     return Correction(action, site, None, at.astimezone(UTC))
 
@@ -185,11 +183,7 @@ def move_start(
     opening = visit.in_tap
     withdraw(session, member, opening, actor, reason, now)
     presence.rebuild_visits(session, member.id, opening, rules)
-    result = presence.record_staff_entry(
-        session, member, site, TapKind.STAFF_IN, at, actor, reason, now, rules
-    )
-    if result.outcome is Outcome.DUPLICATE:  # already in then: an earlier visit covers it
-        raise CorrectionError("not_applied")
+    _entry_that_changes(session, member, site, TapKind.STAFF_IN, at, actor, reason, now, rules)
     return Correction("visit.start", site, before, at.astimezone(UTC))
 
 
@@ -225,14 +219,28 @@ def move_end(
     if closing is not None and not opens_next:
         withdraw(session, member, closing, actor, reason, now)
         presence.rebuild_visits(session, member.id, closing, rules)
-    result = presence.record_staff_entry(
-        session, member, site, TapKind.STAFF_OUT, at, actor, reason, now, rules
-    )
-    if result.outcome is Outcome.DUPLICATE:
-        # The check-out found no visit to end (after the automatic end and the night):
-        # nothing of this correction may stay.
-        raise CorrectionError("not_applied")
+    _entry_that_changes(session, member, site, TapKind.STAFF_OUT, at, actor, reason, now, rules)
     return Correction("visit.end", site, before, at.astimezone(UTC))
+
+
+def _entry_that_changes(
+    session: Session,
+    member: Member,
+    site: Site,
+    kind: TapKind,
+    at: datetime,
+    actor: str,
+    reason: str,
+    now: datetime,
+    rules: Rules,
+) -> None:
+    """Record a staff entry that must change the member's visits. One that changes
+    nothing (already in then; a check-out after the automatic end and the night, with no
+    visit to end) is refused, and the caller's transaction rolls back all of the
+    correction."""
+    result = presence.record_staff_entry(session, member, site, kind, at, actor, reason, now, rules)
+    if result.outcome is Outcome.DUPLICATE:
+        raise CorrectionError("not_applied")
 
 
 def _visit(session: Session, visit_id: int) -> Visit:
